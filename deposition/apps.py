@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DepositionConfig(AppConfig):
+    name = "deposition"
+    verbose_name = "Deposition (EMPIAR, EMDB)"

@@ -1,0 +1,597 @@
+"""The one module that talks to object storage.
+
+Two implementations of one small interface: the local filesystem (embedded default) and
+S3-compatible object storage (MinIO, AWS, moto's server in tests), reached only through boto3.
+
+Readers never download a whole object: they use ``read(key, offset, length)`` (an S3 ranged
+GET), ``iter_chunks`` (one streaming GET), or ``open_ranged`` (a block-caching file-like
+object that mrcfile/tifffile can parse from). Object keys are built by :func:`object_key`
+from ids only, never from user-supplied names.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import IO, Any, Protocol, TypeVar
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+T = TypeVar("T")
+
+
+class StorageError(Exception):
+    """A storage operation failed; ``str()`` is safe to show to a user."""
+
+
+class ObjectNotFound(StorageError):
+    """The object does not exist (permanent: never retried)."""
+
+
+class AccessDenied(StorageError):
+    """The storage refused access (permanent: never retried)."""
+
+
+class TransientStorageError(StorageError):
+    """Timeouts, 5xx and throttling, still failing after the retries."""
+
+
+def object_key(*parts: str | int) -> str:
+    """Build an object key from ids (never from user-supplied names)."""
+    cleaned = []
+    for part in parts:
+        text = str(part)
+        if not text or "/" in text or text in {".", ".."} or not text.isprintable():
+            raise ValueError(f"invalid key component {text!r}")
+        cleaned.append(text)
+    return "/".join(cleaned)
+
+
+class ByteSource(Protocol):
+    """What the format readers need: a size and ranged reads. Counted for benchmarks."""
+
+    size: int
+
+    def read_at(self, offset: int, length: int) -> bytes: ...
+
+
+@dataclass
+class ReadStats:
+    requests: int = 0
+    bytes_read: int = 0
+
+
+class ObjectStore(Protocol):
+    name: str
+
+    def size(self, key: str) -> int: ...
+    def exists(self, key: str) -> bool: ...
+    def read(self, key: str, offset: int, length: int) -> bytes: ...
+    def iter_chunks(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]: ...
+    def put(self, key: str, data: IO[bytes] | bytes, *, content_type: str = ...) -> int: ...
+    def delete(self, key: str) -> None: ...
+    def presign_get(
+        self, key: str, *, filename: str | None = None, expires: int = ...
+    ) -> str | None: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Local filesystem
+
+
+class LocalStore:
+    """Objects as files under a root folder (the embedded default)."""
+
+    name = "local"
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root).resolve()
+
+    def path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root not in path.parents:
+            raise ValueError(f"key {key!r} escapes the storage root")
+        return path
+
+    def size(self, key: str) -> int:
+        try:
+            return self.path(key).stat().st_size
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"object {key} not found in storage") from exc
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def read(self, key: str, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0:
+            raise ValueError("offset and length must be >= 0")
+        try:
+            with open(self.path(key), "rb") as handle:
+                handle.seek(offset)
+                return handle.read(length)
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"object {key} not found in storage") from exc
+
+    def iter_chunks(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
+        try:
+            handle = open(self.path(key), "rb")  # noqa: SIM115 - closed in finally
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"object {key} not found in storage") from exc
+        try:
+            while chunk := handle.read(chunk_size):
+                yield chunk
+        finally:
+            handle.close()
+
+    def put(self, key: str, data: IO[bytes] | bytes, *, content_type: str = "") -> int:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        with open(partial, "wb") as out:
+            if isinstance(data, bytes | bytearray):
+                out.write(data)
+            else:
+                shutil.copyfileobj(data, out, DEFAULT_CHUNK_SIZE)
+        os.replace(partial, target)  # a failed write never leaves a half object behind
+        return target.stat().st_size
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def presign_get(self, key: str, *, filename: str | None = None, expires: int = 0) -> str | None:
+        """Local files have no presigned URL: the web layer streams them with Range support."""
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# S3
+
+
+_TRANSIENT_CODES = {
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "ServiceUnavailable",
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "503",
+    "500",
+    "502",
+    "504",
+}
+_NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
+_DENIED_CODES = {"AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
+
+
+def _classify(exc: Exception, key: str) -> StorageError:
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+        if code in _NOT_FOUND_CODES or status == "404":
+            return ObjectNotFound(f"object {key} not found in storage")
+        if code in _DENIED_CODES or status == "403":
+            return AccessDenied(f"storage refused access to {key} ({code or status})")
+        if code in _TRANSIENT_CODES or status.startswith("5") or status == "429":
+            return TransientStorageError(f"storage error on {key}: {code or status}")
+        return StorageError(f"storage error on {key}: {code or status}")
+    if isinstance(
+        exc,
+        EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError | ConnectionClosedError,
+    ):
+        return TransientStorageError(f"storage unreachable for {key}: {exc}")
+    return StorageError(f"storage error on {key}: {exc}")
+
+
+def with_retries(
+    func: Callable[[], T], *, key: str, attempts: int = 5, base_delay: float = 0.2
+) -> T:
+    """Call ``func``; retry transient S3 errors with exponential backoff, never permanent ones."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return func()
+        except (ClientError, BotoCoreError) as exc:
+            error = _classify(exc, key)
+            if not isinstance(error, TransientStorageError) or attempt == attempts:
+                raise error from exc
+            delay = base_delay * 2 ** (attempt - 1)
+            logger.warning("transient storage error (%s); retry %d in %.1fs", error, attempt, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+class S3Store:
+    """Objects in an S3-compatible bucket, reached through boto3 over HTTP(S)."""
+
+    name = "s3"
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        endpoint_url: str | None,
+        access_key: str | None,
+        secret_key: str | None,
+        region: str,
+        public_endpoint_url: str | None = None,
+        addressing_style: str = "path",
+    ):
+        self.bucket = bucket
+        self._endpoint_url = endpoint_url
+        self._public_endpoint_url = public_endpoint_url or endpoint_url
+        self._credentials = dict(aws_access_key_id=access_key, aws_secret_access_key=secret_key)
+        self._region = region
+        self._addressing_style = addressing_style
+        self.client = self._make_client(endpoint_url)
+        # Presigned URLs are for browsers and the CLI, who may reach the server by another name.
+        self.public_client = (
+            self.client
+            if self._public_endpoint_url == endpoint_url
+            else self._make_client(self._public_endpoint_url)
+        )
+
+    def _make_client(self, endpoint_url: str | None) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            region_name=self._region,
+            signature_version="s3v4",
+            s3={"addressing_style": self._addressing_style},
+            retries={"max_attempts": 1, "mode": "standard"},  # we retry ourselves, by kind
+            connect_timeout=10,
+            read_timeout=60,
+            max_pool_connections=32,
+        )
+        return boto3.session.Session().client(
+            "s3", endpoint_url=endpoint_url, config=config, **self._credentials
+        )
+
+    def ensure_bucket(self) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            self.client.create_bucket(Bucket=self.bucket)
+
+    def size(self, key: str) -> int:
+        head = with_retries(lambda: self.client.head_object(Bucket=self.bucket, Key=key), key=key)
+        return int(head["ContentLength"])
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.size(key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def read(self, key: str, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0:
+            raise ValueError("offset and length must be >= 0")
+        if length == 0:
+            return b""
+        byte_range = f"bytes={offset}-{offset + length - 1}"
+
+        def get() -> bytes:
+            response = self.client.get_object(Bucket=self.bucket, Key=key, Range=byte_range)
+            return bytes(response["Body"].read())
+
+        from botocore.exceptions import ClientError
+
+        try:
+            return with_retries(get, key=key)
+        except StorageError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and cause.response["Error"].get("Code") == (
+                "InvalidRange"
+            ):
+                return b""  # reading past the end, like a file
+            raise
+
+    def iter_chunks(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
+        response = with_retries(
+            lambda: self.client.get_object(Bucket=self.bucket, Key=key), key=key
+        )
+        body = response["Body"]
+        try:
+            yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
+
+    def put(self, key: str, data: IO[bytes] | bytes, *, content_type: str = "") -> int:
+        from boto3.s3.transfer import TransferConfig
+
+        stream: IO[bytes] = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+        extra = {"ContentType": content_type} if content_type else None
+        try:
+            self.client.upload_fileobj(
+                stream,
+                self.bucket,
+                key,
+                ExtraArgs=extra,
+                Config=TransferConfig(multipart_chunksize=64 * 1024 * 1024),
+            )
+        except Exception as exc:  # boto3's transfer manager wraps errors in several types
+            raise StorageError(f"could not store {key}: {exc}") from exc
+        return self.size(key)
+
+    def delete(self, key: str) -> None:
+        with_retries(lambda: self.client.delete_object(Bucket=self.bucket, Key=key), key=key)
+
+    def presign_get(self, key: str, *, filename: str | None = None, expires: int = 0) -> str | None:
+        params: dict[str, str] = {"Bucket": self.bucket, "Key": key}
+        if filename:
+            safe = filename.replace('"', "")
+            params["ResponseContentDisposition"] = f'attachment; filename="{safe}"'
+        return str(
+            self.public_client.generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=expires or settings.OPENEM_PRESIGN_EXPIRY
+            )
+        )
+
+    # -- multipart upload (browser and CLI upload straight to the bucket) --------------------
+
+    def multipart_create(self, key: str, *, content_type: str = "") -> str:
+        kwargs = {"Bucket": self.bucket, "Key": key}
+        if content_type:
+            kwargs["ContentType"] = content_type
+        response = with_retries(lambda: self.client.create_multipart_upload(**kwargs), key=key)
+        return str(response["UploadId"])
+
+    def multipart_presign_part(
+        self, key: str, upload_id: str, part_number: int, *, expires: int = 0
+    ) -> str:
+        return str(
+            self.public_client.generate_presigned_url(
+                "upload_part",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": key,
+                    "UploadId": upload_id,
+                    "PartNumber": part_number,
+                },
+                ExpiresIn=expires or settings.OPENEM_PRESIGN_EXPIRY,
+            )
+        )
+
+    def multipart_list_parts(self, key: str, upload_id: str) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        marker = 0
+        while True:
+            response = with_retries(
+                lambda m=marker: self.client.list_parts(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumberMarker=m
+                ),
+                key=key,
+            )
+            parts.extend(
+                {"PartNumber": p["PartNumber"], "ETag": p["ETag"], "Size": p["Size"]}
+                for p in response.get("Parts", [])
+            )
+            if not response.get("IsTruncated"):
+                return parts
+            marker = response["NextPartNumberMarker"]
+
+    def multipart_complete(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
+        ordered = sorted(
+            ({"PartNumber": int(p["PartNumber"]), "ETag": str(p["ETag"])} for p in parts),
+            key=lambda p: p["PartNumber"],
+        )
+        with_retries(
+            lambda: self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": ordered}
+            ),
+            key=key,
+        )
+
+    def multipart_abort(self, key: str, upload_id: str) -> None:
+        with_retries(
+            lambda: self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id
+            ),
+            key=key,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranged, block-caching reading
+
+
+class ObjectSource:
+    """A :class:`ByteSource` over one stored object, counting requests and bytes."""
+
+    def __init__(self, store: ObjectStore, key: str, size: int | None = None):
+        self.store = store
+        self.key = key
+        self.size = store.size(key) if size is None else size
+        self.stats = ReadStats()
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        length = max(0, min(length, self.size - offset))
+        if length == 0:
+            return b""
+        self.stats.requests += 1
+        data = self.store.read(self.key, offset, length)
+        self.stats.bytes_read += len(data)
+        return data
+
+
+class BytesSource:
+    """A :class:`ByteSource` over bytes in memory (tests) or a local file path."""
+
+    def __init__(self, data: bytes):
+        self._data = data
+        self.size = len(data)
+        self.stats = ReadStats()
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        self.stats.requests += 1
+        chunk = self._data[offset : offset + length]
+        self.stats.bytes_read += len(chunk)
+        return chunk
+
+
+class FileSource:
+    """A :class:`ByteSource` over a local file (used by ``inspect_files``)."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self.size = self.path.stat().st_size
+        self.stats = ReadStats()
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        self.stats.requests += 1
+        with open(self.path, "rb") as handle:
+            handle.seek(offset)
+            chunk = handle.read(length)
+        self.stats.bytes_read += len(chunk)
+        return chunk
+
+
+class RangedFile(io.RawIOBase):
+    """A read-only, seekable file over a :class:`ByteSource` with an LRU block cache.
+
+    mrcfile and tifffile parse from it; each cache miss is one ranged read of ``block_size``
+    bytes (the first read also prefetches ``head_size`` bytes, enough for most headers).
+    """
+
+    def __init__(
+        self,
+        source: ByteSource,
+        *,
+        block_size: int = 256 * 1024,
+        max_blocks: int = 64,
+    ):
+        super().__init__()
+        self.source = source
+        self.block_size = block_size
+        self.max_blocks = max_blocks
+        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        self._pos = 0
+        self.name = getattr(source, "key", "<ranged>")
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = self.source.size + offset
+        else:
+            raise ValueError(f"invalid whence {whence}")
+        if pos < 0:
+            raise OSError("negative seek position")
+        self._pos = pos
+        return pos
+
+    def _block(self, index: int) -> bytes:
+        block = self._blocks.get(index)
+        if block is None:
+            block = self.source.read_at(index * self.block_size, self.block_size)
+            self._blocks[index] = block
+            if len(self._blocks) > self.max_blocks:
+                self._blocks.popitem(last=False)
+        else:
+            self._blocks.move_to_end(index)
+        return block
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = (
+            self.source.size
+            if size is None or size < 0
+            else min(self._pos + size, self.source.size)
+        )
+        if self._pos >= end:
+            return b""
+        length = end - self._pos
+        if length > self.block_size * self.max_blocks // 2:
+            # Large reads (pixel data) bypass the cache: one request, no copy churn.
+            data = self.source.read_at(self._pos, length)
+        else:
+            pieces = []
+            pos = self._pos
+            while pos < end:
+                index, offset = divmod(pos, self.block_size)
+                block = self._block(index)
+                piece = block[offset : offset + (end - pos)]
+                if not piece:
+                    break
+                pieces.append(piece)
+                pos += len(piece)
+            data = b"".join(pieces)
+        self._pos += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def write(self, *_args: Any) -> int:
+        raise io.UnsupportedOperation("read-only")
+
+
+def open_ranged(store: ObjectStore, key: str, **kwargs: Any) -> RangedFile:
+    return RangedFile(ObjectSource(store, key), **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# The configured store
+
+
+@lru_cache(maxsize=1)
+def get_store() -> ObjectStore:
+    """The store named by settings (``OPENEM_STORAGE['backend']``)."""
+    config = settings.OPENEM_STORAGE
+    if config["backend"] == "s3":
+        return S3Store(
+            bucket=config["bucket"],
+            endpoint_url=config["endpoint_url"],
+            access_key=config["access_key"],
+            secret_key=config["secret_key"],
+            region=config["region"],
+            public_endpoint_url=config.get("public_endpoint_url"),
+            addressing_style=config.get("addressing_style", "path"),
+        )
+    return LocalStore(config["root"])
+
+
+def reset_store_cache() -> None:
+    """Forget the configured store (tests that switch settings call this)."""
+    get_store.cache_clear()

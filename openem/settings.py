@@ -1,0 +1,312 @@
+"""The one settings module. Environments differ by values (environment variables), not code.
+
+With no environment set, the *embedded default* runs: SQLite and files under ``var/``, Celery
+tasks executed in-process. Set ``DATABASE_URL``, ``CELERY_BROKER_URL`` (or ``REDIS_URL``) and
+``S3_BUCKET`` (+ ``S3_ENDPOINT_URL`` ...) for the full stack. Every variable is listed in
+README.md and ``.env.example``; a bad value stops the start with a clear message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = env.str(name, default="")
+    if raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
+
+
+def _int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.str(name, default="")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be >= {minimum}, not {value}")
+    return value
+
+
+def _float(name: str, default: float, *, minimum: float, maximum: float) -> float:
+    raw = env.str(name, default="")
+    if raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, not {value}")
+    return value
+
+
+def _url(name: str, value: str, schemes: set[str]) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in schemes or not (parsed.netloc or parsed.path):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a valid URL (expected a scheme among {sorted(schemes)})"
+        )
+    return value
+
+
+# --- Core -------------------------------------------------------------------------------------
+
+DEBUG = _bool("DJANGO_DEBUG", False)
+_DEV_SECRET = "openem-embedded-default-not-secret"  # noqa: S105 - only for the embedded default
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET)
+OPENEM_PUBLIC_DEPLOYMENT = _bool("OPENEM_PUBLIC_DEPLOYMENT", False)
+if OPENEM_PUBLIC_DEPLOYMENT and SECRET_KEY == _DEV_SECRET:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be set when OPENEM_PUBLIC_DEPLOYMENT is true"
+    )
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+OPENEM_SITE_URL = _url(
+    "OPENEM_SITE_URL",
+    env.str("OPENEM_SITE_URL", default="http://127.0.0.1:8000"),
+    {"http", "https"},
+).rstrip("/")
+
+DATA_DIR = Path(env.str("OPENEM_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "repository",
+    "metadata",
+    "ingest",
+    "deposition",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "openem.urls"
+WSGI_APPLICATION = "openem.wsgi.application"
+ASGI_APPLICATION = "openem.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "repository.context_processors.portal",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------------
+
+_database_url = env.str("DATABASE_URL", default="")
+if _database_url:
+    try:
+        DATABASES = {"default": env.db_url_config(_database_url)}
+    except (ImproperlyConfigured, KeyError, ValueError) as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    if DATABASES["default"]["ENGINE"] not in {
+        "django.db.backends.postgresql",
+        "django.db.backends.sqlite3",
+    }:
+        raise ImproperlyConfigured("DATABASE_URL must point to PostgreSQL (or SQLite)")
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "db.sqlite3",
+            "OPTIONS": {"timeout": 20},
+        }
+    }
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"].setdefault("CONN_MAX_AGE", 60 if _database_url else 0)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+_redis_url = env.str("REDIS_URL", default="")
+if _redis_url:
+    _url("REDIS_URL", _redis_url, {"redis", "rediss"})
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _redis_url,
+        }
+    }
+
+# --- Auth -------------------------------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+# --- I18N, static ------------------------------------------------------------------------------
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = env.str("OPENEM_TIME_ZONE", default="Europe/Zurich")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- Object storage (one module: ingest/storage.py) ---------------------------------------------
+
+_s3_bucket = env.str("S3_BUCKET", default="")
+_s3_any = [
+    name
+    for name in ("S3_ENDPOINT_URL", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY")
+    if env.str(name, default="")
+]
+if _s3_bucket:
+    _endpoint = env.str("S3_ENDPOINT_URL", default="") or None
+    if _endpoint:
+        _url("S3_ENDPOINT_URL", _endpoint, {"http", "https"})
+    _public_endpoint = env.str("S3_PUBLIC_ENDPOINT_URL", default="") or None
+    if _public_endpoint:
+        _url("S3_PUBLIC_ENDPOINT_URL", _public_endpoint, {"http", "https"})
+    OPENEM_STORAGE = {
+        "backend": "s3",
+        "bucket": _s3_bucket,
+        "endpoint_url": _endpoint,
+        "public_endpoint_url": _public_endpoint,
+        "access_key": env.str("S3_ACCESS_KEY_ID", default="") or None,
+        "secret_key": env.str("S3_SECRET_ACCESS_KEY", default="") or None,
+        "region": env.str("S3_REGION", default="us-east-1"),
+        "addressing_style": env.str("S3_ADDRESSING_STYLE", default="path"),
+    }
+    if OPENEM_STORAGE["addressing_style"] not in {"path", "virtual", "auto"}:
+        raise ImproperlyConfigured("S3_ADDRESSING_STYLE must be path, virtual or auto")
+elif _s3_any:
+    raise ImproperlyConfigured(
+        f"{', '.join(_s3_any)} set but S3_BUCKET is missing: set S3_BUCKET to use S3 storage, "
+        "or unset the S3_* variables to use local files"
+    )
+else:
+    OPENEM_STORAGE = {"backend": "local", "root": str(DATA_DIR / "objects")}
+
+OPENEM_PRESIGN_EXPIRY = _int("OPENEM_PRESIGN_EXPIRY", 3600, minimum=60)
+OPENEM_CHECKSUM_MD5 = _bool("OPENEM_CHECKSUM_MD5", False)
+OPENEM_ZIP_MAX_BYTES = _int("OPENEM_ZIP_MAX_BYTES", 2 * 1024**3, minimum=0)
+OPENEM_UPLOAD_PART_SIZE = _int("OPENEM_UPLOAD_PART_SIZE", 64 * 1024**2, minimum=5 * 1024**2)
+OPENEM_FIXITY_FRACTION = _float("OPENEM_FIXITY_FRACTION", 0.01, minimum=0.0, maximum=1.0)
+OPENEM_SAMPLES_DIR = env.str(
+    "OPENEM_SAMPLES_DIR", default=str(BASE_DIR.parent / "shared" / "samples")
+)
+OPENEM_SCHEMAS_DIR = env.str(
+    "OPENEM_SCHEMAS_DIR", default=str(BASE_DIR.parent / "shared" / "schemas")
+)
+
+# --- Celery -----------------------------------------------------------------------------------
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or _redis_url
+if CELERY_BROKER_URL:
+    _url("CELERY_BROKER_URL", CELERY_BROKER_URL, {"redis", "rediss", "amqp", "amqps"})
+# No broker: the embedded default runs tasks in-process, at the point they are enqueued.
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else None
+)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = _int("CELERY_WORKER_PREFETCH_MULTIPLIER", 4, minimum=1)
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_SOFT_TIME_LIMIT = _int("CELERY_TASK_SOFT_TIME_LIMIT", 3600, minimum=1)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "release-embargoes": {"task": "repository.release_embargoes", "schedule": 3600.0},
+}
+
+# --- Email --------------------------------------------------------------------------------------
+
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="OpenEM portal <noreply@localhost>")
+ADMINS = [("OpenEM admins", address) for address in env.list("OPENEM_ADMIN_EMAILS", default=[])]
+
+# --- REST framework -----------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "OpenEM portal API",
+    "DESCRIPTION": "FAIR repository for electron-microscopy data of the Swiss EM facilities.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Security -------------------------------------------------------------------------------------
+
+SESSION_COOKIE_SECURE = OPENEM_SITE_URL.startswith("https://")
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("OPENEM_LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+# Static files are served by WhiteNoise straight from the source folders until collectstatic runs.
+WHITENOISE_USE_FINDERS = True

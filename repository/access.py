@@ -1,0 +1,182 @@
+"""The one place that decides who may do what with a dataset.
+
+Every surface (HTML pages, API, downloads, search, exports, feeds) asks this module, either per
+object (``can_*``) or as a queryset filter (``datasets_*_for``), and both forms are derived from
+the same rules so that they cannot disagree:
+
+- Insiders of a dataset: site admins, its owner, members of its project, staff and curators of
+  its facility. They see, list files and download everything, and edit metadata.
+- Everyone else (including anonymous users) sees only *published* datasets:
+  - public: metadata and files;
+  - embargoed: metadata (so the entry can be found and cited); files only once the embargo
+    date has passed (then automatically, whether or not the periodic release task has run);
+  - private: nothing.
+- Publishing (and deposition) is for curators of the dataset's facility and site admins.
+- Creating datasets and upload sessions is for staff and curators of the facility, and admins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from .models import (
+    Dataset,
+    DatasetStatus,
+    Facility,
+    FacilityMembership,
+    FacilityRole,
+    ProjectMembership,
+    Visibility,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    AnyUser = AbstractBaseUser | AnonymousUser
+
+
+class Action(StrEnum):
+    VIEW = "view"  # landing page and metadata
+    LIST_FILES = "list_files"
+    DOWNLOAD = "download"
+    EDIT = "edit"  # metadata
+    PUBLISH = "publish"  # publish, set visibility/embargo, deposit
+
+
+def _is_authenticated(user: Any) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+def is_site_admin(user: Any) -> bool:
+    return _is_authenticated(user) and bool(user.is_superuser)
+
+
+def _insider_q(user: Any) -> Q:
+    """Datasets this user is an insider of (owner, project member, facility staff/curator)."""
+    return (
+        Q(owner_id=user.pk)
+        | Q(project_id__in=ProjectMembership.objects.filter(user_id=user.pk).values("project_id"))
+        | Q(
+            facility_id__in=FacilityMembership.objects.filter(user_id=user.pk).values("facility_id")
+        )
+    )
+
+
+def _public_metadata_q() -> Q:
+    return Q(
+        status=DatasetStatus.PUBLISHED, visibility__in=[Visibility.PUBLIC, Visibility.EMBARGOED]
+    )
+
+
+def _open_files_q(today: dt.date) -> Q:
+    return Q(status=DatasetStatus.PUBLISHED) & (
+        Q(visibility=Visibility.PUBLIC)
+        | Q(visibility=Visibility.EMBARGOED, embargo_until__lte=today)
+    )
+
+
+def datasets_visible_to(user: Any, queryset: QuerySet[Dataset] | None = None) -> QuerySet[Dataset]:
+    """Datasets whose landing page and metadata ``user`` may see."""
+    queryset = Dataset.objects.all() if queryset is None else queryset
+    if is_site_admin(user):
+        return queryset
+    if not _is_authenticated(user):
+        return queryset.filter(_public_metadata_q())
+    return queryset.filter(_public_metadata_q() | _insider_q(user))
+
+
+def datasets_with_files_for(
+    user: Any, queryset: QuerySet[Dataset] | None = None, *, today: dt.date | None = None
+) -> QuerySet[Dataset]:
+    """Datasets whose files ``user`` may list and download."""
+    queryset = Dataset.objects.all() if queryset is None else queryset
+    today = today or timezone.localdate()
+    if is_site_admin(user):
+        return queryset
+    if not _is_authenticated(user):
+        return queryset.filter(_open_files_q(today))
+    return queryset.filter(_open_files_q(today) | _insider_q(user))
+
+
+def is_insider(user: Any, dataset: Dataset) -> bool:
+    if not _is_authenticated(user):
+        return False
+    if user.is_superuser or dataset.owner_id == user.pk:
+        return True
+    if FacilityMembership.objects.filter(user_id=user.pk, facility_id=dataset.facility_id).exists():
+        return True
+    return bool(
+        dataset.project_id
+        and ProjectMembership.objects.filter(
+            user_id=user.pk, project_id=dataset.project_id
+        ).exists()
+    )
+
+
+def is_curator_of(user: Any, facility_id: int) -> bool:
+    if not _is_authenticated(user):
+        return False
+    return (
+        bool(user.is_superuser)
+        or FacilityMembership.objects.filter(
+            user_id=user.pk, facility_id=facility_id, role=FacilityRole.CURATOR
+        ).exists()
+    )
+
+
+def can(user: Any, action: Action | str, dataset: Dataset, *, today: dt.date | None = None) -> bool:
+    """Whether ``user`` may perform ``action`` on ``dataset``."""
+    action = Action(action)
+    published = dataset.status == DatasetStatus.PUBLISHED
+    if action is Action.VIEW:
+        if published and dataset.visibility in (Visibility.PUBLIC, Visibility.EMBARGOED):
+            return True
+        return is_insider(user, dataset)
+    if action in (Action.LIST_FILES, Action.DOWNLOAD):
+        if published and dataset.files_are_open(today):
+            return True
+        return is_insider(user, dataset)
+    if action is Action.EDIT:
+        return is_insider(user, dataset)
+    if action is Action.PUBLISH:
+        return is_curator_of(user, dataset.facility_id)
+    raise AssertionError(f"unhandled action {action}")
+
+
+def can_view(user: Any, dataset: Dataset) -> bool:
+    return can(user, Action.VIEW, dataset)
+
+
+def can_download(user: Any, dataset: Dataset) -> bool:
+    return can(user, Action.DOWNLOAD, dataset)
+
+
+def can_edit(user: Any, dataset: Dataset) -> bool:
+    return can(user, Action.EDIT, dataset)
+
+
+def can_publish(user: Any, dataset: Dataset) -> bool:
+    return can(user, Action.PUBLISH, dataset)
+
+
+def facilities_for_upload(user: Any) -> QuerySet[Facility]:
+    """Facilities where ``user`` may create datasets and upload sessions (staff, curators)."""
+    if is_site_admin(user):
+        return Facility.objects.all()
+    if not _is_authenticated(user):
+        return Facility.objects.none()
+    return Facility.objects.filter(memberships__user_id=user.pk).distinct()
+
+
+def can_create_dataset(user: Any, facility: Facility) -> bool:
+    return facilities_for_upload(user).filter(pk=facility.pk).exists()
+
+
+def download_is_audited(dataset: Dataset, today: dt.date | None = None) -> bool:
+    """Downloads of non-public files are recorded in the audit trail."""
+    return not (dataset.status == DatasetStatus.PUBLISHED and dataset.files_are_open(today))

@@ -1,0 +1,94 @@
+from django.contrib import admin
+
+from .models import (
+    AuditEvent,
+    DataFile,
+    Dataset,
+    Facility,
+    FacilityMembership,
+    Instrument,
+    Project,
+    ProjectMembership,
+)
+
+
+class FacilityMembershipInline(admin.TabularInline):
+    model = FacilityMembership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+class ProjectMembershipInline(admin.TabularInline):
+    model = ProjectMembership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Facility)
+class FacilityAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "ror_id", "contact_email"]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name", "slug"]
+    inlines = [FacilityMembershipInline]
+
+
+@admin.register(Instrument)
+class InstrumentAdmin(admin.ModelAdmin):
+    list_display = ["name", "facility", "manufacturer", "model", "serial_number"]
+    list_filter = ["facility", "manufacturer"]
+    search_fields = ["name", "model", "serial_number"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["title", "code", "facility", "principal_investigator"]
+    list_filter = ["facility"]
+    search_fields = ["title", "code"]
+    autocomplete_fields = ["principal_investigator"]
+    inlines = [ProjectMembershipInline]
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    list_display = ["pid", "title", "facility", "technique", "visibility", "status", "created"]
+    list_filter = ["status", "visibility", "technique", "kind", "facility"]
+    search_fields = ["pid", "title", "description"]
+    readonly_fields = ["pid", "created", "modified", "published_at"]
+    raw_id_fields = ["owner", "instrument", "project"]
+    date_hierarchy = "created"
+
+
+@admin.register(DataFile)
+class DataFileAdmin(admin.ModelAdmin):
+    list_display = ["path", "dataset", "size", "format", "state"]
+    list_filter = ["state", "format"]
+    search_fields = ["path", "checksum_sha256"]
+    raw_id_fields = ["dataset", "upload_session"]
+    readonly_fields = [
+        "storage_key",
+        "checksum_sha256",
+        "checksum_md5",
+        "header",
+        "created",
+        "modified",
+    ]
+    show_full_result_count = False  # COUNT(*) over 10^6-file tables is not free
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created", "actor", "action", "target_type", "target_id", "dataset"]
+    list_filter = ["action"]
+    raw_id_fields = ["actor", "dataset"]
+    readonly_fields = [
+        "created",
+        "actor",
+        "action",
+        "target_type",
+        "target_id",
+        "dataset",
+        "details",
+    ]
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False  # the audit trail is append-only

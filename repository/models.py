@@ -1,0 +1,330 @@
+"""Facilities, instruments, projects, memberships (roles), datasets, files and the audit trail.
+
+Writes go through ``repository.services``; reads with rules through ``repository.selectors`` and
+``repository.access``. Models hold data, constraints and single-instance behaviour only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+ROR_VALIDATOR = RegexValidator(
+    r"^0[a-hj-km-np-tv-z0-9]{6}[0-9]{2}$", "Enter a ROR id like 05a28rw58."
+)
+EMDB_ID_VALIDATOR = RegexValidator(r"^EMD-\d{4,6}$", "EMDB ids look like EMD-1234.")
+EMPIAR_ID_VALIDATOR = RegexValidator(r"^EMPIAR-\d{5,6}$", "EMPIAR ids look like EMPIAR-10001.")
+DOI_VALIDATOR = RegexValidator(r"^10\.\d{4,9}/\S+$", "A DOI looks like 10.1038/s41586-020-2649-2.")
+PID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case: no i l o u
+
+
+def new_pid() -> str:
+    """A short, stable, unambiguous public identifier: ``oem-`` + 10 base32 characters (50 bits)."""
+    return "oem-" + "".join(secrets.choice(PID_ALPHABET) for _ in range(10))
+
+
+class Facility(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=64, unique=True)
+    ror_id = models.CharField("ROR id", max_length=9, blank=True, validators=[ROR_VALIDATOR])
+    contact_email = models.EmailField(blank=True)
+    homepage = models.URLField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "facilities"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Instrument(models.Model):
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="instruments")
+    name = models.CharField(max_length=200, help_text="Local name, e.g. 'Krios G4 (room 1.23)'.")
+    manufacturer = models.CharField(max_length=100)
+    model = models.CharField(max_length=100, help_text="e.g. Titan Krios G4")
+    serial_number = models.CharField(max_length=100, blank=True)
+    detectors = models.JSONField(
+        default=list, blank=True, help_text="Detector models, e.g. ['Falcon 4i']."
+    )
+
+    class Meta:
+        ordering = ["facility__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["facility", "name"], name="unique_instrument_name_per_facility"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.manufacturer} {self.model})"
+
+
+class FacilityRole(models.TextChoices):
+    STAFF = "staff", "Facility staff"
+    CURATOR = "curator", "Curator"
+
+
+class FacilityMembership(models.Model):
+    """A user's role at a facility: staff create datasets and upload; curators also publish."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="facility_memberships"
+    )
+    facility = models.ForeignKey(Facility, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=FacilityRole.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "facility"], name="unique_facility_membership")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} - {self.get_role_display()} at {self.facility}"
+
+
+class Project(models.Model):
+    """A research group or proposal; its members see and edit its non-public datasets."""
+
+    title = models.CharField(max_length=300)
+    code = models.SlugField(max_length=64, unique=True, help_text="Proposal or group code.")
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="projects")
+    principal_investigator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="led_projects"
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="ProjectMembership", related_name="projects"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class ProjectMembership(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="project_memberships"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "project"], name="unique_project_membership")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project}"
+
+
+class DatasetKind(models.TextChoices):
+    RAW_SESSION = "raw", "Raw session"
+    PROCESSED = "processed", "Processed data"
+    MAP = "map", "Map"
+
+
+class Technique(models.TextChoices):
+    """Vocabulary aligned with the OSC-EM techniques (the schema names stay in ``metadata``)."""
+
+    SPA = "spa", "Single-particle analysis"
+    TOMOGRAPHY = "tomography", "Tomography"
+    SUBTOMO = "subtomo", "Subtomogram averaging"
+    CELLULAR_TOMO = "cellular_tomo", "Cellular tomography"
+    ENV_TOMO = "env_tomo", "Environmental tomography"
+    MICROED = "microed", "MicroED"
+    OTHER = "other", "Other"
+
+
+class Visibility(models.TextChoices):
+    PRIVATE = "private", "Private"
+    EMBARGOED = "embargoed", "Embargoed"
+    PUBLIC = "public", "Public"
+
+
+class DatasetStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    INGESTING = "ingesting", "Ingesting"
+    READY = "ready", "Ready for curation"
+    PUBLISHED = "published", "Published"
+
+
+class Dataset(models.Model):
+    pid = models.CharField(
+        "persistent identifier", max_length=20, unique=True, default=new_pid, editable=False
+    )
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    kind = models.CharField(
+        max_length=16, choices=DatasetKind.choices, default=DatasetKind.RAW_SESSION
+    )
+    technique = models.CharField(max_length=16, choices=Technique.choices)
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="datasets")
+    instrument = models.ForeignKey(
+        Instrument, on_delete=models.PROTECT, related_name="datasets", null=True, blank=True
+    )
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, related_name="datasets", null=True, blank=True
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_datasets"
+    )
+    keywords = models.JSONField(default=list, blank=True)
+    licence = models.CharField(max_length=64, default="CC-BY-4.0", help_text="SPDX licence id.")
+    visibility = models.CharField(
+        max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE
+    )
+    embargo_until = models.DateField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=DatasetStatus.choices, default=DatasetStatus.DRAFT
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    emdb_ids = models.JSONField("EMDB ids", default=list, blank=True)
+    empiar_id = models.CharField(
+        "EMPIAR id", max_length=16, blank=True, validators=[EMPIAR_ID_VALIDATOR]
+    )
+    publication_dois = models.JSONField("publication DOIs", default=list, blank=True)
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    modified = models.DateTimeField(auto_now=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            models.Index(fields=["status", "visibility", "-created"], name="dataset_listing_idx"),
+            models.Index(fields=["facility", "-created"], name="dataset_facility_idx"),
+            models.Index(fields=["technique"], name="dataset_technique_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(visibility="embargoed") | Q(embargo_until__isnull=False),
+                name="embargo_needs_date",
+                violation_error_message="An embargoed dataset needs an embargo date.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pid}: {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("dataset-detail", kwargs={"pid": self.pid})
+
+    def files_are_open(self, today: dt.date | None = None) -> bool:
+        """Whether anyone may download the files: public, or an embargo that has ended."""
+        if self.visibility == Visibility.PUBLIC:
+            return True
+        today = today or timezone.localdate()
+        return bool(
+            self.visibility == Visibility.EMBARGOED
+            and self.embargo_until
+            and self.embargo_until <= today
+        )
+
+
+class FileState(models.TextChoices):
+    REGISTERED = "registered", "Registered"
+    STORED = "stored", "Stored"
+    PROCESSING = "processing", "Processing"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class DataFile(models.Model):
+    """One file of a dataset. Scales to 10^6 rows per dataset: every filter and sort is indexed."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="files")
+    upload_session = models.ForeignKey(
+        "ingest.UploadSession",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="files",
+    )
+    path = models.CharField(
+        max_length=1024, help_text="Sanitised relative path inside the session."
+    )
+    directory = models.CharField(
+        max_length=1024, blank=True, help_text="Parent folder of path ('' at top)."
+    )
+    name = models.CharField(max_length=255)
+    size = models.BigIntegerField()
+    storage_key = models.CharField(max_length=255, unique=True)
+    # Values come from ingest.formats.base.FileFormat; kept without choices so that a new
+    # reader never needs a schema migration.
+    format = models.CharField(max_length=16, blank=True)
+    checksum_sha256 = models.CharField("SHA-256", max_length=64, blank=True)
+    checksum_md5 = models.CharField("MD5", max_length=32, blank=True)
+    expected_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="As declared by the uploader."
+    )
+    header = models.JSONField(default=dict, blank=True)
+    thumbnail_key = models.CharField(max_length=255, blank=True)
+    state = models.CharField(max_length=16, choices=FileState.choices, default=FileState.REGISTERED)
+    error = models.TextField(
+        blank=True, help_text="Why the file failed, in words a person can act on."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+    checksum_verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["path"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "path"], name="unique_file_path_per_dataset")
+        ]
+        indexes = [
+            models.Index(fields=["dataset", "directory", "name"], name="datafile_browse_idx"),
+            models.Index(fields=["dataset", "state"], name="datafile_state_idx"),
+            models.Index(fields=["dataset", "format"], name="datafile_format_idx"),
+            models.Index(fields=["state", "modified"], name="datafile_reconcile_idx"),
+            models.Index(fields=["checksum_verified_at"], name="datafile_fixity_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class AuditAction(models.TextChoices):
+    CREATE = "create", "Created"
+    UPDATE = "update", "Updated"
+    PUBLISH = "publish", "Published"
+    VISIBILITY = "visibility", "Visibility changed"
+    EMBARGO_RELEASED = "embargo_released", "Embargo released"
+    DOWNLOAD = "download", "Downloaded non-public file"
+    DEPOSITION = "deposition", "Deposition"
+    FIXITY_FAILED = "fixity_failed", "Checksum mismatch"
+
+
+class AuditEvent(models.Model):
+    """Who did what to which object, when. Append-only."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=32, choices=AuditAction.choices)
+    target_type = models.CharField(max_length=64, help_text="app_label.model of the target")
+    target_id = models.CharField(max_length=64)
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events"
+    )
+    details = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            models.Index(fields=["dataset", "-created"], name="audit_dataset_idx"),
+            models.Index(fields=["action", "-created"], name="audit_action_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target_type}:{self.target_id}"

@@ -1,0 +1,73 @@
+"""Reads with rules. Access filtering always comes from ``repository.access``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet, Sum
+
+from . import access
+from .models import DataFile, Dataset, DatasetStatus, Facility, FileState, Instrument
+
+
+def recent_datasets(*, user: Any, limit: int = 6) -> QuerySet[Dataset]:
+    return (
+        access.datasets_visible_to(user)
+        .filter(status=DatasetStatus.PUBLISHED)
+        .select_related("facility", "instrument")
+        .order_by("-published_at", "-created")[:limit]
+    )
+
+
+def portal_counts(*, user: Any) -> dict[str, int]:
+    """Headline numbers for the home page, over what ``user`` may see."""
+    visible = access.datasets_visible_to(user)
+    files = DataFile.objects.filter(dataset__in=visible.values("pk"))
+    totals = files.aggregate(files=Count("pk"), bytes=Sum("size"))
+    return {
+        "datasets": visible.count(),
+        "files": totals["files"] or 0,
+        "bytes": totals["bytes"] or 0,
+        "facilities": Facility.objects.count(),
+        "instruments": Instrument.objects.count(),
+    }
+
+
+def dataset_for_user(*, user: Any, pid: str) -> Dataset | None:
+    return (
+        access.datasets_visible_to(user)
+        .select_related("facility", "instrument", "project", "owner")
+        .filter(pid=pid)
+        .first()
+    )
+
+
+def dataset_file_page(*, dataset: Dataset, directory: str = "", limit: int = 100) -> list[DataFile]:
+    """One page of a folder of the file browser (uses the (dataset, directory, name) index)."""
+    return list(
+        DataFile.objects.filter(dataset=dataset, directory=directory).order_by("name")[:limit]
+    )
+
+
+def dataset_file_progress(*, dataset: Dataset) -> dict[str, int]:
+    """Files and bytes per state: the ingest progress the UI and API show."""
+    rows = (
+        DataFile.objects.filter(dataset=dataset)
+        .values("state")
+        .annotate(n=Count("pk"), b=Sum("size"))
+    )
+    progress = {f"{state}_files": 0 for state in FileState.values} | {
+        f"{state}_bytes": 0 for state in FileState.values
+    }
+    for row in rows:
+        progress[f"{row['state']}_files"] = row["n"]
+        progress[f"{row['state']}_bytes"] = row["b"] or 0
+    progress["total_files"] = sum(progress[f"{s}_files"] for s in FileState.values)
+    progress["total_bytes"] = sum(progress[f"{s}_bytes"] for s in FileState.values)
+    return progress
+
+
+def facilities_with_counts() -> QuerySet[Facility]:
+    return Facility.objects.annotate(
+        public_datasets=Count("datasets", filter=Q(datasets__status=DatasetStatus.PUBLISHED))
+    )

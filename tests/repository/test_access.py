@@ -1,0 +1,149 @@
+"""The access matrix: persona x visibility x action, per object and as queryset filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from repository import access
+from repository.access import Action
+from repository.models import Dataset, DatasetStatus, Visibility
+from tests.conftest import PERSONAS
+from tests.factories import DataFileFactory, DatasetFactory, UserFactory
+
+TODAY = timezone.localdate()
+
+# Written out by hand (not derived from the code under test), one row per persona.
+INSIDERS = {"member", "staff", "curator", "admin"}
+EVERYONE = set(PERSONAS)
+EXPECTED: dict[str, dict[Action, set[str]]] = {
+    "private": {
+        Action.VIEW: INSIDERS,
+        Action.LIST_FILES: INSIDERS,
+        Action.DOWNLOAD: INSIDERS,
+        Action.EDIT: INSIDERS,
+        Action.PUBLISH: {"curator", "admin"},
+    },
+    "embargoed_before_date": {
+        Action.VIEW: EVERYONE,
+        Action.LIST_FILES: INSIDERS,
+        Action.DOWNLOAD: INSIDERS,
+        Action.EDIT: INSIDERS,
+        Action.PUBLISH: {"curator", "admin"},
+    },
+    "embargoed_after_date": {
+        Action.VIEW: EVERYONE,
+        Action.LIST_FILES: EVERYONE,
+        Action.DOWNLOAD: EVERYONE,
+        Action.EDIT: INSIDERS,
+        Action.PUBLISH: {"curator", "admin"},
+    },
+    "public": {
+        Action.VIEW: EVERYONE,
+        Action.LIST_FILES: EVERYONE,
+        Action.DOWNLOAD: EVERYONE,
+        Action.EDIT: INSIDERS,
+        Action.PUBLISH: {"curator", "admin"},
+    },
+}
+
+
+def make_dataset(world, state: str) -> Dataset:
+    visibility, embargo = {
+        "private": (Visibility.PRIVATE, None),
+        "embargoed_before_date": (Visibility.EMBARGOED, TODAY + dt.timedelta(days=30)),
+        "embargoed_after_date": (Visibility.EMBARGOED, TODAY - dt.timedelta(days=1)),
+        "public": (Visibility.PUBLIC, None),
+    }[state]
+    # The uploader has no role of their own: every right in the matrix comes from a membership.
+    uploader = UserFactory(username=f"uploader-{state}")
+    dataset = DatasetFactory(
+        facility=world.facility,
+        project=world.project,
+        owner=uploader,
+        visibility=visibility,
+        embargo_until=embargo,
+        status=DatasetStatus.PUBLISHED,
+    )
+    DataFileFactory(dataset=dataset)
+    return dataset
+
+
+CASES = [
+    (state, persona, action) for state in EXPECTED for persona in PERSONAS for action in Action
+]
+
+
+@pytest.mark.parametrize(("state", "persona", "action"), CASES)
+def test_access_matrix(world, state, persona, action):
+    dataset = make_dataset(world, state)
+    user = world[persona]
+    expected = persona in EXPECTED[state][action]
+
+    assert access.can(user, action, dataset) is expected
+
+    # The queryset form used by listings, search and the API must agree with the per-object rule.
+    if action is Action.VIEW:
+        assert access.datasets_visible_to(user).filter(pk=dataset.pk).exists() is expected
+    if action in (Action.LIST_FILES, Action.DOWNLOAD):
+        assert access.datasets_with_files_for(user).filter(pk=dataset.pk).exists() is expected
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_unpublished_datasets_are_seen_only_by_insiders(world, persona):
+    dataset = make_dataset(world, "public")
+    Dataset.objects.filter(pk=dataset.pk).update(status=DatasetStatus.READY)
+    dataset.refresh_from_db()
+    expected = persona in INSIDERS
+    assert access.can(world[persona], Action.VIEW, dataset) is expected
+    assert access.can(world[persona], Action.DOWNLOAD, dataset) is expected
+    assert access.datasets_visible_to(world[persona]).filter(pk=dataset.pk).exists() is expected
+
+
+def test_owner_without_membership_keeps_access_to_own_private_dataset(world):
+    dataset = make_dataset(world, "private")
+    assert access.can(dataset.owner, Action.DOWNLOAD, dataset)
+    assert access.can(dataset.owner, Action.EDIT, dataset)
+    assert not access.can(dataset.owner, Action.PUBLISH, dataset)
+
+
+def test_inactive_user_has_no_insider_rights(world):
+    dataset = make_dataset(world, "private")
+    staff = world["staff"]
+    staff.is_active = False
+    staff.save()
+    assert not access.can(staff, Action.VIEW, dataset)
+    assert not access.datasets_visible_to(staff).filter(pk=dataset.pk).exists()
+
+
+def test_embargo_opens_on_its_date_without_the_release_task(world):
+    dataset = make_dataset(world, "embargoed_before_date")
+    stranger = world["stranger"]
+    day_before = dataset.embargo_until - dt.timedelta(days=1)
+    assert not access.can(stranger, Action.DOWNLOAD, dataset, today=day_before)
+    assert access.can(stranger, Action.DOWNLOAD, dataset, today=dataset.embargo_until)
+    assert (
+        access.datasets_with_files_for(stranger, today=dataset.embargo_until)
+        .filter(pk=dataset.pk)
+        .exists()
+    )
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_create_dataset_rights(world, persona):
+    expected_here = persona in {"staff", "curator", "admin"}
+    assert access.can_create_dataset(world[persona], world.facility) is expected_here
+    expected_other = persona in {"other_staff", "admin"}
+    assert access.can_create_dataset(world[persona], world.other_facility) is expected_other
+
+
+def test_visible_querysets_have_no_duplicates_for_users_with_several_roles(world):
+    dataset = make_dataset(world, "private")
+    curator = world["curator"]
+    # The curator is also a project member and the owner: still one row, not three.
+    world.project.memberships.create(user=curator)
+    Dataset.objects.filter(pk=dataset.pk).update(owner=curator)
+    assert list(access.datasets_visible_to(curator).filter(pk=dataset.pk)) == [dataset]
+    assert access.datasets_with_files_for(curator).filter(pk=dataset.pk).count() == 1

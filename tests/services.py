@@ -1,0 +1,1 @@
+"""Fixtures for the real services: the S3 server (moto, its own process) and a Celery worker."""
