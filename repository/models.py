@@ -188,6 +188,19 @@ class Dataset(models.Model):
         max_length=16, choices=DatasetStatus.choices, default=DatasetStatus.DRAFT
     )
     metadata = models.JSONField(default=dict, blank=True)
+    metadata_schema = models.ForeignKey(
+        "metadata.MetadataSchema",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="datasets",
+        help_text="The schema (and version) the metadata was last validated against.",
+    )
+    metadata_validation = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='{"valid": bool, "problems": [{"path", "message"}], "checked_at"}',
+    )
     emdb_ids = models.JSONField("EMDB ids", default=list, blank=True)
     empiar_id = models.CharField(
         "EMPIAR id", max_length=16, blank=True, validators=[EMPIAR_ID_VALIDATOR]
@@ -328,3 +341,38 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target_type}:{self.target_id}"
+
+
+class TokenScope(models.TextChoices):
+    READ = "read", "Read only"
+    READ_WRITE = "read_write", "Read and write"
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only its SHA-256 is stored; the secret is shown once at creation."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(
+        max_length=100, help_text="What the token is for, e.g. 'pipeline on gpu01'."
+    )
+    prefix = models.CharField(
+        max_length=12, db_index=True, help_text="First characters, to recognise it."
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=16, choices=TokenScope.choices, default=TokenScope.READ)
+    created = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}...)"
+
+    def is_usable(self, now: dt.datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
