@@ -1,0 +1,211 @@
+"""What every format reader returns, and the small pieces they share.
+
+Readers are pure functions of a :class:`~ingest.storage.ByteSource`: they never write, never
+download a whole object and never let an exception escape (see :func:`guarded`), because one
+odd file must not stop the ingest of a dataset of ten thousand.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+#: Bytes fetched in one request for detection and headers: an MRC header plus the first FEI
+#: record, a TIFF header plus a first IFD written near the start, an EER metadata block.
+HEAD_BYTES = 64 * 1024
+
+
+class ByteSource(Protocol):
+    """The reading side of :class:`ingest.storage.ByteSource` (kept here so readers need no
+    Django): a size and ranged reads."""
+
+    size: int
+
+    def read_at(self, offset: int, length: int) -> bytes: ...
+
+
+class FileFormat(StrEnum):
+    """File formats the portal recognises; the Django model stores these values."""
+
+    MRC = "mrc"
+    MRCS = "mrcs"
+    MRC_GZ = "mrc.gz"
+    MRC_BZ2 = "mrc.bz2"
+    TIFF = "tiff"
+    EER = "eer"
+    EPU_XML = "epu_xml"
+    MDOC = "mdoc"
+    GAIN_REF = "gain_ref"
+    OTHER = "other"
+
+
+class FormatError(Exception):
+    """A problem with the file's content; ``str()`` is shown to the depositor as is."""
+
+
+def quantity(value: Any, unit: str) -> dict[str, Any] | None:
+    """``{"value": x, "unit": unit}``, or None when the value is missing or not finite.
+
+    Units travel with values so that exports never have to guess whether a number is in
+    metres or Angstrom.
+    """
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(number):
+        return None
+    return {"value": number, "unit": unit}
+
+
+def finite_or_none(value: Any) -> float | None:
+    """A plain float for JSON, None for NaN/inf (which JSON cannot carry)."""
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def extension_of(name_hint: str) -> str:
+    """The lower-case last suffix of a file name (``"a/b.MRCS"`` -> ``".mrcs"``)."""
+    base = name_hint.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    return "." + base.rsplit(".", 1)[1] if "." in base else ""
+
+
+def is_gain_name(name_hint: str) -> bool:
+    """Gain references are recognised by name: structurally they are ordinary MRC/TIFF."""
+    base = name_hint.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    return "gain" in base
+
+
+@dataclass(frozen=True)
+class ThumbnailPlan:
+    """Where a representative image lives, so a thumbnail costs one ranged read.
+
+    ``kind`` is ``raw_slice`` (MRC: ``offset``/``length`` of one section), ``tiff_page`` or
+    ``eer_frames`` (sum the first ``frames`` frames).
+    """
+
+    kind: str
+    width: int
+    height: int
+    offset: int = 0
+    length: int = 0
+    dtype: str = ""
+    pixel_format: str = "plain"  # plain | complex_int16 | packed4
+    compression: str | None = None  # gzip | bzip2 for compressed maps
+    frames: int = 1
+    description: str = ""
+
+
+@dataclass
+class FormatResult:
+    """What a reader found: a JSON-serialisable header, and problems in plain words."""
+
+    format: FileFormat
+    header: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    thumbnail_plan: ThumbnailPlan | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format.value,
+            "header": self.header,
+            "warnings": list(self.warnings),
+            "errors": list(self.errors),
+            "thumbnail_plan": asdict(self.thumbnail_plan) if self.thumbnail_plan else None,
+        }
+
+
+Reader = Callable[..., FormatResult]
+
+
+def guarded(label: str, fallback: FileFormat) -> Callable[[Reader], Reader]:
+    """Turn any exception inside a reader into an error message on the result.
+
+    Expected problems raise :class:`FormatError` with a message for people; anything else is a
+    bug or an unforeseen file, logged with its traceback but reported as one sentence.
+    """
+
+    def decorate(reader: Reader) -> Reader:
+        @functools.wraps(reader)
+        def wrapper(*args: Any, **kwargs: Any) -> FormatResult:
+            try:
+                return reader(*args, **kwargs)
+            except FormatError as exc:
+                return FormatResult(format=fallback, errors=[f"{label}: {exc}"])
+            except Exception as exc:
+                logger.warning("%s failed", label, exc_info=True)
+                detail = str(exc) or type(exc).__name__
+                return FormatResult(format=fallback, errors=[f"could not read {label}: {detail}"])
+
+        return wrapper
+
+    return decorate
+
+
+class MemorySource:
+    """A :class:`ByteSource` over bytes already in memory (small files, decompressed heads)."""
+
+    def __init__(self, data: bytes):
+        self._data = data
+        self.size = len(data)
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        return self._data[offset : offset + length]
+
+
+class CachedSource:
+    """A :class:`ByteSource` wrapper that caches aligned blocks of small reads.
+
+    Detection, mrcfile and tifffile all look at the same first kilobytes; fetching them once
+    keeps a header to one request on object storage. Large reads (pixel data) pass through.
+    """
+
+    def __init__(self, source: ByteSource, *, block_size: int = HEAD_BYTES, max_blocks: int = 16):
+        self.source = source
+        self.size = source.size
+        self.block_size = block_size
+        self.max_blocks = max_blocks
+        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0:
+            raise ValueError("offset and length must be >= 0")
+        end = min(offset + length, self.size)
+        if offset >= end:
+            return b""
+        first, last = offset // self.block_size, (end - 1) // self.block_size
+        if last - first + 1 > self.max_blocks // 2:
+            return self.source.read_at(offset, end - offset)
+        self._fetch_missing(first, last)
+        data = b"".join(self._blocks[index] for index in range(first, last + 1))
+        start = offset - first * self.block_size
+        return data[start : start + (end - offset)]
+
+    def _fetch_missing(self, first: int, last: int) -> None:
+        missing = [index for index in range(first, last + 1) if index not in self._blocks]
+        if missing:
+            # One request for the whole missing span, split into blocks afterwards.
+            lo, hi = missing[0], missing[-1]
+            data = self.source.read_at(lo * self.block_size, (hi - lo + 1) * self.block_size)
+            for index in range(lo, hi + 1):
+                piece = data[(index - lo) * self.block_size : (index - lo + 1) * self.block_size]
+                self._blocks[index] = piece
+        for index in range(first, last + 1):
+            self._blocks.move_to_end(index)
+        while len(self._blocks) > self.max_blocks:
+            self._blocks.popitem(last=False)
