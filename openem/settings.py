@@ -232,7 +232,10 @@ elif _s3_any:
         "or unset the S3_* variables to use local files"
     )
 else:
-    OPENEM_STORAGE = {"backend": "local", "root": str(DATA_DIR / "objects")}
+    OPENEM_STORAGE = {
+        "backend": "local",
+        "root": env.str("OPENEM_STORAGE_ROOT", default=str(DATA_DIR / "objects")),
+    }
 
 OPENEM_PRESIGN_EXPIRY = _int("OPENEM_PRESIGN_EXPIRY", 3600, minimum=60)
 OPENEM_CHECKSUM_MD5 = _bool("OPENEM_CHECKSUM_MD5", False)

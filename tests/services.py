@@ -1,1 +1,275 @@
-"""Fixtures for the real services: the S3 server (moto, its own process) and a Celery worker."""
+"""Fixtures for the real services.
+
+- ``s3_server``: moto's S3-compatible server in its own process on a loopback port, reached only
+  through boto3 over HTTP (exactly as MinIO or AWS would be).
+- ``s3_storage``: switches the portal's storage to a fresh bucket on that server.
+- ``celery_worker_process``: a real ``celery worker`` process against Redis and PostgreSQL.
+
+Without Redis or PostgreSQL (a laptop running the embedded default), the tests that need them
+skip with a message saying what is missing; CI sets ``OPENEM_REQUIRE_SERVICES=1``, which turns
+such a skip into a failure so that nothing is skipped silently there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+S3_KEY = "openem-test"
+S3_SECRET = "openem-test-secret"  # noqa: S105 - moto accepts any credentials
+
+
+def require_service(reason: str) -> None:
+    """Skip with ``reason``, or fail in CI where every service must be there."""
+    if os.environ.get("OPENEM_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service missing: {reason}")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+@dataclass
+class S3Server:
+    endpoint_url: str
+    access_key: str = S3_KEY
+    secret_key: str = S3_SECRET
+    region: str = "us-east-1"
+
+    def storage_settings(self, bucket: str) -> dict[str, Any]:
+        return {
+            "backend": "s3",
+            "bucket": bucket,
+            "endpoint_url": self.endpoint_url,
+            "public_endpoint_url": None,
+            "access_key": self.access_key,
+            "secret_key": self.secret_key,
+            "region": self.region,
+            "addressing_style": "path",
+        }
+
+    def env(self, bucket: str) -> dict[str, str]:
+        return {
+            "S3_BUCKET": bucket,
+            "S3_ENDPOINT_URL": self.endpoint_url,
+            "S3_ACCESS_KEY_ID": self.access_key,
+            "S3_SECRET_ACCESS_KEY": self.secret_key,
+            "S3_REGION": self.region,
+        }
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port)
+        yield S3Server(endpoint_url=f"http://127.0.0.1:{port}")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_storage(s3_server: S3Server, settings: Any) -> Iterator[S3Server]:
+    """Point the portal's one storage module at a fresh bucket on the S3 server."""
+    from ingest import storage
+
+    bucket = f"openem-test-{uuid.uuid4().hex[:12]}"
+    settings.OPENEM_STORAGE = s3_server.storage_settings(bucket)
+    storage.reset_store_cache()
+    store = storage.get_store()
+    assert isinstance(store, storage.S3Store)
+    store.ensure_bucket()
+    s3_server.bucket = bucket  # type: ignore[attr-defined]
+    yield s3_server
+    storage.reset_store_cache()
+
+
+@pytest.fixture
+def local_storage(tmp_path: Path, settings: Any) -> Iterator[Path]:
+    from ingest import storage
+
+    root = tmp_path / "objects"
+    settings.OPENEM_STORAGE = {"backend": "local", "root": str(root)}
+    storage.reset_store_cache()
+    yield root
+    storage.reset_store_cache()
+
+
+# --- Redis, PostgreSQL and a real Celery worker ----------------------------------------------------
+
+
+def redis_url() -> str:
+    return os.environ.get("OPENEM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def redis_available(url: str) -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen[bytes]
+    log: Path
+    broker_url: str
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _database_url_for_worker() -> str:
+    from django.db import connection
+
+    config = connection.settings_dict
+    if config["ENGINE"] != "django.db.backends.postgresql":
+        require_service("a real Celery worker needs PostgreSQL: set DATABASE_URL=postgres://...")
+    user = config.get("USER") or ""
+    password = f":{config['PASSWORD']}" if config.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{config.get('HOST') or '127.0.0.1'}:{config.get('PORT') or 5432}/{config['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(
+    transactional_db: Any, tmp_path: Path, settings: Any
+) -> Iterator[WorkerProcess]:
+    """A real worker process consuming from Redis, writing to the test database, using the
+    same object storage as the test (copied from the current settings)."""
+    from openem.celery import app
+
+    broker = redis_url()
+    if not redis_available(broker):
+        require_service(f"a real Celery worker needs Redis at {broker}")
+    database_url = _database_url_for_worker()
+    import redis
+
+    # The test broker database is ours alone: start from an empty one, so that a message left by
+    # an earlier test can never reach this worker.
+    redis.Redis.from_url(broker).flushdb()
+    worker_name = f"test-{uuid.uuid4().hex[:8]}"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("S3_", "DATABASE_URL", "CELERY_", "PYTEST", "DJANGO_SETTINGS"))
+    }
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "CELERY_BROKER_URL": broker,
+            "DJANGO_SETTINGS_MODULE": "openem.settings",
+            "OPENEM_DATA_DIR": str(tmp_path / "worker-var"),
+            "CELERY_WORKER_PREFETCH_MULTIPLIER": "1",
+        }
+    )
+    storage_config = settings.OPENEM_STORAGE
+    if storage_config["backend"] == "s3":
+        env.update(
+            {
+                "S3_BUCKET": storage_config["bucket"],
+                "S3_ENDPOINT_URL": storage_config["endpoint_url"],
+                "S3_ACCESS_KEY_ID": storage_config["access_key"],
+                "S3_SECRET_ACCESS_KEY": storage_config["secret_key"],
+                "S3_REGION": storage_config["region"],
+            }
+        )
+    else:
+        env["OPENEM_STORAGE_ROOT"] = storage_config["root"]
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "openem",
+                "worker",
+                "--loglevel=INFO",
+                "--concurrency=2",
+                "--without-gossip",
+                "--without-mingle",
+                "-Q",
+                "default,ingest,export",
+                "-n",
+                f"{worker_name}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    previous = {
+        "broker_url": app.conf.broker_url,
+        "task_always_eager": app.conf.task_always_eager,
+        "result_backend": app.conf.result_backend,
+    }
+    app.conf.update(broker_url=broker, task_always_eager=False, result_backend=broker)
+    try:
+        _wait_for_worker(process, log)
+        yield WorkerProcess(process=process, log=log, broker_url=broker)
+    finally:
+        app.conf.update(**previous)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        # Close the test process's connections so pytest-django can flush/drop the database.
+        from django.db import connections
+
+        connections.close_all()
+
+
+def _wait_for_worker(process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"the Celery worker exited early:\n{log.read_text(errors='replace')}"
+            )
+        if "ready." in log.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(
+        f"the Celery worker did not start in time:\n{log.read_text(errors='replace')}"
+    )
