@@ -19,7 +19,7 @@ from typing import Any
 import pint
 
 #: The registry of this project; never pint's application registry, so nothing else changes it.
-ureg = pint.UnitRegistry()
+ureg: pint.UnitRegistry[float] = pint.UnitRegistry()
 
 #: Whole-word EM spellings that pint would read differently (or not at all).
 _WORD_ALIASES = {

@@ -87,7 +87,7 @@ def read_bounded(source: ByteSource, limit: int = MAX_XML_BYTES) -> bytes:
 def parse_xml(data: bytes) -> Element:
     """Parse untrusted XML safely; every refusal is a :class:`FormatError` in plain words."""
     try:
-        return SafeElementTree.fromstring(
+        root: Element = SafeElementTree.fromstring(
             data, forbid_dtd=True, forbid_entities=True, forbid_external=True
         )
     except DTDForbidden:
@@ -101,6 +101,7 @@ def parse_xml(data: bytes) -> Element:
         raise FormatError("refused: the XML refers to an external resource") from None
     except ParseError as exc:
         raise FormatError(f"malformed XML: {exc}") from None
+    return root
 
 
 def local_name(tag: Any) -> str:

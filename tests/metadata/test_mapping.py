@@ -353,3 +353,15 @@ def test_drop_incomplete_removes_objects_and_empty_parents() -> None:
         "acquisition.energy_filter left out: the files do not give width_energy_filter",
         "acquisition.specialist_optics.phaseplate left out: the files do not give instrument_type",
     ]
+
+
+@pytest.mark.parametrize("source", ["epu", "mdoc"])
+def test_angstrom_is_written_as_osc_em_writes_it(source: str) -> None:
+    """OSC-EM's examples and the reference output use U+212B ANGSTROM SIGN, not U+00C5: a
+    consumer comparing unit strings sees two different units otherwise."""
+    table = load_mapping(DEFAULT_SCHEMA_VERSION, source)
+    units = [rule.unit for rule in table.targets if rule.unit] + [
+        rule.unit for rule in table.fields if rule.unit
+    ]
+    assert "\u212b" in {char for unit in units for char in unit}
+    assert not any("\u00c5" in unit for unit in units)
