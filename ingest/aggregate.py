@@ -217,6 +217,9 @@ class SidecarAggregator:
         self._targets: dict[str, tuple[TargetRule, Accumulator]] = {}
         self._plans: dict[str, list[tuple[str, Accumulator]]] = {}
         self._per_file: dict[str, list[Count]] = {}
+        # OSC-EM has one date_time (the start); progress pages also want the end.
+        self._started = Extreme(largest=False, moments=True)
+        self._ended = Extreme(largest=True, moments=True)
 
     def add(self, item: Any) -> bool:
         """Take one parsed sidecar (a header dict or a FormatResult); False if it was skipped."""
@@ -242,6 +245,10 @@ class SidecarAggregator:
                     value = file_values.get(field_name)
                 if value is not None:
                     accumulator.add(value)
+            moment = image_values.get("acquisition_time") or file_values.get("acquisition_time")
+            if moment:
+                self._started.add(moment)
+                self._ended.add(moment)
         self.files += 1
         return True
 
@@ -296,9 +303,12 @@ class SidecarAggregator:
 
     def summary(self) -> dict[str, Any]:
         """Counts for progress pages and logs (not part of the OSC-EM document)."""
+        started, ended = self._started.result(), self._ended.result()
         return {
             "files": self.files,
             "images": self.images,
+            "acquired_from": format_datetime(started) if started else None,
+            "acquired_until": format_datetime(ended) if ended else None,
             "skipped": dict(self.skipped),
             "warnings": self.warnings(),
         }

@@ -378,6 +378,8 @@ def test_skips_what_is_not_a_usable_sidecar() -> None:
     assert aggregator.summary() == {
         "files": 1,
         "images": 1,
+        "acquired_from": None,
+        "acquired_until": None,
         "skipped": {"unreadable": 1, "not a sidecar": 2, "EPU navigation image": 1},
         "warnings": [],
     }
@@ -474,6 +476,11 @@ def test_epu_and_mdoc_in_one_dataset_share_targets() -> None:
         {"name": "Gatan K2 Summit"},
     ]
     assert document["acquisition"]["date_time"] == "2023-05-03T13:28:10Z"
+    summary = aggregator.summary()
+    assert (summary["files"], summary["images"]) == (4, 2 + 76)  # 2 movies, 76 tilts
+    # the range compares instants: 06:01:19+02:00 is before the mdoc times labelled UTC
+    assert summary["acquired_from"] == "2023-05-03T13:28:10Z"
+    assert summary["acquired_until"] == "2024-09-01T06:01:19+02:00"
 
 
 @pytest.mark.parametrize(
