@@ -145,7 +145,7 @@ def to_png(image: np.ndarray, max_size: int) -> tuple[bytes, int, int]:
         scaled = np.zeros(binned.shape, dtype=np.uint8)
     else:
         scaled = np.clip((binned - low) * (255.0 / (high - low)), 0, 255)
-        scaled = np.nan_to_num(scaled, nan=0.0).astype(np.uint8)
+        scaled = np.rint(np.nan_to_num(scaled, nan=0.0)).astype(np.uint8)
     picture = Image.fromarray(scaled, mode="L")
     picture.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
     out = io.BytesIO()

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from ingest.storage import RangedFile
+
 logger = logging.getLogger(__name__)
 
 #: Bytes fetched in one request for detection and headers: an MRC header plus the first FEI
@@ -209,3 +211,22 @@ class CachedSource:
             self._blocks.move_to_end(index)
         while len(self._blocks) > self.max_blocks:
             self._blocks.popitem(last=False)
+
+
+class _RangedReader(RangedFile):
+    """:class:`RangedFile` whose ``readinto`` also fills numpy arrays.
+
+    tifffile reads pixels with ``readinto(ndarray)``; ``len()`` of a 2-D uint16 array is its
+    row count and slice assignment of bytes into it fails, so go through a byte view.
+    """
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+def ranged_file(source: CachedSource) -> RangedFile:
+    """A read-only file object for mrcfile/tifffile whose blocks match the source's cache."""
+    return _RangedReader(source, block_size=source.block_size)

@@ -249,6 +249,8 @@ def iter_frames(source: ByteSource, max_frames: int) -> Iterator[np.ndarray]:
         if compression not in EER_COMPRESSIONS:
             continue  # the integrated image
         width, height = entry_int(entries.get(256), layout), entry_int(entries.get(257), layout)
+        if not width or not height:
+            raise FormatError("EER frame without image width/length")
         rle, horizontal, vertical = _frame_bits(entries, layout, compression)
         data = _strip_bytes(source, layout, entries)
         yield imagecodecs.eer_decode(data, (height, width), rle, horizontal, vertical)

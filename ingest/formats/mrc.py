@@ -32,6 +32,7 @@ from ingest.formats.base import (
     guarded,
     is_gain_name,
     quantity,
+    ranged_file,
 )
 from ingest.formats.compressed import decompressed_prefix, gzip_trailer_size
 from ingest.storage import RangedFile
@@ -108,7 +109,7 @@ def _parse_header(stream: RangedFile) -> tuple[np.recarray, list[str]]:
 def extract(source: ByteSource, name_hint: str = "") -> FormatResult:
     """Header, extended-header acquisition values and size check of an uncompressed MRC."""
     cached = source if isinstance(source, CachedSource) else CachedSource(source)
-    stream = RangedFile(cached, block_size=cached.block_size)
+    stream = ranged_file(cached)
     if source.size < HEADER_SIZE:
         raise FormatError(f"file is too short for an MRC header ({source.size} bytes, need 1024)")
     header, notes = _parse_header(stream)
@@ -128,7 +129,7 @@ def extract_compressed(source: ByteSource, codec: str, name_hint: str = "") -> F
             f"the decompressed stream is too short for an MRC header ({len(head)} bytes)"
         )
     memory = CachedSource(MemorySource(head))
-    stream = RangedFile(memory, block_size=memory.block_size)
+    stream = ranged_file(memory)
     header, notes = _parse_header(stream)
     result = _result(header, name_hint, notes, compression=codec, file_size=source.size)
     result.format = FileFormat.MRC_GZ if codec == "gzip" else FileFormat.MRC_BZ2

@@ -7,8 +7,10 @@ is one, and from a walk only when the whole file is small enough to sit in one r
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Any
+import re
+from typing import IO, Any, cast
 
 import tifffile
 
@@ -21,19 +23,20 @@ from ingest.formats.base import (
     ThumbnailPlan,
     guarded,
     is_gain_name,
+    ranged_file,
 )
 from ingest.formats.tiffstruct import TiffLayout, count_ifds, parse_tiff_header, read_ifd
-from ingest.storage import RangedFile
 
 #: Walk the IFD chain only for files up to this size (the top-level reader holds them in memory).
 COUNT_PAGES_MAX_BYTES = 1024 * 1024
 DESCRIPTION_MAX_CHARS = 4096
+_IMAGEJ_IMAGES = re.compile(r"^images=(\d+)\s*$", re.MULTILINE)
 
 
 def open_tiff(source: ByteSource) -> tifffile.TiffFile:
     """tifffile over a block-cached ranged file (the caller closes it)."""
     cached = source if isinstance(source, CachedSource) else CachedSource(source)
-    return tifffile.TiffFile(RangedFile(cached, block_size=cached.block_size))
+    return tifffile.TiffFile(cast(IO[bytes], ranged_file(cached)))
 
 
 def read_layout(source: ByteSource) -> TiffLayout:
@@ -111,16 +114,19 @@ def _enum_name(value: Any) -> str:
 
 
 def _page_count(page: Any, counted: int | None) -> tuple[int | None, str | None]:
-    """Pages from a walk, else from what the writer declared in the description."""
+    """Pages from a walk, else from what ImageJ or tifffile declared in the description."""
     if counted is not None:
         return counted, "counted"
     if page.imagej_description:
-        images = tifffile.imagej_description_metadata(page.imagej_description).get("images")
-        if isinstance(images, int) and images > 0:
-            return images, "imagej"
+        match = _IMAGEJ_IMAGES.search(page.imagej_description)
+        if match and int(match.group(1)) > 0:
+            return int(match.group(1)), "imagej"
     if page.shaped_description:
-        shape = tifffile.shaped_description_metadata(page.shaped_description).get("shape")
+        try:
+            shape = json.loads(page.shaped_description).get("shape")
+        except (ValueError, AttributeError):
+            shape = None
         page_size = math.prod(page.shape) if page.shape else 0
-        if shape and page_size and math.prod(shape) % page_size == 0:
+        if isinstance(shape, list) and page_size and math.prod(shape) % page_size == 0:
             return math.prod(shape) // page_size, "shaped"
     return None, None
