@@ -87,6 +87,10 @@ OPENEM_SITE_URL = _url(
 ).rstrip("/")
 
 DATA_DIR = Path(env.str("OPENEM_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+try:  # the embedded default keeps its database and objects here: make it on first start
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+except OSError as exc:
+    raise ImproperlyConfigured(f"OPENEM_DATA_DIR={DATA_DIR} cannot be created: {exc}") from None
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -269,6 +273,8 @@ CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "release-embargoes": {"task": "repository.release_embargoes", "schedule": 3600.0},
+    "fixity-check": {"task": "ingest.fixity_check", "schedule": 6 * 3600.0},
+    "reconcile-stuck-files": {"task": "ingest.reconcile", "schedule": 600.0},
 }
 
 # --- Email --------------------------------------------------------------------------------------

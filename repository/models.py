@@ -276,6 +276,9 @@ class DataFile(models.Model):
     format = models.CharField(max_length=16, blank=True)
     checksum_sha256 = models.CharField("SHA-256", max_length=64, blank=True)
     checksum_md5 = models.CharField("MD5", max_length=32, blank=True)
+    upload_id = models.CharField(
+        max_length=1024, blank=True, help_text="Open S3 multipart upload, if any."
+    )
     expected_sha256 = models.CharField(
         max_length=64, blank=True, help_text="As declared by the uploader."
     )

@@ -1,0 +1,57 @@
+# The two commands: `make run` (portal with demo data on the embedded default) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test setup install assets demo lint typecheck schema bench worker beat clean
+
+run: setup demo ## set up everything, load demo data, start the portal
+	@echo ""
+	@echo "  OpenEM portal: http://$(HOST):$(PORT)/"
+	@echo "  Demo logins (password: openem-demo): admin, curator, staff, member, researcher"
+	@echo ""
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: setup ## run the test suite (set DATABASE_URL / CELERY_BROKER_URL for the full stack)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+setup: install assets
+	$(PY) manage.py migrate --no-input
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+assets: ## front-end libraries from the npm registry, through the lock file
+	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --silent && npm run --silent build; fi
+
+demo:
+	$(PY) manage.py seed_demo
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck:
+	$(VENV)/bin/mypy openem repository metadata ingest deposition
+
+schema:
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+bench:
+	$(PY) -m bench $(BENCH_ARGS)
+
+worker: ## a Celery worker (full stack)
+	$(VENV)/bin/celery -A openem worker -Q default,ingest,export --loglevel=INFO
+
+beat:
+	$(VENV)/bin/celery -A openem beat --loglevel=INFO
+
+clean:
+	rm -rf var test-output

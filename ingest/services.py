@@ -1,0 +1,285 @@
+"""Ingest workflows: make every stored file verifiable and described, then the dataset.
+
+A file moves ``stored -> processing -> ready | failed(reason)``. A worker claims a file with a
+conditional UPDATE, so a second delivery of the same task does nothing; transient storage
+errors put the file back to ``stored`` and are retried by the task; everything else ends in a
+per-file state with a message a person can act on. Stored bytes are never modified.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import mail_admins
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from metadata.units import UnknownUnit  # noqa: F401 - re-exported for callers validating units
+from repository.models import AuditAction, DataFile, Dataset, DatasetStatus, FileState
+from repository.services import audit_record
+
+from . import storage
+from .aggregate import SIDECAR_SOURCES, aggregate_sidecars
+from .checksum import hash_stream
+from .formats import extract
+from .formats.base import FileFormat
+from .storage import ObjectNotFound, ObjectSource, StorageError, TransientStorageError
+from .thumbnails import render_thumbnail
+
+logger = logging.getLogger(__name__)
+
+UNSETTLED_STATES = (FileState.REGISTERED, FileState.STORED, FileState.PROCESSING)
+#: Repository techniques -> OSC-EM schema techniques (tomography without more detail is
+#: treated as cellular tomography, the closest OSC-EM shape).
+OSCEM_TECHNIQUE = {
+    "spa": "spa",
+    "subtomo": "subtomo",
+    "cellular_tomo": "cellular_tomo",
+    "env_tomo": "env_tomo",
+    "tomography": "cellular_tomo",
+}
+
+
+class Outcome:
+    SKIPPED = "skipped"  # not claimed: another delivery has it or had it
+    READY = "ready"
+    FAILED = "failed"
+
+
+def thumbnail_key(datafile: DataFile) -> str:
+    return storage.object_key("datasets", datafile.dataset.pid, "thumbnails", f"{datafile.pk}.png")
+
+
+def datafile_claim(datafile_id: int) -> bool:
+    """Atomically move a stored file to processing; False if someone else owns it."""
+    return bool(
+        DataFile.objects.filter(pk=datafile_id, state=FileState.STORED).update(
+            state=FileState.PROCESSING, modified=timezone.now(), error=""
+        )
+    )
+
+
+def _fail(datafile: DataFile, message: str, **fields: Any) -> str:
+    for name, value in fields.items():
+        setattr(datafile, name, value)
+    datafile.state = FileState.FAILED
+    datafile.error = message[:2000]
+    datafile.save(update_fields=["state", "error", "modified", *fields])
+    return Outcome.FAILED
+
+
+def datafile_process(datafile_id: int) -> str:
+    """Checksum, detect, read the header and make a thumbnail for one stored file."""
+    if not datafile_claim(datafile_id):
+        return Outcome.SKIPPED
+    datafile = DataFile.objects.select_related("dataset").get(pk=datafile_id)
+    store = storage.get_store()
+    try:
+        outcome = _process(datafile, store)
+    except TransientStorageError:
+        # Give the file back so the retried task can claim it again.
+        DataFile.objects.filter(pk=datafile_id, state=FileState.PROCESSING).update(
+            state=FileState.STORED
+        )
+        raise
+    except ObjectNotFound:
+        outcome = _fail(datafile, "the file is missing from storage (deleted or never uploaded)")
+    except StorageError as exc:
+        outcome = _fail(datafile, f"storage error: {exc}")
+    dataset_settle_if_done(datafile.dataset_id)
+    return outcome
+
+
+def _process(datafile: DataFile, store: storage.ObjectStore) -> str:
+    actual_size = store.size(datafile.storage_key)
+    digests = hash_stream(store.iter_chunks(datafile.storage_key), md5=settings.OPENEM_CHECKSUM_MD5)
+    checksums = {
+        "checksum_sha256": digests.sha256,
+        "checksum_md5": digests.md5 or "",
+        "checksum_verified_at": timezone.now(),
+    }
+    if digests.size != actual_size:
+        return _fail(
+            datafile,
+            f"the file changed while it was read ({actual_size} then {digests.size} bytes)",
+            **checksums,
+        )
+    if datafile.expected_sha256 and datafile.expected_sha256 != digests.sha256:
+        return _fail(
+            datafile,
+            f"checksum mismatch: the uploader declared SHA-256 {datafile.expected_sha256}, the stored file has {digests.sha256}",
+            **checksums,
+        )
+    source = ObjectSource(store, datafile.storage_key, size=actual_size)
+    result = extract(source, datafile.path)
+    header = dict(result.header)
+    if result.warnings:
+        header["_warnings"] = result.warnings
+    thumb = ""
+    if result.ok and result.thumbnail_plan is not None:
+        thumb = _store_thumbnail(datafile, store, source, result)
+    datafile.size = actual_size
+    datafile.format = result.format.value
+    datafile.header = header
+    datafile.thumbnail_key = thumb
+    for name, value in checksums.items():
+        setattr(datafile, name, value)
+    fields = ["size", "format", "header", "thumbnail_key", *checksums]
+    if result.errors:
+        return _fail(
+            datafile, "; ".join(result.errors), **{f: getattr(datafile, f) for f in fields}
+        )
+    datafile.state = FileState.READY
+    datafile.error = ""
+    datafile.save(update_fields=["state", "error", "modified", *fields])
+    return Outcome.READY
+
+
+def _store_thumbnail(
+    datafile: DataFile, store: storage.ObjectStore, source: ObjectSource, result: Any
+) -> str:
+    try:
+        thumbnail = render_thumbnail(source, result)
+    except Exception:  # a thumbnail is a nicety: never fail a file for it
+        logger.exception("thumbnail failed for file %s", datafile.pk)
+        return ""
+    if not thumbnail.png:
+        return ""
+    key = thumbnail_key(datafile)
+    store.put(key, thumbnail.png, content_type="image/png")
+    return key
+
+
+# --- Dataset level -----------------------------------------------------------------------------
+
+
+def dataset_settle_if_done(dataset_id: int) -> bool:
+    """When no file of the dataset is still moving, derive its metadata and mark it ready."""
+    if DataFile.objects.filter(dataset_id=dataset_id, state__in=UNSETTLED_STATES).exists():
+        return False
+    with transaction.atomic():
+        dataset = Dataset.objects.select_for_update().get(pk=dataset_id)
+        if DataFile.objects.filter(dataset_id=dataset_id, state__in=UNSETTLED_STATES).exists():
+            return False
+        dataset_aggregate_metadata(dataset)
+        if dataset.status in (DatasetStatus.DRAFT, DatasetStatus.INGESTING):
+            dataset.status = DatasetStatus.READY
+        dataset.save(update_fields=["metadata", "status", "modified"])
+    return True
+
+
+def _sidecar_headers(dataset: Dataset) -> Iterator[dict[str, Any]]:
+    files = (
+        DataFile.objects.filter(
+            dataset=dataset, state=FileState.READY, format__in=[FileFormat.EPU_XML, FileFormat.MDOC]
+        )
+        .order_by("path")
+        .values_list("header", flat=True)
+    )
+    for header in files.iterator(chunk_size=2000):
+        if header.get("sidecar") in SIDECAR_SOURCES:
+            yield header
+
+
+def dataset_aggregate_metadata(dataset: Dataset, *, cs_mm: float | None = None) -> dict[str, Any]:
+    """Derive the OSC-EM document from the sidecars and merge it under the entered metadata.
+
+    Values a person entered win over derived ones; derived values are refreshed each time.
+    """
+    technique = OSCEM_TECHNIQUE.get(dataset.technique, "general")
+    derived = aggregate_sidecars(_sidecar_headers(dataset), technique=technique, cs_mm=cs_mm)
+    merged = _merge(derived, {k: v for k, v in dataset.metadata.items() if not k.startswith("_")})
+    merged["_derived"] = derived
+    dataset.metadata = merged
+    return derived
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+# --- Fixity and reconciliation --------------------------------------------------------------------
+
+
+def fixity_check_batch(
+    *, fraction: float | None = None, limit: int | None = None
+) -> dict[str, int]:
+    """Re-hash a share of the ready files, oldest check first; flag and report mismatches."""
+    fraction = settings.OPENEM_FIXITY_FRACTION if fraction is None else fraction
+    ready = DataFile.objects.filter(state=FileState.READY)
+    if limit is None:
+        limit = max(1, int(ready.count() * fraction)) if fraction > 0 else 0
+    ids = list(
+        ready.order_by(F("checksum_verified_at").asc(nulls_first=True), "pk").values_list(
+            "pk", flat=True
+        )[:limit]
+    )
+    counts = {"checked": 0, "mismatched": 0, "missing": 0}
+    store = storage.get_store()
+    for datafile in DataFile.objects.filter(pk__in=ids).select_related("dataset"):
+        counts["checked"] += 1
+        try:
+            digests = hash_stream(store.iter_chunks(datafile.storage_key), md5=False)
+            problem = (
+                None
+                if digests.sha256 == datafile.checksum_sha256
+                else (
+                    f"checksum mismatch: stored SHA-256 is now {digests.sha256}, expected {datafile.checksum_sha256}"
+                )
+            )
+        except ObjectNotFound:
+            problem = "checksum mismatch: the file is missing from storage"
+            counts["missing"] += 1
+        if problem is None:
+            DataFile.objects.filter(pk=datafile.pk).update(checksum_verified_at=timezone.now())
+            continue
+        counts["mismatched"] += 1
+        _report_fixity_failure(datafile, problem)
+    return counts
+
+
+def _report_fixity_failure(datafile: DataFile, problem: str) -> None:
+    with transaction.atomic():
+        DataFile.objects.filter(pk=datafile.pk).update(
+            state=FileState.FAILED,
+            error=problem,
+            checksum_verified_at=timezone.now(),
+            modified=timezone.now(),
+        )
+        audit_record(
+            actor=None,
+            action=AuditAction.FIXITY_FAILED,
+            target=datafile,
+            dataset=datafile.dataset,
+            details={"path": datafile.path, "problem": problem},
+        )
+    mail_admins(
+        f"Fixity check failed: {datafile.dataset.pid} {datafile.path}",
+        f"Dataset {datafile.dataset.pid} ({datafile.dataset.title})\nFile: {datafile.path}\n{problem}\n",
+        fail_silently=True,
+    )
+
+
+def reconcile_stuck_files(*, older_than: dt.timedelta = dt.timedelta(minutes=30)) -> list[int]:
+    """Files a dead worker left in stored/processing: put back to stored and return their ids
+    (the task re-enqueues them)."""
+    cutoff = timezone.now() - older_than
+    stuck = DataFile.objects.filter(
+        Q(state=FileState.STORED) | Q(state=FileState.PROCESSING), modified__lt=cutoff
+    )
+    ids = list(stuck.values_list("pk", flat=True)[:10_000])
+    DataFile.objects.filter(pk__in=ids, state=FileState.PROCESSING).update(
+        state=FileState.STORED, modified=timezone.now()
+    )
+    return ids

@@ -1,0 +1,36 @@
+"""Thin task interfaces for ingest: take ids, call a service, return."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+from .storage import TransientStorageError
+
+
+@shared_task(
+    name="ingest.process_file",
+    acks_late=True,  # safe: the claim makes a second delivery a no-op
+    autoretry_for=(TransientStorageError,),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=6,
+    soft_time_limit=6 * 3600,  # a TB-scale file takes a while to hash
+    time_limit=6 * 3600 + 120,
+)
+def process_file(datafile_id: int) -> str:
+    return services.datafile_process(datafile_id)
+
+
+@shared_task(name="ingest.fixity_check", acks_late=True)
+def fixity_check() -> dict[str, int]:
+    return services.fixity_check_batch()
+
+
+@shared_task(name="ingest.reconcile")
+def reconcile() -> int:
+    ids = services.reconcile_stuck_files()
+    for datafile_id in ids:
+        process_file.delay(datafile_id)
+    return len(ids)

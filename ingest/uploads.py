@@ -1,0 +1,310 @@
+"""Upload workflows: sessions, batch registration, direct-to-S3 multipart and local chunks.
+
+The web server is never in the data path on S3: it only issues presigned part URLs. On local
+storage (the embedded default) a chunked endpoint writes parts at their offset, so the browser
+and CLI get the same resumable experience. A file becomes ``stored`` only when its bytes are
+complete and its size matches what was registered; then ingest is enqueued after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import IO, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from openem.errors import Conflict, NotAllowed, ValidationFailed
+from repository import access
+from repository.models import DataFile, Dataset, DatasetStatus, FileState
+from repository.paths import sanitise_relative_path, split_path
+from repository.services import datafile_storage_key
+
+from . import storage
+from .models import UploadSession, UploadSessionState
+
+MAX_BATCH = 10_000
+MAX_PARTS = 10_000  # the S3 limit
+
+
+def _require_upload_right(actor: Any, dataset: Dataset) -> None:
+    if not access.can_create_dataset(actor, dataset.facility):
+        raise NotAllowed(
+            f"you are not staff of {dataset.facility.name}, so you cannot upload there"
+        )
+
+
+@transaction.atomic
+def upload_session_create(*, actor: Any, dataset: Dataset) -> UploadSession:
+    _require_upload_right(actor, dataset)
+    if dataset.status == DatasetStatus.PUBLISHED:
+        raise Conflict("the dataset is published; its files can no longer change")
+    return UploadSession.objects.create(dataset=dataset, created_by=actor)
+
+
+def _require_open(session: UploadSession) -> None:
+    if session.state != UploadSessionState.OPEN:
+        raise Conflict(
+            f"upload session {session.pk} is {session.state}; start a new one to add files"
+        )
+
+
+@transaction.atomic
+def upload_session_register_files(
+    *, actor: Any, session: UploadSession, entries: Sequence[Mapping[str, Any]]
+) -> list[DataFile]:
+    """Register up to 10,000 files at once (path, size, optional sha256): all or nothing.
+
+    Every problem is reported with the entry's index, so a client can fix all of them at once.
+    """
+    _require_upload_right(actor, session.dataset)
+    _require_open(session)
+    if not entries:
+        raise ValidationFailed("no files to register")
+    if len(entries) > MAX_BATCH:
+        raise ValidationFailed(f"at most {MAX_BATCH} files per request, got {len(entries)}")
+    problems: list[dict[str, Any]] = []
+    rows: list[DataFile] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        try:
+            rows.append(_row(session, entry))
+        except ValidationFailed as exc:
+            problems.append(
+                {"index": index, "path": str(entry.get("path", ""))[:200], "message": exc.message}
+            )
+            continue
+        path = rows[-1].path
+        if path in seen:
+            problems.append(
+                {"index": index, "path": path, "message": f"duplicate of entry {seen[path]}"}
+            )
+        seen.setdefault(path, index)
+    existing = set(
+        DataFile.objects.filter(dataset=session.dataset, path__in=list(seen)).values_list(
+            "path", flat=True
+        )
+    )
+    problems.extend(
+        {
+            "index": seen[path],
+            "path": path,
+            "message": "a file with this path is already in the dataset",
+        }
+        for path in sorted(existing)
+    )
+    if problems:
+        problems.sort(key=lambda p: p["index"])
+        raise ValidationFailed(
+            f"{len(problems)} of {len(entries)} files cannot be registered", details=problems
+        )
+    DataFile.objects.bulk_create(rows, batch_size=2000)
+    if session.dataset.status == DatasetStatus.READY:
+        Dataset.objects.filter(pk=session.dataset_id).update(status=DatasetStatus.INGESTING)
+    return rows
+
+
+def _row(session: UploadSession, entry: Mapping[str, Any]) -> DataFile:
+    clean = sanitise_relative_path(entry.get("path", ""))
+    size = entry.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ValidationFailed(f"{clean}: size must be a whole number of bytes >= 0")
+    expected = str(entry.get("sha256") or "").lower()
+    if expected and (len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected)):
+        raise ValidationFailed(f"{clean}: sha256 must be 64 hexadecimal characters")
+    directory, name = split_path(clean)
+    return DataFile(
+        dataset=session.dataset,
+        upload_session=session,
+        path=clean,
+        directory=directory,
+        name=name,
+        size=size,
+        storage_key=datafile_storage_key(session.dataset),
+        expected_sha256=expected,
+        state=FileState.REGISTERED,
+    )
+
+
+def _uploadable(actor: Any, datafile: DataFile) -> None:
+    _require_upload_right(actor, datafile.dataset)
+    if datafile.state != FileState.REGISTERED:
+        raise Conflict(f"{datafile.path} is already uploaded ({datafile.state})")
+    if datafile.upload_session and datafile.upload_session.state != UploadSessionState.OPEN:
+        raise Conflict(f"the upload session of {datafile.path} is {datafile.upload_session.state}")
+
+
+def part_size_for(size: int) -> int:
+    """The configured part size, grown so that no file needs more than 10,000 parts."""
+    part = settings.OPENEM_UPLOAD_PART_SIZE
+    while size > part * MAX_PARTS:
+        part *= 2
+    return part
+
+
+# --- S3 multipart -------------------------------------------------------------------------------------
+
+
+def _s3() -> storage.S3Store:
+    store = storage.get_store()
+    if not isinstance(store, storage.S3Store):
+        raise Conflict("this portal stores files locally: use the chunked upload endpoint")
+    return store
+
+
+def upload_multipart_start(*, actor: Any, datafile: DataFile) -> dict[str, Any]:
+    """Create (or resume) the multipart upload of a registered file."""
+    _uploadable(actor, datafile)
+    store = _s3()
+    if not datafile.upload_id:
+        upload_id = store.multipart_create(datafile.storage_key)
+        updated = DataFile.objects.filter(pk=datafile.pk, upload_id="").update(upload_id=upload_id)
+        if not updated:  # a parallel client started it first: use theirs, drop ours
+            store.multipart_abort(datafile.storage_key, upload_id)
+        datafile.refresh_from_db(fields=["upload_id"])
+    part_size = part_size_for(datafile.size)
+    return {
+        "upload_id": datafile.upload_id,
+        "part_size": part_size,
+        "part_count": max(1, -(-datafile.size // part_size)),
+    }
+
+
+def _check_upload_id(datafile: DataFile, upload_id: str) -> None:
+    if not datafile.upload_id or datafile.upload_id != upload_id:
+        raise ValidationFailed(f"{datafile.path}: unknown upload id; start the upload again")
+
+
+def upload_multipart_sign_parts(
+    *, actor: Any, datafile: DataFile, upload_id: str, part_numbers: Iterable[int]
+) -> dict[int, str]:
+    _uploadable(actor, datafile)
+    _check_upload_id(datafile, upload_id)
+    numbers = sorted(set(part_numbers))
+    if not numbers or numbers[0] < 1 or numbers[-1] > MAX_PARTS or len(numbers) > 1000:
+        raise ValidationFailed("part numbers must be between 1 and 10000, at most 1000 per request")
+    store = _s3()
+    return {n: store.multipart_presign_part(datafile.storage_key, upload_id, n) for n in numbers}
+
+
+def upload_multipart_list_parts(
+    *, actor: Any, datafile: DataFile, upload_id: str
+) -> list[dict[str, Any]]:
+    _uploadable(actor, datafile)
+    _check_upload_id(datafile, upload_id)
+    return _s3().multipart_list_parts(datafile.storage_key, upload_id)
+
+
+def upload_multipart_complete(
+    *,
+    actor: Any,
+    datafile: DataFile,
+    upload_id: str,
+    parts: Sequence[Mapping[str, Any]] | None = None,
+) -> DataFile:
+    """Assemble the parts (the server's own list when the client sends none) and store the file."""
+    _uploadable(actor, datafile)
+    _check_upload_id(datafile, upload_id)
+    store = _s3()
+    listed = store.multipart_list_parts(datafile.storage_key, upload_id)
+    uploaded = sum(int(p["Size"]) for p in listed)
+    if uploaded != datafile.size:
+        raise ValidationFailed(
+            f"{datafile.path}: {uploaded} of {datafile.size} bytes uploaded; upload the missing parts first",
+            details={"uploaded_bytes": uploaded, "expected_bytes": datafile.size},
+        )
+    store.multipart_complete(datafile.storage_key, upload_id, list(parts) if parts else listed)
+    return _mark_stored(datafile)
+
+
+def upload_multipart_abort(*, actor: Any, datafile: DataFile, upload_id: str) -> None:
+    _uploadable(actor, datafile)
+    _check_upload_id(datafile, upload_id)
+    _s3().multipart_abort(datafile.storage_key, upload_id)
+    DataFile.objects.filter(pk=datafile.pk).update(upload_id="")
+
+
+# --- Local chunked upload ------------------------------------------------------------------------------
+
+
+def _local() -> storage.LocalStore:
+    store = storage.get_store()
+    if not isinstance(store, storage.LocalStore):
+        raise Conflict("this portal stores files in S3: use the multipart upload endpoints")
+    return store
+
+
+def upload_local_offset(*, actor: Any, datafile: DataFile) -> int:
+    """How many bytes of the file are already received (where a resumed upload continues)."""
+    _uploadable(actor, datafile)
+    return _local().partial_size(datafile.storage_key)
+
+
+def upload_local_chunk(
+    *, actor: Any, datafile: DataFile, offset: int, stream: IO[bytes], length: int
+) -> int:
+    """Append one chunk at ``offset`` (must equal the bytes received so far); returns the new offset."""
+    _uploadable(actor, datafile)
+    store = _local()
+    received = store.partial_size(datafile.storage_key)
+    if offset != received:
+        raise Conflict(
+            f"{datafile.path}: expected a chunk at offset {received}, got {offset}",
+            details={"offset": received},
+        )
+    if offset + length > datafile.size:
+        raise ValidationFailed(
+            f"{datafile.path}: the chunk goes past the registered size of {datafile.size} bytes"
+        )
+    new_offset = store.partial_append(datafile.storage_key, stream, length)
+    if new_offset == datafile.size:
+        store.partial_commit(datafile.storage_key)
+        _mark_stored(datafile)
+    return new_offset
+
+
+# --- Completion -----------------------------------------------------------------------------------------
+
+
+def _mark_stored(datafile: DataFile) -> DataFile:
+    from .tasks import process_file
+
+    with transaction.atomic():
+        updated = DataFile.objects.filter(pk=datafile.pk, state=FileState.REGISTERED).update(
+            state=FileState.STORED, upload_id="", modified=timezone.now()
+        )
+        if updated:
+            Dataset.objects.filter(
+                pk=datafile.dataset_id, status__in=[DatasetStatus.DRAFT, DatasetStatus.READY]
+            ).update(status=DatasetStatus.INGESTING)
+            transaction.on_commit(lambda: process_file.delay(datafile.pk))
+    datafile.refresh_from_db()
+    return datafile
+
+
+def datafile_store_stream(
+    *, actor: Any, session: UploadSession, path: str, stream: IO[bytes], size: int
+) -> DataFile:
+    """Server-side add (demo data, imports from a mounted folder): register, store, enqueue."""
+    [datafile] = upload_session_register_files(
+        actor=actor, session=session, entries=[{"path": path, "size": size}]
+    )
+    stored = storage.get_store().put(datafile.storage_key, stream)
+    if stored != size:
+        storage.get_store().delete(datafile.storage_key)
+        DataFile.objects.filter(pk=datafile.pk).delete()
+        raise ValidationFailed(f"{path}: {stored} bytes arrived, {size} were announced")
+    return _mark_stored(datafile)
+
+
+@transaction.atomic
+def upload_session_complete(*, actor: Any, session: UploadSession) -> dict[str, int]:
+    """Close the session; files still only registered are reported as missing."""
+    _require_upload_right(actor, session.dataset)
+    _require_open(session)
+    missing = session.files.filter(state=FileState.REGISTERED).count()
+    session.state = UploadSessionState.COMPLETED
+    session.completed_at = timezone.now()
+    session.save(update_fields=["state", "completed_at"])
+    return {"missing_files": missing, "files": session.files.count()}

@@ -1,0 +1,322 @@
+"""Demo data for the embedded default: a facility, people in every role, and datasets whose
+small files are real formats generated on the fly (MRC via mrcfile, TIFF and EER-like via
+tifffile, a SerialEM mdoc), ingested through the same pipeline as uploaded files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import struct
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import mrcfile
+import numpy as np
+import tifffile
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from ingest.uploads import datafile_store_stream, upload_session_complete, upload_session_create
+
+from . import services
+from .models import (
+    Facility,
+    FacilityMembership,
+    FacilityRole,
+    Instrument,
+    Project,
+    ProjectMembership,
+    Visibility,
+)
+
+DEMO_PASSWORD = "openem-demo"  # noqa: S105 - printed on purpose: demo logins for a local portal
+DEMO_USERS = {
+    "admin": "Ada Admin",
+    "curator": "Chris Curator",
+    "staff": "Sam Staff",
+    "member": "Mia Member",
+    "researcher": "Rene Researcher",
+}
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(20261124)
+
+
+def _particles(shape: tuple[int, int], count: int = 40) -> np.ndarray:
+    """A noisy micrograph with round 'particles' so thumbnails show something."""
+    rng = _rng()
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    image = rng.normal(0.0, 1.0, shape).astype(np.float32)
+    for _ in range(count):
+        cy, cx = rng.integers(10, shape[0] - 10), rng.integers(10, shape[1] - 10)
+        image -= 2.5 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 6.0**2)).astype(np.float32)
+    return image
+
+
+def mrc_bytes(data: np.ndarray, voxel_size: float) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "file.mrc"
+        with mrcfile.new(path) as mrc:
+            mrc.set_data(data)
+            mrc.voxel_size = voxel_size
+        return path.read_bytes()
+
+
+def tiff_movie_bytes(frames: int = 6, shape: tuple[int, int] = (256, 256)) -> bytes:
+    rng = _rng()
+    stack = (rng.poisson(1.5, (frames, *shape))).astype(np.uint8)
+    out = io.BytesIO()
+    tifffile.imwrite(out, stack, software="EPU 3.6 (demo)")
+    return out.getvalue()
+
+
+EER_XML = (
+    '<metadata><item name="numberOfFrames">{frames}</item>'
+    '<item name="exposureTime" unit="s">2.5</item>'
+    '<item name="totalDose" unit="e/A^2">40.0</item>'
+    '<item name="meanDoseRate" unit="e/pixel/s">5.2</item>'
+    '<item name="sensorPixelSize.width" unit="m">7.6e-11</item>'
+    '<item name="sensorPixelSize.height" unit="m">7.6e-11</item>'
+    '<item name="commercialName">Falcon 4i</item>'
+    '<item name="serialNumber">F4I-DEMO-001</item>'
+    '<item name="timestamp">2026-11-20T09:15:00.000+01:00</item></metadata>'
+)
+
+
+def eer_like_bytes(frames: int = 8, shape: tuple[int, int] = (256, 256)) -> bytes:
+    """A BigTIFF of bilevel frames with EER's metadata tag 65001, compression patched to 65001."""
+    rng = _rng()
+    out = io.BytesIO()
+    with tifffile.TiffWriter(out, bigtiff=True) as writer:
+        for index in range(frames):
+            frame = rng.random(shape) < 0.02
+            extratags = (
+                [(65001, "B", 0, EER_XML.format(frames=frames).encode(), True)]
+                if index == 0
+                else []
+            )
+            writer.write(frame, photometric="minisblack", compression=None, extratags=extratags)
+    data = bytearray(out.getvalue())
+    _patch_compression(data, 65001)
+    return bytes(data)
+
+
+def _patch_compression(data: bytearray, value: int) -> None:
+    """Rewrite the Compression tag (259) of every IFD of a little-endian BigTIFF in place."""
+    offset = struct.unpack_from("<Q", data, 8)[0]
+    while offset:
+        count = struct.unpack_from("<Q", data, offset)[0]
+        for index in range(count):
+            entry = offset + 8 + index * 20
+            if struct.unpack_from("<H", data, entry)[0] == 259:
+                struct.pack_into("<HHQ", data, entry, 259, 3, 1)
+                struct.pack_into("<Q", data, entry + 12, value)
+        offset = struct.unpack_from("<Q", data, offset + 8 + count * 20)[0]
+
+
+def mdoc_text(name: str, tilts: int = 11) -> bytes:
+    lines = [
+        "PixelSpacing = 2.68",
+        "Voltage = 300",
+        f"ImageFile = {name}",
+        "ImageSize = 128 128",
+        "DataMode = 1",
+        "",
+        "[T = SerialEM: Digitized on EMBL Krios (demo)   20-Nov-26  10:02:11]",
+        "",
+        "[T =     Tilt axis angle = 85.3, binning = 1  spot = 8  camera = 0]",
+        "",
+    ]
+    start = dt.datetime(2026, 11, 20, 10, 2, 11)
+    for z in range(tilts):
+        angle = -30 + z * 6
+        moment = start + dt.timedelta(seconds=45 * z)
+        lines += [
+            f"[ZValue = {z}]",
+            f"TiltAngle = {angle:.2f}",
+            "Magnification = 53000",
+            "Intensity = 0.11",
+            "ExposureDose = 3.1",
+            "PixelSpacing = 2.68",
+            "SpotSize = 8",
+            f"Defocus = {-3.5 + 0.05 * z:.3f}",
+            "ExposureTime = 1.2",
+            "Binning = 1",
+            "NumSubFrames = 10",
+            f"DateTime = {moment:%d-%b-%y  %H:%M:%S}",
+            "",
+        ]
+    return "\n".join(lines).encode()
+
+
+def sphere_map(size: int = 48) -> np.ndarray:
+    grid = np.indices((size, size, size)) - size / 2
+    radius = np.sqrt((grid**2).sum(axis=0))
+    return (np.exp(-((radius - size / 4) ** 2) / 8.0)).astype(np.float32)
+
+
+DemoFiles = list[tuple[str, Callable[[], bytes]]]
+
+
+def load_demo(*, stdout: Callable[[str], Any] = print) -> bool:
+    """Create the demo facility, people and datasets; False if they are already there."""
+    if Facility.objects.filter(slug="demo-basel").exists():
+        stdout("Demo data already loaded.")
+        return False
+    users = _users()
+    facility = Facility.objects.create(
+        name="Cryo-EM Facility Basel (demo)", slug="demo-basel", contact_email="cryoem@example.org"
+    )
+    other = Facility.objects.create(name="ScopeM Zurich (demo)", slug="demo-scopem")
+    FacilityMembership.objects.create(
+        user=users["staff"], facility=facility, role=FacilityRole.STAFF
+    )
+    FacilityMembership.objects.create(
+        user=users["curator"], facility=facility, role=FacilityRole.CURATOR
+    )
+    krios = Instrument.objects.create(
+        facility=facility,
+        name="Krios G4 (demo)",
+        manufacturer="Thermo Fisher Scientific",
+        model="Titan Krios G4",
+        serial_number="KRIOS-DEMO-1",
+        detectors=["Falcon 4i", "Selectris X"],
+    )
+    Instrument.objects.create(
+        facility=other,
+        name="Glacios (demo)",
+        manufacturer="Thermo Fisher Scientific",
+        model="Glacios 2",
+    )
+    project = Project.objects.create(
+        title="Ribosome dynamics (demo)",
+        code="demo-ribosome",
+        facility=facility,
+        principal_investigator=users["member"],
+    )
+    ProjectMembership.objects.create(user=users["member"], project=project)
+
+    spa = _dataset(
+        users,
+        facility,
+        krios,
+        project,
+        title="Mouse apoferritin, Falcon 4i EER session (demo)",
+        technique="spa",
+        description="A small single-particle session: EER and TIFF movies and an MRC micrograph.",
+        keywords=["apoferritin", "single particle", "EER"],
+        files=[
+            (
+                "Images-Disc1/GridSquare_1/Data/FoilHole_1_Data_1_1_20261120_091500_EER.eer",
+                eer_like_bytes,
+            ),
+            (
+                "Images-Disc1/GridSquare_1/Data/FoilHole_1_Data_2_1_20261120_091530.tiff",
+                tiff_movie_bytes,
+            ),
+            ("Micrographs/FoilHole_1_Data_1.mrc", lambda: mrc_bytes(_particles((384, 384)), 0.83)),
+        ],
+    )
+    services.dataset_publish(actor=users["curator"], dataset=spa)
+
+    tomo = _dataset(
+        users,
+        facility,
+        krios,
+        project,
+        title="Chlamydomonas cellular tomography tilt series (demo)",
+        technique="cellular_tomo",
+        description="A SerialEM tilt series with its mdoc.",
+        keywords=["Chlamydomonas", "cryo-ET"],
+        files=[
+            ("TS_01/TS_01.mrc.mdoc", lambda: mdoc_text("TS_01.mrc")),
+            (
+                "TS_01/TS_01.mrc",
+                lambda: mrc_bytes(
+                    np.stack([_particles((128, 128), 8)] * 11).astype(np.int16), 2.68
+                ),
+            ),
+        ],
+    )
+    services.dataset_publish(
+        actor=users["curator"],
+        dataset=tomo,
+        visibility=Visibility.EMBARGOED,
+        embargo_until=timezone.localdate() + dt.timedelta(days=365),
+    )
+
+    emdb_map = _dataset(
+        users,
+        facility,
+        krios,
+        None,
+        title="Apoferritin 2.1 A map (demo)",
+        technique="spa",
+        kind="map",
+        description="A small reconstructed volume.",
+        keywords=["apoferritin", "map"],
+        files=[("emd_demo.map", lambda: mrc_bytes(sphere_map(), 1.06))],
+    )
+    services.dataset_publish(actor=users["curator"], dataset=emdb_map)
+
+    _dataset(
+        users,
+        facility,
+        krios,
+        project,
+        title="Unpublished ribosome session (demo, private)",
+        technique="spa",
+        description="Only the project and the facility see this one.",
+        keywords=["ribosome"],
+        files=[("Micrographs/mic_0001.mrc", lambda: mrc_bytes(_particles((256, 256)), 1.1))],
+    )
+    stdout(f"Demo data loaded. Logins (password {DEMO_PASSWORD}): {', '.join(DEMO_USERS)}")
+    return True
+
+
+def _users() -> dict[str, Any]:
+    user_model = get_user_model()
+    users = {}
+    for username, full_name in DEMO_USERS.items():
+        first, last = full_name.split(" ", 1)
+        user = user_model.objects.create_user(
+            username=username,
+            email=f"{username}@example.org",
+            password=DEMO_PASSWORD,
+            first_name=first,
+            last_name=last,
+            is_staff=username == "admin",
+            is_superuser=username == "admin",
+        )
+        users[username] = user
+    return users
+
+
+def _dataset(
+    users: dict[str, Any],
+    facility: Facility,
+    instrument: Instrument,
+    project: Project | None,
+    *,
+    files: DemoFiles,
+    **fields: Any,
+) -> Any:
+    dataset = services.dataset_create(
+        actor=users["staff"], facility=facility, instrument=instrument, project=project, **fields
+    )
+    session = upload_session_create(actor=users["staff"], dataset=dataset)
+    for path, make in files:
+        data = make()
+        datafile_store_stream(
+            actor=users["staff"],
+            session=session,
+            path=path,
+            stream=io.BytesIO(data),
+            size=len(data),
+        )
+    upload_session_complete(actor=users["staff"], session=session)
+    dataset.refresh_from_db()
+    return dataset
