@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 #: EER: sum at most this many frames (a 40 s Falcon 4 movie has thousands).
 MAX_EER_FRAMES = 200
 #: TIFF: refuse first pages larger than this when decoded.
-MAX_TIFF_PAGE_BYTES = 512 * 1024 * 1024
+MAX_TIFF_PAGE_BYTES = 256 * 1024 * 1024
 #: Reads for TIFF/EER pixel data go through a cache of this block size.
 PIXEL_BLOCK_SIZE = 1024 * 1024
 
@@ -123,7 +123,7 @@ def _eer_sum(source: ByteSource, plan: ThumbnailPlan) -> tuple[np.ndarray | None
         import imagecodecs  # noqa: F401
     except ImportError:
         return None, "EER preview needs imagecodecs, which is not installed"
-    wanted = min(plan.frames, MAX_EER_FRAMES)
+    wanted = min(plan.frames, MAX_EER_FRAMES) if plan.frames > 0 else MAX_EER_FRAMES
     total = np.zeros((plan.height, plan.width), dtype=np.uint32)
     count = 0
     for frame in eer.iter_frames(
@@ -133,7 +133,8 @@ def _eer_sum(source: ByteSource, plan: ThumbnailPlan) -> tuple[np.ndarray | None
         count += 1
     if count == 0:
         return None, "no EER frames found"
-    return total, f"sum of the first {count} of {plan.frames} frames"
+    of_total = f" of {plan.frames}" if plan.frames > 0 else ""
+    return total, f"sum of the first {count}{of_total} frames"
 
 
 def to_png(image: np.ndarray, max_size: int) -> tuple[bytes, int, int]:

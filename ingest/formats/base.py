@@ -93,7 +93,7 @@ class ThumbnailPlan:
     """Where a representative image lives, so a thumbnail costs one ranged read.
 
     ``kind`` is ``raw_slice`` (MRC: ``offset``/``length`` of one section), ``tiff_page`` or
-    ``eer_frames`` (sum the first ``frames`` frames).
+    ``eer_frames`` (sum the first ``frames`` frames; 0 when the count is unknown).
     """
 
     kind: str

@@ -68,7 +68,7 @@ def extract(source: ByteSource, name_hint: str = "") -> FormatResult:
         and header["compression_code"] in EER_COMPRESSIONS
     ):
         result.thumbnail_plan = ThumbnailPlan(
-            kind="eer_frames", width=header["width"], height=header["height"], frames=frames or 1
+            kind="eer_frames", width=header["width"], height=header["height"], frames=frames or 0
         )
     return result
 
@@ -240,7 +240,7 @@ def iter_frames(source: ByteSource, max_frames: int) -> Iterator[np.ndarray]:
         raise FormatError("no TIFF header")
     seen: set[int] = set()
     offset, decoded = layout.first_ifd, 0
-    while offset and decoded < max_frames:
+    while offset and decoded < max_frames and len(seen) <= max_frames:
         if offset in seen:
             raise FormatError(f"TIFF directory chain loops back to offset {offset}")
         seen.add(offset)

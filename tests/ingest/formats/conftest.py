@@ -362,7 +362,9 @@ def _bad_files(tmp: Path) -> dict[str, tuple[str, bytes, str, str]]:
     small = mrc_bytes(np.zeros((8, 8), np.float32), tmp=tmp)
     eer_plain = eer_bytes(frames=3, metadata=False)
     eer_broken_xml = eer_bytes(frames=2, items={})
-    broken = eer_broken_xml.replace(b"<metadata></metadata>", b"<metadata><item ")
+    broken = eer_broken_xml.replace(
+        b"<metadata></metadata>", b"<metadata><item name="
+    )  # same length
     big_loop = bytearray(_tiff_chain([8], [8], size=2 * 1024 * 1024))
     return {
         "empty": ("empty.mrc", b"", "other", "empty file (0 bytes)"),

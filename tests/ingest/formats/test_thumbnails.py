@@ -134,3 +134,9 @@ def test_decode_packed_and_complex_sections():
     assert decode_section(np.array([3, 4], "<i2").tobytes(), complex_int).tolist() == [[5.0]]
     complex_float = ThumbnailPlan(kind="raw_slice", width=1, height=1, dtype="<c8")
     assert decode_section(np.array([3 + 4j], "<c8").tobytes(), complex_float).tolist() == [[5.0]]
+
+
+def test_eer_with_unknown_frame_count_sums_what_is_there(counting, make):
+    raw = make.eer(frames=4, items={"commercialName": ("Falcon 4", None)})
+    thumbnail = thumbnail_of(counting(raw), "m.eer")
+    assert (thumbnail.reason, thumbnail.png is not None) == ("sum of the first 4 frames", True)
