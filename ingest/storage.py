@@ -559,8 +559,10 @@ class RangedFile(io.RawIOBase):
         return data
 
     def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
+        # tifffile passes numpy arrays: len() of a 2-D array is its row count, so go by bytes.
+        view = memoryview(buffer).cast("B")
+        data = self.read(view.nbytes)
+        view[: len(data)] = data
         return len(data)
 
     def write(self, *_args: Any) -> int:

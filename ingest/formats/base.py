@@ -213,20 +213,6 @@ class CachedSource:
             self._blocks.popitem(last=False)
 
 
-class _RangedReader(RangedFile):
-    """:class:`RangedFile` whose ``readinto`` also fills numpy arrays.
-
-    tifffile reads pixels with ``readinto(ndarray)``; ``len()`` of a 2-D uint16 array is its
-    row count and slice assignment of bytes into it fails, so go through a byte view.
-    """
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
-
 def ranged_file(source: CachedSource) -> RangedFile:
     """A read-only file object for mrcfile/tifffile whose blocks match the source's cache."""
-    return _RangedReader(source, block_size=source.block_size)
+    return RangedFile(source, block_size=source.block_size)

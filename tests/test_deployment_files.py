@@ -1,0 +1,40 @@
+"""docker-compose.yml cannot be run here (no Docker engine): check that it is complete and
+consistent with the settings instead."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_compose_describes_the_full_stack_with_health_checks():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"db", "redis", "minio", "createbucket", "web", "worker", "beat"} <= set(services)
+    for name in ("db", "redis", "minio", "web"):
+        assert "healthcheck" in services[name], f"{name} has no health check"
+    worker_command = " ".join(services["worker"]["command"])
+    assert "-Q default,ingest,export" in worker_command
+    env = services["web"]["environment"]
+    assert env["DATABASE_URL"].startswith("postgres://")
+    assert env["S3_ENDPOINT_URL"] == "http://minio:9000"
+    assert "mc mb" in services["createbucket"]["entrypoint"]
+    assert set(compose["volumes"]) >= {"pgdata", "miniodata"}
+
+
+def test_every_setting_read_from_the_environment_is_documented():
+    settings_text = (ROOT / "openem" / "settings.py").read_text()
+    names = set(
+        re.findall(r'(?:env\.\w+|_bool|_int|_float)\(\s*"([A-Z][A-Z0-9_]+)"', settings_text)
+    )
+    assert {"DATABASE_URL", "S3_BUCKET", "CELERY_BROKER_URL"} <= names
+    example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+    missing_example = sorted(n for n in names if f"{n}=" not in example)
+    missing_readme = sorted(n for n in names if f"`{n}`" not in readme)
+    assert not missing_example, f"not in .env.example: {missing_example}"
+    assert not missing_readme, f"not in the README's configuration table: {missing_readme}"
