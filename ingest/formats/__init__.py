@@ -22,6 +22,7 @@ from ingest.formats.base import (
     quantity,
 )
 from ingest.formats.detect import Detection, detect, detect_format
+from ingest.storage import StorageError
 
 __all__ = [
     "Detection",
@@ -48,9 +49,12 @@ def _view(source: ByteSource) -> CachedSource:
 
 
 def extract(source: ByteSource, name_hint: str = "") -> FormatResult:
-    """Detect and read ``source``; never raises, never writes, reads only headers."""
+    """Detect and read ``source``; never writes, reads only headers, and raises nothing but
+    storage errors (a file's own problems become ``errors`` on the result)."""
     try:
         return _extract(_view(source), name_hint)
+    except StorageError:
+        raise  # a missing object or an unreachable server is not a property of the file
     except Exception as exc:
         logger.warning("format extraction failed for %s", name_hint, exc_info=True)
         return FormatResult(

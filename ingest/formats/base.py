@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from ingest.storage import RangedFile
+from ingest.storage import RangedFile, StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +149,8 @@ def guarded(label: str, fallback: FileFormat) -> Callable[[Reader], Reader]:
                 return reader(*args, **kwargs)
             except FormatError as exc:
                 return FormatResult(format=fallback, errors=[f"{label}: {exc}"])
+            except StorageError:
+                raise  # not the file's fault: the caller retries or reports the storage problem
             except Exception as exc:
                 logger.warning("%s failed", label, exc_info=True)
                 detail = str(exc) or type(exc).__name__

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 
 import pytest
 
@@ -85,26 +84,20 @@ def test_consumer_failure_stops_and_closes_the_reader(monkeypatch):
     assert len(produced) < 20  # the bounded queue kept the reader from running ahead
 
 
-def test_reading_overlaps_hashing():
-    """A reader that takes 15 ms per 8 MiB chunk, about as long as hashing it (SHA-256 + MD5
-    of 32 x 8 MiB take ~0.5 s here): overlapped, the total is near the larger of the two."""
-    chunk = b"\x5a" * (8 * 1024 * 1024)
-    count = 32
+def test_chunks_are_read_in_another_thread_than_the_hashing():
+    """Overlap is checked by structure here (the reading runs in its own thread, so hashing
+    and I/O proceed together); the timings are the benchmark's job: `python -m bench
+    checksum_local checksum_s3`."""
+    chunk = b"\x5a" * (2 * 1024 * 1024)
+    reader_threads: set[int] = set()
 
-    def slow_reader():
-        for _ in range(count):
-            time.sleep(0.015)
+    def reader():
+        for _ in range(8):
+            reader_threads.add(threading.get_ident())
             yield chunk
 
-    started = time.perf_counter()
-    sha, md5 = hashlib.sha256(), hashlib.md5()
-    for piece in slow_reader():
-        sha.update(piece)
-        md5.update(piece)
-    sequential = time.perf_counter() - started
-
-    started = time.perf_counter()
-    digests = hash_stream(slow_reader(), md5=True)
-    overlapped = time.perf_counter() - started
-    assert digests.sha256 == sha.hexdigest()
-    assert overlapped < sequential * 0.85, (overlapped, sequential)
+    digests = hash_stream(reader(), md5=True)
+    assert digests.sha256 == hashlib.sha256(chunk * 8).hexdigest()
+    assert digests.md5 == hashlib.md5(chunk * 8).hexdigest()  # noqa: S324 - archives ask for it
+    assert digests.size == len(chunk) * 8
+    assert reader_threads and threading.get_ident() not in reader_threads
