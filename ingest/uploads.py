@@ -214,7 +214,9 @@ def upload_multipart_complete(
             f"{datafile.path}: {uploaded} of {datafile.size} bytes uploaded; upload the missing parts first",
             details={"uploaded_bytes": uploaded, "expected_bytes": datafile.size},
         )
-    store.multipart_complete(datafile.storage_key, upload_id, list(parts) if parts else listed)
+    store.multipart_complete(
+        datafile.storage_key, upload_id, [dict(p) for p in parts] if parts else listed
+    )
     return _mark_stored(datafile)
 
 
