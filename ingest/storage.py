@@ -153,6 +153,45 @@ class LocalStore:
         """Local files have no presigned URL: the web layer streams them with Range support."""
         return None
 
+    # -- chunked upload (the local counterpart of S3 multipart) ---------------------------------
+
+    def _upload_path(self, key: str) -> Path:
+        target = self.path(key)
+        return target.with_name(target.name + ".upload")
+
+    def partial_size(self, key: str) -> int:
+        """Bytes received so far for an upload in progress (0 when none started)."""
+        try:
+            return self._upload_path(key).stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def partial_append(self, key: str, stream: IO[bytes], length: int) -> int:
+        """Append up to ``length`` bytes of ``stream``; returns the bytes received in all.
+
+        A chunk that arrives short (a dropped connection) is cut back entirely, so the upload
+        resumes from the last complete chunk and never holds a half-written one.
+        """
+        partial = self._upload_path(key)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        with open(partial, "ab") as out:
+            start = out.tell()
+            remaining = length
+            while remaining > 0:
+                data = stream.read(min(remaining, DEFAULT_CHUNK_SIZE))
+                if not data:
+                    break
+                out.write(data)
+                remaining -= len(data)
+            if remaining:
+                out.truncate(start)
+                return start
+            return start + length
+
+    def partial_commit(self, key: str) -> None:
+        """Make a complete upload the object (atomic rename)."""
+        os.replace(self._upload_path(key), self.path(key))
+
 
 # ---------------------------------------------------------------------------------------------
 # S3
