@@ -279,7 +279,7 @@ def reconcile_stuck_files(*, older_than: dt.timedelta = dt.timedelta(minutes=30)
         Q(state=FileState.STORED) | Q(state=FileState.PROCESSING), modified__lt=cutoff
     )
     ids = list(stuck.values_list("pk", flat=True)[:10_000])
-    DataFile.objects.filter(pk__in=ids, state=FileState.PROCESSING).update(
-        state=FileState.STORED, modified=timezone.now()
-    )
+    # Still stuck at this instant (a worker may have claimed one since the SELECT: leave it).
+    # Touching ``modified`` re-enqueues a file at most once per ``older_than``, not every run.
+    stuck.filter(pk__in=ids).update(state=FileState.STORED, modified=timezone.now())
     return ids
