@@ -252,6 +252,21 @@ OPENEM_SAMPLES_DIR = env.str(
 OPENEM_SCHEMAS_DIR = env.str(
     "OPENEM_SCHEMAS_DIR", default=str(BASE_DIR.parent / "shared" / "schemas")
 )
+# Deposition: the EMDB header schema (a path or an http(s) URL, cached) and the EMPIAR API.
+OPENEM_EMDB_XSD = env.str("OPENEM_EMDB_XSD", default="") or str(
+    Path(OPENEM_SCHEMAS_DIR) / "emdb" / "emdb.xsd"
+)
+OPENEM_EMDB_XSD_RELAXED = env.str("OPENEM_EMDB_XSD_RELAXED", default="") or str(
+    Path(OPENEM_SCHEMAS_DIR) / "emdb" / "emdb_relaxed.xsd"
+)
+if OPENEM_EMDB_XSD_RELAXED.lower() in {"off", "none"}:
+    OPENEM_EMDB_XSD_RELAXED = ""
+OPENEM_EMPIAR_API_URL = _url(
+    "OPENEM_EMPIAR_API_URL",
+    env.str("OPENEM_EMPIAR_API_URL", default="https://www.ebi.ac.uk/empiar/deposition/api/"),
+    {"http", "https"},
+)
+OPENEM_EMPIAR_API_TOKEN = env.str("OPENEM_EMPIAR_API_TOKEN", default="")
 
 # --- Celery -----------------------------------------------------------------------------------
 
@@ -286,19 +301,84 @@ ADMINS = [("OpenEM admins", address) for address in env.list("OPENEM_ADMIN_EMAIL
 
 # --- REST framework -----------------------------------------------------------------------------
 
+_THROTTLE_RATE_PERIODS = {"second", "sec", "s", "minute", "min", "m", "hour", "h", "day", "d"}
+
+
+def _throttle_rate(name: str, default: str) -> str | None:
+    """A DRF rate such as ``120/minute``; ``off`` means no limit."""
+    raw = env.str(name, default="").strip() or default
+    if raw.lower() in {"off", "none"}:
+        return None
+    count, _, period = raw.partition("/")
+    if not (count.isdigit() and int(count) > 0 and period in _THROTTLE_RATE_PERIODS):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate like 120/minute (per second, minute, hour or day) or off, "
+            f"not {raw!r}"
+        )
+    return raw
+
+
+OPENEM_API_THROTTLE_RATES = {
+    "anon": _throttle_rate("OPENEM_API_THROTTLE_ANON", "60/minute"),
+    "user": _throttle_rate("OPENEM_API_THROTTLE_USER", "300/minute"),
+    "facility_staff": _throttle_rate("OPENEM_API_THROTTLE_FACILITY_STAFF", "1200/minute"),
+    "manifests": _throttle_rate("OPENEM_API_THROTTLE_MANIFESTS", "30/minute"),
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # Token first: its WWW-Authenticate header makes unauthenticated requests 401, not 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "openem.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Views narrow this (IsAuthenticated...); objects are checked with repository.access.
+    "DEFAULT_PERMISSION_CLASSES": [
+        "openem.api.authentication.TokenScopePermission",
+        "rest_framework.permissions.AllowAny",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "openem.api.throttling.AnonThrottle",
+        "openem.api.throttling.UserThrottle",
+        "openem.api.throttling.ScopedThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": OPENEM_API_THROTTLE_RATES,
+    # Proxies in front of the portal that append to X-Forwarded-For (0: use the peer address).
+    "NUM_PROXIES": _int("OPENEM_API_NUM_PROXIES", 0),
+    "DEFAULT_PAGINATION_CLASS": "openem.api.pagination.PageNumberPagination",
+    "EXCEPTION_HANDLER": "openem.api.exceptions.api_exception_handler",
+    # ?format= is a filter (file format) and a manifest format here, not a renderer override.
+    "URL_FORMAT_OVERRIDE": None,
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DATETIME_FORMAT": "iso-8601",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "OpenEM portal API",
-    "DESCRIPTION": "FAIR repository for electron-microscopy data of the Swiss EM facilities.",
+    "DESCRIPTION": (
+        "FAIR repository for electron-microscopy data of the Swiss EM facilities.\n\n"
+        "Authenticate with a personal API token from your profile page "
+        "(`Authorization: Bearer <secret>` or `Token <secret>`), or a browser session. "
+        "Every error has one shape: "
+        '`{"error": {"code": "...", "message": "...", "details": ...}}`.'
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "VisibilityEnum": "repository.models.Visibility",
+        "PublishedVisibilityEnum": [("public", "public"), ("embargoed", "embargoed")],
+        "DatasetStatusEnum": "repository.models.DatasetStatus",
+        "FileStateEnum": "repository.models.FileState",
+        "UploadSessionStateEnum": "ingest.models.UploadSessionState",
+    },
 }
 
 # --- Security -------------------------------------------------------------------------------------

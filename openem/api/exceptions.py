@@ -1,0 +1,181 @@
+"""The one place where errors become API responses, all in one JSON shape::
+
+    {"error": {"code": "not_found", "message": "a sentence for a person", "details": ...}}
+
+``code`` is stable and meant for programs; ``message`` is meant for people; ``details`` is
+``null`` or structured data (per-field messages for invalid input, ``retry_after`` ...).
+
+:func:`api_exception_handler` is DRF's ``EXCEPTION_HANDLER``: it maps DRF's exceptions, our
+:class:`~openem.errors.DomainError` hierarchy, Django's ``Http404``/``PermissionDenied`` and
+storage errors. :func:`page_not_found` and :func:`server_error` are the site's ``handler404`` /
+``handler500``: under ``/api/`` they answer in the same shape (an unknown URL, or a crash outside
+a DRF view), elsewhere they defer to Django's HTML pages. No response ever carries a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from ingest.storage import ObjectNotFound, StorageError
+from openem.errors import DomainError
+
+logger = logging.getLogger("openem.api")
+
+API_PATH_PREFIX = "/api/"
+
+# DRF's own codes, renamed where ours says the same thing differently.
+_CODE_ALIASES = {"invalid": "validation_failed", "error": "validation_failed"}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def _flatten(detail: Any, path: str = "") -> list[str]:
+    """Readable 'field: message' lines out of DRF's nested error details."""
+    if isinstance(detail, dict):
+        lines = []
+        for key, value in detail.items():
+            label = path if key == "non_field_errors" else (f"{path}.{key}" if path else str(key))
+            lines.extend(_flatten(value, label))
+        return lines
+    if isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            return [f"{path}: {item}" if path else str(item) for item in detail]
+        lines = []
+        for index, item in enumerate(detail):
+            lines.extend(_flatten(item, f"{path}[{index}]"))
+        return lines
+    return [f"{path}: {detail}" if path else str(detail)]
+
+
+def _plain(detail: Any) -> Any:
+    """ErrorDetail objects as plain JSON (strings, lists, dicts)."""
+    if isinstance(detail, dict):
+        return {str(key): _plain(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_plain(item) for item in detail]
+    return str(detail)
+
+
+def _drf_body(exc: exceptions.APIException) -> dict[str, Any]:
+    if isinstance(exc, exceptions.ValidationError):
+        lines = _flatten(exc.detail)
+        message = "the request is invalid: " + "; ".join(lines) if lines else "invalid request"
+        return error_body("validation_failed", message, _plain(exc.detail))
+    detail = exc.detail
+    code = getattr(detail, "code", None) or exc.default_code
+    details: Any = None
+    wait = getattr(exc, "wait", None) if isinstance(exc, exceptions.Throttled) else None
+    if wait is not None:
+        details = {"retry_after": math.ceil(wait)}
+    message = str(detail)
+    if isinstance(detail, dict | list):
+        message = "; ".join(_flatten(detail)) or str(exc.default_detail)
+        details = _plain(detail)
+    return error_body(_CODE_ALIASES.get(str(code), str(code)), message, details)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: every error of every API view, in the one shape."""
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+    if isinstance(exc, ObjectNotFound):
+        logger.error("stored object missing: %s", exc)
+        return Response(
+            error_body(
+                "storage_object_missing",
+                "the file's data is missing from storage; the facility has been notified",
+            ),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    if isinstance(exc, StorageError):
+        logger.warning("storage error in the API: %s", exc)
+        return Response(
+            error_body("storage_unavailable", "the file storage is not available; try again soon"),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    if isinstance(exc, Http404):
+        message = str(exc) or "not found"
+        exc = exceptions.NotFound(message[:1].lower() + message[1:])
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    response = drf_exception_handler(exc, context)  # sets WWW-Authenticate and Retry-After
+    if response is None:
+        logger.exception("unhandled error in an API view", exc_info=exc)
+        return Response(
+            error_body("server_error", "something went wrong on our side; it has been logged"),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    assert isinstance(exc, exceptions.APIException)
+    response.data = _drf_body(exc)
+    return response
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: JSON under /api/, Django's page elsewhere."""
+    if request.path.startswith(API_PATH_PREFIX):
+        return JsonResponse(
+            error_body("not_found", f"there is no API endpoint at {request.path}"),
+            status=status.HTTP_404_NOT_FOUND,
+        )
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: JSON under /api/, Django's page elsewhere. Django has logged the error."""
+    if request.path.startswith(API_PATH_PREFIX):
+        return JsonResponse(
+            error_body("server_error", "something went wrong on our side; it has been logged"),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    return defaults.server_error(request)
+
+
+# --- The error shape, for the OpenAPI schema ----------------------------------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField(
+        help_text="Stable, for programs: validation_failed, not_authenticated, "
+        "authentication_failed, permission_denied, not_found, method_not_allowed, conflict, "
+        "throttled, server_error, ..."
+    )
+    message = serializers.CharField(help_text="A sentence for a person.")
+    details = serializers.JSONField(
+        allow_null=True,
+        help_text="null, or structured data: per-field messages for invalid input, "
+        "retry_after (seconds) when throttled, ...",
+    )
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    error = ErrorDetailSerializer()
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "Invalid input (code validation_failed, per-field messages in details).",
+    401: "Not authenticated, or the API token is unknown, revoked or expired.",
+    403: "Not allowed (a read-scope token used to write, not a curator, ...).",
+    404: "No such object, or not visible to you.",
+    409: "The request conflicts with the object's state.",
+    429: "Too many requests: wait details.retry_after seconds (also the Retry-After header).",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    """Error responses for ``@extend_schema(responses=...)``, all in the one shape."""
+    return {
+        code: OpenApiResponse(ErrorSerializer, description=_ERROR_DESCRIPTIONS[code])
+        for code in statuses
+    }

@@ -1,0 +1,73 @@
+"""Request throttling: per anonymous IP, per user, higher for facility staff, and per scope for
+expensive endpoints (``throttle_scope = "manifests"`` on a view).
+
+Rates come from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (set from the environment in
+settings: ``OPENEM_API_THROTTLE_*``) and are read at request time, not at import time as DRF's
+own classes do, so that a changed setting takes effect without re-importing the views.
+The history is kept in the default cache: Redis on the full stack, so that all gunicorn
+workers share it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework import throttling
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
+
+from repository.models import FacilityMembership
+
+ANON_SCOPE = "anon"
+USER_SCOPE = "user"
+FACILITY_STAFF_SCOPE = "facility_staff"
+MANIFESTS_SCOPE = "manifests"
+
+
+def _rate(scope: str) -> str | None:
+    """The configured rate of ``scope``; ``None`` (configured as ``off``) means no limit."""
+    rates: dict[str, Any] = api_settings.DEFAULT_THROTTLE_RATES or {}
+    if scope not in rates:
+        raise ImproperlyConfigured(f"no throttle rate for the scope {scope!r} in settings")
+    rate = rates[scope]
+    return None if rate is None else str(rate)
+
+
+class AnonThrottle(throttling.AnonRateThrottle):
+    """Anonymous requests, per client IP."""
+
+    scope = ANON_SCOPE
+
+    def get_rate(self) -> str | None:
+        return _rate(self.scope)
+
+
+class UserThrottle(throttling.UserRateThrottle):
+    """Authenticated requests, per user; facility staff and curators (whose pipelines move
+    whole sessions) and site admins get the ``facility_staff`` rate."""
+
+    scope = USER_SCOPE
+
+    def __init__(self) -> None:
+        # The rate depends on the request's user: chosen in allow_request.
+        pass
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return True  # AnonThrottle's business
+        is_staff = bool(user.is_superuser) or (
+            FacilityMembership.objects.filter(user_id=user.pk).exists()
+        )
+        self.scope = FACILITY_STAFF_SCOPE if is_staff else USER_SCOPE
+        self.rate = _rate(self.scope)
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+
+class ScopedThrottle(throttling.ScopedRateThrottle):
+    """Per user (or IP) and per ``throttle_scope`` of the view; views without one are free."""
+
+    def get_rate(self) -> str | None:
+        return None if self.scope is None else _rate(self.scope)

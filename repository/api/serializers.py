@@ -1,0 +1,456 @@
+"""API serializers: input serializers parse and validate requests (query strings and bodies),
+output serializers render objects. No serializer writes: views call services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.reverse import reverse
+
+from repository.manifests import ManifestFormat
+from repository.models import (
+    ApiToken,
+    DataFile,
+    Dataset,
+    DatasetKind,
+    DatasetStatus,
+    Facility,
+    FileState,
+    Instrument,
+    Project,
+    Technique,
+    TokenScope,
+    Visibility,
+)
+
+from .filters import DATASET_ORDERINGS
+
+
+def _url(serializer: serializers.Field[Any, Any, Any, Any], viewname: str, **kwargs: Any) -> str:
+    request: Request | None = serializer.context.get("request")
+    return reverse(viewname, kwargs=kwargs, request=request)
+
+
+# --- Input: query strings -----------------------------------------------------------------------
+
+
+class DatasetListQuerySerializer(serializers.Serializer[Any]):
+    q = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text="Words to find in the title, description or keywords (all must match, "
+        "case-insensitive).",
+    )
+    facility = serializers.SlugField(required=False, help_text="Facility slug, e.g. `basel`.")
+    instrument = serializers.IntegerField(required=False, min_value=1, help_text="Instrument id.")
+    project = serializers.SlugField(required=False, help_text="Project code.")
+    technique = serializers.ChoiceField(
+        choices=Technique.choices, required=False, help_text="EM technique."
+    )
+    kind = serializers.ChoiceField(
+        choices=DatasetKind.choices, required=False, help_text="Kind of data."
+    )
+    visibility = serializers.ChoiceField(
+        choices=Visibility.choices, required=False, help_text="Who may see it."
+    )
+    status = serializers.ChoiceField(
+        choices=DatasetStatus.choices, required=False, help_text="Curation status."
+    )
+    keyword = serializers.CharField(
+        required=False,
+        max_length=100,
+        help_text="A keyword the dataset carries (whole keyword, case-insensitive).",
+    )
+    created_after = serializers.DateField(
+        required=False, help_text="Created on or after this date (YYYY-MM-DD)."
+    )
+    created_before = serializers.DateField(
+        required=False, help_text="Created on or before this date (YYYY-MM-DD)."
+    )
+    ordering = serializers.ChoiceField(
+        choices=list(DATASET_ORDERINGS),
+        required=False,
+        default="newest",
+        help_text="newest (default), oldest, title, -title.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        after, before = attrs.get("created_after"), attrs.get("created_before")
+        if after and before and after > before:
+            raise serializers.ValidationError(
+                {"created_before": ["must not be earlier than created_after"]}
+            )
+        return attrs
+
+
+class FileListQuerySerializer(serializers.Serializer[Any]):
+    prefix = serializers.CharField(
+        required=False,
+        max_length=1024,
+        trim_whitespace=False,
+        help_text="Only files whose path starts with this, e.g. `Images-Disc1/`.",
+    )
+    format = serializers.CharField(
+        required=False, max_length=16, help_text="File format, e.g. `mrc`, `eer`."
+    )
+    state = serializers.ChoiceField(
+        choices=FileState.choices, required=False, help_text="Ingest state."
+    )
+
+
+class ManifestQuerySerializer(serializers.Serializer[Any]):
+    format = serializers.ChoiceField(
+        choices=[(f.value, f.value) for f in ManifestFormat],
+        required=False,
+        default=ManifestFormat.SHA256SUM.value,
+        help_text="sha256sum (default; `sha256sum -c` checks it), json (one array) or "
+        "jsonl (one object per line).",
+    )
+    prefix = serializers.CharField(
+        required=False,
+        default="",
+        max_length=1024,
+        trim_whitespace=False,
+        help_text="Only files whose path starts with this.",
+    )
+
+
+class InstrumentListQuerySerializer(serializers.Serializer[Any]):
+    facility = serializers.SlugField(
+        required=False, help_text="Only this facility's instruments (slug)."
+    )
+
+
+# --- Input: bodies ------------------------------------------------------------------------------
+
+
+class DatasetCreateInputSerializer(serializers.Serializer[Any]):
+    title = serializers.CharField(max_length=300)
+    facility = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Facility.objects.all(), help_text="Facility slug."
+    )
+    technique = serializers.ChoiceField(choices=Technique.choices)
+    kind = serializers.ChoiceField(choices=DatasetKind.choices, default=DatasetKind.RAW_SESSION)
+    description = serializers.CharField(required=False, default="", allow_blank=True)
+    instrument = serializers.PrimaryKeyRelatedField(
+        queryset=Instrument.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Instrument id (of the same facility).",
+    )
+    project = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Project.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Project code (of the same facility).",
+    )
+    keywords = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, default=list, max_length=50
+    )
+    licence = serializers.CharField(max_length=64, default="CC-BY-4.0", help_text="SPDX id.")
+    visibility = serializers.ChoiceField(choices=Visibility.choices, default=Visibility.PRIVATE)
+    embargo_until = serializers.DateField(required=False, allow_null=True, default=None)
+    emdb_ids = serializers.ListField(
+        child=serializers.CharField(max_length=16), required=False, default=list, max_length=100
+    )
+    empiar_id = serializers.CharField(max_length=16, required=False, default="", allow_blank=True)
+    publication_dois = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, default=list, max_length=50
+    )
+    metadata = serializers.DictField(
+        required=False, default=dict, help_text="Metadata in the dataset's schema shape."
+    )
+
+
+class PublishInputSerializer(serializers.Serializer[Any]):
+    visibility = serializers.ChoiceField(
+        choices=[Visibility.PUBLIC.value, Visibility.EMBARGOED.value],
+        default=Visibility.PUBLIC.value,
+        help_text="public, or embargoed (metadata public, files from embargo_until).",
+    )
+    embargo_until = serializers.DateField(
+        required=False, allow_null=True, default=None, help_text="Required when embargoed."
+    )
+
+
+class VisibilityInputSerializer(serializers.Serializer[Any]):
+    visibility = serializers.ChoiceField(choices=Visibility.choices)
+    embargo_until = serializers.DateField(
+        required=False, allow_null=True, default=None, help_text="Required when embargoed."
+    )
+
+
+class TokenCreateInputSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=100, help_text="What the token is for.")
+    scope = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.READ)
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, help_text="Optional expiry (ISO 8601)."
+    )
+
+
+# --- Output -------------------------------------------------------------------------------------
+
+
+class FacilityRefSerializer(serializers.ModelSerializer[Facility]):
+    url = serializers.HyperlinkedIdentityField(view_name="api:facility-detail", lookup_field="slug")
+
+    class Meta:
+        model = Facility
+        fields = ["slug", "name", "url"]
+
+
+class InstrumentRefSerializer(serializers.ModelSerializer[Instrument]):
+    url = serializers.HyperlinkedIdentityField(
+        view_name="api:instrument-detail", lookup_url_kwarg="instrument_id"
+    )
+
+    class Meta:
+        model = Instrument
+        fields = ["id", "name", "url"]
+
+
+class ProjectRefSerializer(serializers.ModelSerializer[Project]):
+    url = serializers.HyperlinkedIdentityField(view_name="api:project-detail", lookup_field="code")
+
+    class Meta:
+        model = Project
+        fields = ["code", "title", "url"]
+
+
+class MetadataSchemaRefSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    version = serializers.CharField()
+
+
+class DatasetSerializer(serializers.ModelSerializer[Dataset]):
+    url = serializers.HyperlinkedIdentityField(view_name="api:dataset-detail", lookup_field="pid")
+    html_url = serializers.SerializerMethodField(help_text="The landing page.")
+    files_url = serializers.HyperlinkedIdentityField(
+        view_name="api:datafile-list", lookup_field="pid"
+    )
+    manifest_url = serializers.HyperlinkedIdentityField(
+        view_name="api:dataset-manifest", lookup_field="pid"
+    )
+    facility = FacilityRefSerializer(read_only=True)
+    instrument = InstrumentRefSerializer(read_only=True, allow_null=True)
+    project = ProjectRefSerializer(read_only=True, allow_null=True)
+    metadata_schema = MetadataSchemaRefSerializer(read_only=True, allow_null=True)
+    metadata = serializers.JSONField(help_text="Dataset metadata in its schema's shape.")
+    metadata_validation = serializers.JSONField(
+        help_text='{"valid": bool, "problems": [{"path", "message"}], "checked_at"}'
+    )
+    keywords = serializers.ListField(child=serializers.CharField())
+    emdb_ids = serializers.ListField(child=serializers.CharField())
+    publication_dois = serializers.ListField(child=serializers.CharField())
+    files_open = serializers.SerializerMethodField(
+        help_text="Whether anyone may download the files (public, or the embargo has ended)."
+    )
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "pid",
+            "url",
+            "html_url",
+            "files_url",
+            "manifest_url",
+            "title",
+            "description",
+            "kind",
+            "technique",
+            "facility",
+            "instrument",
+            "project",
+            "keywords",
+            "licence",
+            "visibility",
+            "embargo_until",
+            "status",
+            "files_open",
+            "metadata",
+            "metadata_schema",
+            "metadata_validation",
+            "emdb_ids",
+            "empiar_id",
+            "publication_dois",
+            "created",
+            "modified",
+            "published_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_html_url(self, dataset: Dataset) -> str:
+        request: Request | None = self.context.get("request")
+        path = dataset.get_absolute_url()
+        return request.build_absolute_uri(path) if request is not None else path
+
+    def get_files_open(self, dataset: Dataset) -> bool:
+        return dataset.status == DatasetStatus.PUBLISHED and dataset.files_are_open()
+
+
+class DataFileSerializer(serializers.ModelSerializer[DataFile]):
+    url = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DataFile
+        fields = [
+            "id",
+            "url",
+            "download_url",
+            "path",
+            "directory",
+            "name",
+            "size",
+            "format",
+            "state",
+            "checksum_sha256",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, datafile: DataFile) -> str:
+        return _url(self, "api:datafile-detail", pid=self.context["pid"], file_id=datafile.pk)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_download_url(self, datafile: DataFile) -> str:
+        return _url(self, "api:datafile-download", pid=self.context["pid"], file_id=datafile.pk)
+
+
+class DataFileDetailSerializer(DataFileSerializer):
+    header = serializers.JSONField(
+        help_text="What the format reader found in the file's header (dimensions, pixel size, "
+        "detector, ...)."
+    )
+
+    class Meta(DataFileSerializer.Meta):
+        fields = [
+            *DataFileSerializer.Meta.fields,
+            "checksum_md5",
+            "expected_sha256",
+            "checksum_verified_at",
+            "header",
+            "error",
+            "created",
+            "modified",
+        ]
+        read_only_fields = fields
+
+
+class FacilitySerializer(serializers.ModelSerializer[Facility]):
+    url = serializers.HyperlinkedIdentityField(view_name="api:facility-detail", lookup_field="slug")
+    datasets_url = serializers.SerializerMethodField(help_text="Its datasets visible to you.")
+    instruments_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Facility
+        fields = [
+            "slug",
+            "url",
+            "name",
+            "ror_id",
+            "homepage",
+            "contact_email",
+            "datasets_url",
+            "instruments_url",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_datasets_url(self, facility: Facility) -> str:
+        return _url(self, "api:dataset-list") + f"?facility={facility.slug}"
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_instruments_url(self, facility: Facility) -> str:
+        return _url(self, "api:instrument-list") + f"?facility={facility.slug}"
+
+
+class InstrumentSerializer(serializers.ModelSerializer[Instrument]):
+    url = serializers.HyperlinkedIdentityField(
+        view_name="api:instrument-detail", lookup_url_kwarg="instrument_id"
+    )
+    facility = FacilityRefSerializer(read_only=True)
+    detectors = serializers.ListField(child=serializers.CharField())
+
+    class Meta:
+        model = Instrument
+        fields = [
+            "id",
+            "url",
+            "name",
+            "facility",
+            "manufacturer",
+            "model",
+            "serial_number",
+            "detectors",
+        ]
+        read_only_fields = fields
+
+
+class ProjectSerializer(serializers.ModelSerializer[Project]):
+    url = serializers.HyperlinkedIdentityField(view_name="api:project-detail", lookup_field="code")
+    facility = FacilityRefSerializer(read_only=True)
+    principal_investigator = serializers.SerializerMethodField(
+        help_text="The principal investigator's name."
+    )
+    datasets_url = serializers.SerializerMethodField(help_text="Its datasets visible to you.")
+
+    class Meta:
+        model = Project
+        fields = ["code", "url", "title", "facility", "principal_investigator", "datasets_url"]
+        read_only_fields = fields
+
+    def get_principal_investigator(self, project: Project) -> str:
+        person = project.principal_investigator
+        return person.get_full_name() or person.get_username()
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_datasets_url(self, project: Project) -> str:
+        return _url(self, "api:dataset-list") + f"?project={project.code}"
+
+
+class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
+    url = serializers.HyperlinkedIdentityField(
+        view_name="api:token-detail", lookup_url_kwarg="token_id"
+    )
+    active = serializers.SerializerMethodField(help_text="Neither revoked nor expired.")
+
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "url",
+            "name",
+            "prefix",
+            "scope",
+            "active",
+            "created",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+        ]
+        read_only_fields = fields
+
+    def get_active(self, token: ApiToken) -> bool:
+        return token.is_usable()
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    secret = serializers.SerializerMethodField(
+        help_text="The token itself. Shown this once: store it now, it cannot be shown again."
+    )
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+    def get_secret(self, token: ApiToken) -> str:
+        return str(self.context["secret"])

@@ -1,0 +1,83 @@
+"""Fixtures for the API tests: clients per persona (authenticated with real API tokens), and
+files whose bytes are really stored."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from ingest.storage import get_store
+from repository import tokens
+from repository.models import DataFile, Dataset, FileState, TokenScope
+from repository.paths import split_path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_history() -> None:
+    """Throttling keeps request history in the cache; each test starts with none."""
+    cache.clear()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def client_for(world: Any) -> Callable[..., APIClient]:
+    """``client_for("curator")``: a client sending that persona's new API token
+    (``scope="read"`` for a read-only one); anonymous sends nothing."""
+
+    def make(persona: str, scope: str = TokenScope.READ_WRITE) -> APIClient:
+        client = APIClient()
+        if persona != "anonymous":
+            _token, secret = tokens.token_create(
+                user=world[persona], name=f"{persona} tests", scope=scope
+            )
+            client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def store_file(local_storage: Any) -> Callable[..., DataFile]:
+    """``store_file(dataset, "Images/a.mrc", b"...")``: a ready DataFile with its bytes stored
+    and its checksum set, as ingest leaves it."""
+
+    def make(
+        dataset: Dataset, path: str, content: bytes, *, state: str = FileState.READY, **extra: Any
+    ) -> DataFile:
+        directory, name = split_path(path)
+        key = f"datasets/{dataset.pid}/files/{hashlib.md5(path.encode()).hexdigest()}"  # noqa: S324
+        get_store().put(key, content)
+        return DataFile.objects.create(
+            dataset=dataset,
+            path=path,
+            directory=directory,
+            name=name,
+            size=len(content),
+            storage_key=key,
+            checksum_sha256=hashlib.sha256(content).hexdigest(),
+            state=state,
+            **extra,
+        )
+
+    return make
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    """The error object of a response, after checking it has the one shape and no traceback."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == {"code", "message", "details"}, error
+    assert isinstance(error["code"], str) and error["code"]
+    assert isinstance(error["message"], str) and error["message"]
+    assert "Traceback" not in response.content.decode()
+    return dict(error)
