@@ -1,0 +1,68 @@
+"""Thin HTML views of the metadata app: the schema-driven metadata form of a dataset."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from openem.errors import NotAllowed, ValidationFailed
+from repository import access
+from repository import selectors as repository_selectors
+
+from . import selectors, services
+from .forms import MODES, MetadataForm
+from .validation import Problem, validate_metadata
+
+
+@require_http_methods(["GET", "POST"])
+def dataset_metadata_edit(request: HttpRequest, pid: str) -> HttpResponse:
+    dataset = repository_selectors.dataset_for_user(user=request.user, pid=pid)
+    if dataset is None:
+        raise Http404("No dataset with this identifier is visible to you.")
+    if not access.can_edit(request.user, dataset):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        raise PermissionDenied("Only the dataset's owner, project and facility may edit it.")
+    schema = selectors.schema_for_dataset(dataset)
+    if schema is None:
+        messages.error(request, "No metadata schema is registered for this technique yet.")
+        return redirect(dataset)
+    source = request.POST if request.method == "POST" else request.GET
+    mode = source.get("fields", "all")
+    mode = mode if mode in MODES else "all"
+    data = request.POST if request.method == "POST" else None
+    form = MetadataForm(schema=schema.document, metadata=dataset.metadata, data=data, mode=mode)
+    status = 200
+    if form.is_bound and not form.adding_row:
+        document, problems = form.parse()
+        if problems:
+            # Show the schema's problems too, except where the input itself was unreadable.
+            unreadable = {p.path for p in problems}
+            checked = validate_metadata(document, schema)
+            form.add_problems(problems + [p for p in checked if p.path not in unreadable])
+            status = 400
+        else:
+            try:
+                services.dataset_update_metadata(
+                    actor=request.user, dataset=dataset, metadata=document
+                )
+            except NotAllowed as exc:
+                raise PermissionDenied(exc.message) from None
+            except ValidationFailed as exc:
+                form.add_problems([Problem(**detail) for detail in exc.details or []])
+                status = 400
+            else:
+                messages.success(
+                    request, f"Metadata saved: valid against {schema.name} {schema.version}."
+                )
+                return redirect(dataset)
+    return render(
+        request,
+        "metadata/dataset_metadata_form.html",
+        {"dataset": dataset, "schema": schema, "form": form, "mode": mode},
+        status=status,
+    )
