@@ -39,6 +39,7 @@ class Page(HTMLParser):
         self.tags: list[tuple[str, bool]] = []
         self.counter = 0
         self.select: str | None = None
+        self.textarea: str | None = None
         self.capture: list[str] | None = None
         self.feed(html)
         for block, name in self.block_names:
@@ -71,6 +72,8 @@ class Page(HTMLParser):
             self.capture = []
         if tag == "output":
             self.capture = []
+        if tag == "textarea":
+            self.textarea, self.capture = name, []
 
     def form_data(self) -> dict[str, str]:
         """What a browser submits when "Save" is pressed (not the JS row template)."""
@@ -91,6 +94,9 @@ class Page(HTMLParser):
             self.capture = None
         if tag == "output" and self.capture is not None:
             self.readonly.append(" ".join("".join(self.capture).split()))
+            self.capture = None
+        if tag == "textarea" and self.capture is not None and self.textarea:
+            self.controls[self.textarea]["value"] = "".join(self.capture).removeprefix("\n")
             self.capture = None
         if tag not in {open_tag for open_tag, _ in self.tags}:
             return
@@ -378,3 +384,42 @@ def test_csrf_is_enforced(world, dataset):
     assert client.post(_url(dataset), _valid_post()).status_code == 403
     dataset.refresh_from_db()
     assert dataset.metadata == {}
+
+
+@pytest.mark.parametrize(
+    ("technique", "example"),
+    [
+        ("spa", "spa"),
+        ("subtomo", "subtomo"),
+        ("cellular_tomo", "cellular_tomo"),
+        ("tomography", "cellular_tomo"),
+        ("env_tomo", "env_tomo"),
+        ("other", "general"),
+    ],
+)
+def test_every_builtin_form_round_trips_an_official_example(world, technique, example):
+    """The page of a dataset holding an official example, submitted unchanged, stores the
+    same document (with the portal's SI values)."""
+    from tests.metadata.test_builtin_conformance import (
+        official_example,
+        with_real_orcids,
+        without_si,
+    )
+
+    document = with_real_orcids(official_example(example))
+    dataset = DatasetFactory(
+        facility=world.facility,
+        owner=world["staff"],
+        technique=technique,
+        status=DatasetStatus.READY,
+        visibility=Visibility.PRIVATE,
+        metadata=copy.deepcopy(document),
+    )
+    page = Page(_client(world["staff"]).get(_url(dataset)).content.decode())
+    assert page.controls["acquisition.pixel_size.value"]["value"] == "1.2"
+    response = _client(world["staff"]).post(_url(dataset), page.form_data())
+    assert response.status_code == 302, Page(response.content.decode()).errors
+    dataset.refresh_from_db()
+    assert without_si(dataset.metadata) == without_si(document)
+    assert dataset.metadata_validation["valid"] is True
+    assert dataset.metadata["acquisition"]["pixel_size"]["valueSI"] == 1.2e-10
