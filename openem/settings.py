@@ -349,10 +349,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "openem.api.exceptions.api_exception_handler",
     # ?format= is a filter (file format) and a manifest format here, not a renderer override.
     "URL_FORMAT_OVERRIDE": None,
-    "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
-    ],
+    # JSON only: people explore the API in Swagger UI (/api/docs/), fed by the schema.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DATETIME_FORMAT": "iso-8601",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

@@ -411,7 +411,8 @@ class DatasetManifestView(ApiView[DataFile]):
         responses={
             (200, "text/plain"): OpenApiResponse(
                 OpenApiTypes.STR,
-                description="sha256sum: `<sha256>  <path>` per line.",
+                description="The manifest in the requested `format`. sha256sum: "
+                "`<sha256>  <path>` per line.",
                 examples=[
                     OpenApiExample(
                         "sha256sum",

@@ -185,6 +185,18 @@ def test_listing_does_not_query_per_dataset(world, django_assert_max_num_queries
     assert response.json()["count"] == 20
 
 
+def test_a_browser_gets_json(world, catalogue):
+    client = APIClient()
+    client.force_login(world["staff"])
+    accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+    response = client.get("/api/v1/datasets/", headers={"Accept": accept})
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["count"] == 4
+
+
 def test_unknown_dataset_is_404(world):
     response = APIClient().get("/api/v1/datasets/oem-doesnotexist/")
     assert response.status_code == 404
