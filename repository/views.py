@@ -1,37 +1,505 @@
-"""Thin HTML views: parse input, call a selector or service, render."""
+"""Thin HTML views: parse input, ask ``repository.access``, call a selector or builder, render.
+
+Every page that shows a dataset or its files goes through :func:`_dataset_or_404` (the
+dataset must be visible to the user: ``access.datasets_visible_to``) and, for files, through
+``access.can(user, LIST_FILES | DOWNLOAD, dataset)``. A dataset the user may not see answers
+404, exactly like one that does not exist, so that private identifiers cannot be probed.
+"""
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import content_disposition_header, urlencode
+from django.views.decorators.http import require_safe
 
-from . import access, selectors
+from ingest import storage
+from openem.errors import DomainError
+
+from . import access, downloads, landing, manifests, search, selectors, services
+from .models import AuditAction, DataFile, Dataset
+
+HTMX_HEADER = "HX-Request"
 
 
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get(HTMX_HEADER) == "true"
+
+
+def _error(
+    request: HttpRequest, *, status: int, title: str, message: str, **extra: Any
+) -> HttpResponse:
+    return render(
+        request,
+        "repository/error.html",
+        {"title": title, "message": message, **extra},
+        status=status,
+    )
+
+
+def _not_found(request: HttpRequest, what: str = "dataset") -> HttpResponse:
+    return _error(
+        request,
+        status=404,
+        title="Not found",
+        message=(
+            f"There is no {what} with this identifier that you may see. If it is private, "
+            "log in with an account of its project or facility."
+        ),
+    )
+
+
+def _dataset_or_404(request: HttpRequest, pid: str) -> Dataset | None:
+    return selectors.dataset_for_user(user=request.user, pid=pid)
+
+
+def _files_refused(request: HttpRequest, dataset: Dataset) -> HttpResponse:
+    if dataset.embargo_until:
+        message = (
+            f"The files of this dataset are under embargo until "
+            f"{dataset.embargo_until:%Y-%m-%d}. Its description is public so that it can be "
+            "found and cited."
+        )
+    else:
+        message = "The files of this dataset are not open to you."
+    return _error(
+        request, status=403, title="Files not available", message=message, dataset=dataset
+    )
+
+
+def _file_or_none(dataset: Dataset, file_id: int) -> DataFile | None:
+    return DataFile.objects.filter(dataset=dataset, pk=file_id).select_related("dataset").first()
+
+
+def _landing_url(dataset: Dataset) -> str:
+    return settings.OPENEM_SITE_URL + dataset.get_absolute_url()
+
+
+def _directory_query(directory: str, **extra: str) -> str:
+    params = {"dir": directory} if directory else {}
+    params.update({k: v for k, v in extra.items() if v})
+    return "?" + urlencode(params) if params else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Home and search
+
+
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
+    params = search.SearchParams()
+    result = search.search_datasets(user=request.user, params=params)
     return render(
         request,
         "repository/home.html",
         {
             "recent": selectors.recent_datasets(user=request.user),
             "counts": selectors.portal_counts(user=request.user),
+            "facets": {facet.name: facet for facet in result.facets},
         },
     )
 
 
+@require_safe
+def dataset_list(request: HttpRequest) -> HttpResponse:
+    params, problems = search.SearchParams.from_query(request.GET)
+    result = search.search_datasets(user=request.user, params=params)
+    context = {
+        "result": result,
+        "params": result.params,
+        "messages_": [*problems, *result.messages],
+        "ranges": [(spec, *result.params.range(spec.key)) for spec in search.RANGES],
+        "sort_choices": search.Sort.CHOICES,
+    }
+    # htmx (hx-boost with hx-select) swaps the result part of this same page: one template.
+    return render(request, "repository/dataset_list.html", context)
+
+
+# ---------------------------------------------------------------------------------------------
+# Landing page
+
+
+@require_safe
 def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
-    dataset = selectors.dataset_for_user(user=request.user, pid=pid)
+    dataset = _dataset_or_404(request, pid)
     if dataset is None:
-        raise Http404("No dataset with this identifier is visible to you.")
-    can_list = access.can(request.user, access.Action.LIST_FILES, dataset)
+        return _not_found(request)
+    user = request.user
+    can_list = access.can(user, access.Action.LIST_FILES, dataset)
+    can_edit = access.can_edit(user, dataset)
+    url = _landing_url(dataset)
+    summary = landing.file_summary(dataset)
+    page = landing.file_page(dataset) if can_list else None
+    bulk = landing.bulk_size(dataset) if can_list else None
+    distributions = _distributions(request, dataset, bulk) if can_list else []
+    context = {
+        "dataset": dataset,
+        "url": url,
+        "can_list_files": can_list,
+        "can_edit": can_edit,
+        "can_publish": access.can_publish(user, dataset),
+        "is_insider": access.is_insider(user, dataset),
+        "summary": summary,
+        "authors": landing.authors(dataset),
+        "citation": landing.citation_text(dataset, url=url),
+        "cross_references": landing.cross_references(dataset),
+        "licence_url": landing.licence_url(dataset.licence),
+        "groups": landing.metadata_groups(dataset, labels=landing.schema_labels(dataset)),
+        "validation": dataset.metadata_validation or {},
+        "gallery": landing.gallery(dataset) if can_list else [],
+        "page": page,
+        "bulk": bulk,
+        "expiry_minutes": settings.OPENEM_PRESIGN_EXPIRY // 60,
+        "json_ld": landing.json_ld_script(
+            landing.json_ld(dataset, url=url, summary=summary, distributions=distributions)
+        ),
+        "metadata_edit_url": _metadata_edit_url(dataset) if can_edit else "",
+        "upload_sessions": _upload_sessions(dataset) if can_edit else [],
+    }
+    return render(request, "repository/dataset_detail.html", context)
+
+
+def _distributions(
+    request: HttpRequest, dataset: Dataset, bulk: landing.BulkSize | None
+) -> list[landing.Distribution]:
+    base = settings.OPENEM_SITE_URL
+    found = [
+        landing.Distribution(
+            "SHA-256 checksum manifest",
+            base + reverse("dataset-manifest", args=[dataset.pid]),
+            "text/plain",
+            "sha256sum -c compatible list of every file",
+        ),
+        landing.Distribution(
+            "Download URL list",
+            base + reverse("dataset-urls", args=[dataset.pid]),
+            "text/uri-list",
+            "one presigned URL per file, for wget -i",
+        ),
+    ]
+    if bulk is not None and bulk.zip_allowed:
+        found.append(
+            landing.Distribution(
+                "ZIP archive of all files",
+                base + reverse("dataset-zip", args=[dataset.pid]),
+                "application/zip",
+            )
+        )
+    return found
+
+
+def _metadata_edit_url(dataset: Dataset) -> str:
+    from django.urls import NoReverseMatch
+
+    for name in ("metadata:dataset-metadata-edit", "dataset-metadata-edit"):
+        try:
+            return reverse(name, args=[dataset.pid])
+        except NoReverseMatch:
+            continue
+    return ""
+
+
+def _upload_sessions(dataset: Dataset) -> list[Any]:
+    return list(dataset.upload_sessions.order_by("-created")[:5])
+
+
+@require_safe
+def dataset_citation(request: HttpRequest, pid: str) -> HttpResponse:
+    dataset = _dataset_or_404(request, pid)
+    if dataset is None:
+        return _not_found(request)
+    response = HttpResponse(
+        landing.bibtex(dataset, url=_landing_url(dataset)),
+        content_type="application/x-bibtex; charset=utf-8",
+    )
+    response["Content-Disposition"] = content_disposition_header(True, f"{dataset.pid}.bib")
+    return response
+
+
+# ---------------------------------------------------------------------------------------------
+# File browser and single files
+
+
+@require_safe
+def dataset_files(request: HttpRequest, pid: str) -> HttpResponse:
+    dataset = _dataset_or_404(request, pid)
+    if dataset is None:
+        return _not_found(request)
+    if not access.can(request.user, access.Action.LIST_FILES, dataset):
+        return _files_refused(request, dataset)
+    directory = landing.normalise_directory(request.GET.get("dir"))
+    if not landing.directory_exists(dataset, directory):
+        return _error(
+            request,
+            status=404,
+            title="No such folder",
+            message=f"The dataset has no folder {directory!r}.",
+            dataset=dataset,
+        )
+    page = landing.file_page(
+        dataset,
+        directory=directory,
+        after=request.GET.get("after"),
+        before=request.GET.get("before"),
+    )
+    context = {
+        "dataset": dataset,
+        "page": page,
+        "bulk": landing.bulk_size(dataset, directory=directory) if directory else None,
+        "expiry_minutes": settings.OPENEM_PRESIGN_EXPIRY // 60,
+    }
+    template = "repository/_file_browser.html" if _is_htmx(request) else "repository/file_list.html"
+    return render(request, template, context)
+
+
+@require_safe
+def datafile_detail(request: HttpRequest, pid: str, file_id: int) -> HttpResponse:
+    dataset = _dataset_or_404(request, pid)
+    if dataset is None:
+        return _not_found(request)
+    if not access.can(request.user, access.Action.LIST_FILES, dataset):
+        return _files_refused(request, dataset)
+    datafile = _file_or_none(dataset, file_id)
+    if datafile is None:
+        return _not_found(request, "file")
+    rows, truncated = landing.header_rows(
+        {k: v for k, v in (datafile.header or {}).items() if not str(k).startswith("_")}
+    )
+    warnings = (datafile.header or {}).get("_warnings") or []
     return render(
         request,
-        "repository/dataset_detail.html",
+        "repository/file_detail.html",
         {
             "dataset": dataset,
-            "can_list_files": can_list,
-            "can_edit": access.can_edit(request.user, dataset),
-            "files": selectors.dataset_file_page(dataset=dataset) if can_list else [],
-            "progress": selectors.dataset_file_progress(dataset=dataset),
+            "file": datafile,
+            "header_rows": rows,
+            "header_truncated": truncated,
+            "warnings": warnings if isinstance(warnings, list) else [str(warnings)],
+            "crumbs": landing.FilePage(datafile.directory, [], [], False, None, None, True).crumbs,
+            "can_download": access.can(request.user, access.Action.DOWNLOAD, dataset),
         },
     )
+
+
+def datafile_download(request: HttpRequest, pid: str, file_id: int) -> HttpResponseBase:
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
+    dataset = _dataset_or_404(request, pid)
+    if dataset is None:
+        return _not_found(request)
+    if not access.can(request.user, access.Action.DOWNLOAD, dataset):
+        return _files_refused(request, dataset)
+    datafile = _file_or_none(dataset, file_id)
+    if datafile is None:
+        return _not_found(request, "file")
+    return _serve(request, datafile)
+
+
+def _serve(request: HttpRequest, datafile: DataFile) -> HttpResponseBase:
+    try:
+        return downloads.datafile_response(request, datafile=datafile)
+    except DomainError as exc:
+        return _error(request, status=exc.status, title="Not available yet", message=exc.message)
+    except storage.ObjectNotFound:
+        return _error(
+            request,
+            status=404,
+            title="File missing from storage",
+            message=f"{datafile.path} is recorded but its bytes are missing; the facility has been told by the fixity check.",
+        )
+
+
+def signed_download(request: HttpRequest, token: str, name: str) -> HttpResponseBase:
+    """A file through a signed, expiring link (URL lists on local storage). The access of the
+    user the link was made for is checked again, so a revoked right also revokes the link."""
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
+    opened = landing.signed_download_open(token)
+    if opened is None:
+        return _error(
+            request,
+            status=403,
+            title="Link expired",
+            message="This download link is invalid or has expired; make a new URL list on the dataset's page.",
+        )
+    file_id, user_id = opened
+    user: Any = AnonymousUser()
+    if user_id is not None:
+        user = (
+            get_user_model().objects.filter(pk=user_id, is_active=True).first() or AnonymousUser()
+        )
+    datafile = DataFile.objects.filter(pk=file_id).select_related("dataset").first()
+    if datafile is None or not access.can(user, access.Action.DOWNLOAD, datafile.dataset):
+        return _error(
+            request,
+            status=403,
+            title="Not allowed",
+            message="This link no longer gives access to the file.",
+        )
+    request.user = user  # the audit trail records the person the link was made for
+    return _serve(request, datafile)
+
+
+@require_safe
+def datafile_thumbnail(request: HttpRequest, pid: str, file_id: int) -> HttpResponseBase:
+    dataset = _dataset_or_404(request, pid)
+    if dataset is None:
+        return HttpResponse(status=404)
+    if not access.can(request.user, access.Action.LIST_FILES, dataset):
+        return HttpResponse(status=403)
+    datafile = _file_or_none(dataset, file_id)
+    if datafile is None or not datafile.thumbnail_key:
+        return HttpResponse(status=404)
+    store = storage.get_store()
+    presigned = store.presign_get(datafile.thumbnail_key, expires=900)
+    if presigned:
+        response: HttpResponseBase = HttpResponseRedirect(presigned)
+    else:
+        try:
+            data = store.read(datafile.thumbnail_key, 0, 16 * 1024 * 1024)
+        except storage.ObjectNotFound:
+            return HttpResponse(status=404)
+        response = HttpResponse(data, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=600"
+    return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole dataset or folder: manifest, URL list, ZIP
+
+
+def _bulk_target(request: HttpRequest, pid: str) -> tuple[Dataset | None, str, HttpResponse | None]:
+    dataset = _dataset_or_404(request, pid)
+    if dataset is None:
+        return None, "", _not_found(request)
+    if not access.can(request.user, access.Action.DOWNLOAD, dataset):
+        return dataset, "", _files_refused(request, dataset)
+    directory = landing.normalise_directory(request.GET.get("dir"))
+    return dataset, directory, None
+
+
+def _bulk_name(dataset: Dataset, directory: str, suffix: str) -> str:
+    folder = "-" + directory.replace("/", "_") if directory else ""
+    return f"{dataset.pid}{folder}.{suffix}"
+
+
+@require_safe
+def dataset_manifest(request: HttpRequest, pid: str) -> HttpResponse | StreamingHttpResponse:
+    dataset, directory, refusal = _bulk_target(request, pid)
+    if refusal is not None or dataset is None:
+        return refusal or _not_found(request)
+    stream = manifests.manifest_stream(
+        dataset,
+        manifest_format=manifests.ManifestFormat.SHA256SUM,
+        prefix=f"{directory}/" if directory else "",
+    )
+    response = StreamingHttpResponse(stream, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(
+        True, _bulk_name(dataset, directory, "sha256")
+    )
+    return response
+
+
+@require_safe
+def dataset_urls(request: HttpRequest, pid: str) -> HttpResponse | StreamingHttpResponse:
+    dataset, directory, refusal = _bulk_target(request, pid)
+    if refusal is not None or dataset is None:
+        return refusal or _not_found(request)
+    list_format = request.GET.get("format") or "wget"
+    if list_format not in landing.URL_LIST_FORMATS:
+        return _error(
+            request, status=400, title="Unknown format", message="Use format=wget or format=curl."
+        )
+    expires_at = timezone.now() + dt.timedelta(seconds=settings.OPENEM_PRESIGN_EXPIRY)
+    store = storage.get_store()
+    user = request.user
+    site = settings.OPENEM_SITE_URL
+
+    def url_for(datafile: DataFile) -> str:
+        presigned = store.presign_get(datafile.storage_key, filename=datafile.name)
+        if presigned:
+            return presigned
+        token = landing.signed_download_token(datafile=datafile, user=user)
+        return site + reverse("signed-download", args=[token, datafile.name])
+
+    files = landing.bulk_files(dataset, directory=directory).only(
+        "pk", "path", "name", "storage_key"
+    )
+    if access.download_is_audited(dataset):
+        size = landing.bulk_size(dataset, directory=directory)
+        services.audit_record(
+            actor=user,
+            action=AuditAction.DOWNLOAD,
+            target=dataset,
+            dataset=dataset,
+            details={"url_list": directory or "/", "files": size.files, "bytes": size.bytes},
+        )
+    stream = landing.url_list_stream(
+        files.iterator(chunk_size=2000),
+        url_for=url_for,
+        list_format=list_format,
+        expires_at=expires_at,
+        root=directory,
+    )
+    suffix = landing.URL_LIST_FORMATS[list_format].filename_suffix
+    response = StreamingHttpResponse(stream, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(
+        True, _bulk_name(dataset, directory, suffix)
+    )
+    response["Expires"] = expires_at.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    response["X-OpenEM-Links-Expire"] = expires_at.isoformat()
+    return response
+
+
+@require_safe
+def dataset_zip(request: HttpRequest, pid: str) -> HttpResponse | StreamingHttpResponse:
+    dataset, directory, refusal = _bulk_target(request, pid)
+    if refusal is not None or dataset is None:
+        return refusal or _not_found(request)
+    size = landing.bulk_size(dataset, directory=directory)
+    if not size.zip_allowed:
+        return _error(
+            request,
+            status=409 if size.files else 404,
+            title="Too large for a ZIP" if size.files else "Nothing to download",
+            message=(
+                f"These {size.files} files hold {size.bytes} bytes, more than the "
+                f"{size.zip_limit} bytes a ZIP download may have. Download them with the checksum "
+                "manifest and the URL list (wget or curl), or with the openem command-line "
+                f"client: openem download {dataset.pid} --to DIR."
+                if size.files
+                else "There are no stored files here yet."
+            ),
+            dataset=dataset,
+            manifest_url=reverse("dataset-manifest", args=[dataset.pid])
+            + _directory_query(directory),
+            urls_url=reverse("dataset-urls", args=[dataset.pid]) + _directory_query(directory),
+        )
+    if access.download_is_audited(dataset):
+        services.audit_record(
+            actor=request.user,
+            action=AuditAction.DOWNLOAD,
+            target=dataset,
+            dataset=dataset,
+            details={"zip": directory or "/", "files": size.files, "bytes": size.bytes},
+        )
+    files = landing.bulk_files(dataset, directory=directory).only(
+        "pk", "path", "size", "storage_key", "created"
+    )
+    response = StreamingHttpResponse(
+        landing.zip_stream(files.iterator(chunk_size=500), root=directory),
+        content_type="application/zip",
+    )
+    response["Content-Disposition"] = content_disposition_header(
+        True, _bulk_name(dataset, directory, "zip")
+    )
+    return response

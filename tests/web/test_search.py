@@ -1,0 +1,290 @@
+"""The dataset search page: full text, facets with counts, ranges, sort, pages, shareable URLs,
+and that every listing goes through the access rules."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+from django.db import connection
+from django.http import QueryDict
+
+from repository import search
+from repository.models import Dataset, DatasetStatus, Technique
+from repository.search import SearchParams, search_datasets
+from tests.factories import DatasetFactory, InstrumentFactory
+
+from .conftest import Catalogue, spa_metadata
+
+pytestmark = pytest.mark.django_db
+
+
+def titles(result: search.SearchResult) -> list[str]:
+    return [d.title for d in result.datasets]
+
+
+def run(user: Any, query: str) -> search.SearchResult:
+    params, problems = SearchParams.from_query(QueryDict(query))
+    assert problems == []
+    return search_datasets(user=user, params=params)
+
+
+def facet_counts(result: search.SearchResult, name: str) -> dict[str, int]:
+    facet = next((f for f in result.facets if f.name == name), None)
+    return {} if facet is None else {v.value: v.count for v in facet.values}
+
+
+# --- access -----------------------------------------------------------------------------------
+
+
+def test_anonymous_sees_published_public_and_embargoed_only(catalogue: Catalogue) -> None:
+    result = run(catalogue.world["anonymous"], "")
+    assert set(titles(result)) == {catalogue.public.title, catalogue.embargoed.title}
+    assert result.total == 2
+    assert "visibility" not in {f.name for f in result.facets}
+
+
+def test_project_member_also_sees_the_private_dataset_and_a_visibility_facet(
+    catalogue: Catalogue,
+) -> None:
+    result = run(catalogue.world["member"], "")
+    assert catalogue.private.title in titles(result)
+    assert catalogue.draft.title not in titles(result)
+    assert facet_counts(result, "visibility") == {"public": 1, "embargoed": 1, "private": 1}
+
+
+def test_a_stranger_cannot_find_a_private_dataset_by_its_words_or_pid(catalogue: Catalogue) -> None:
+    for query in ("q=ribosome", f"q={catalogue.private.pid}", "q=secret"):
+        assert run(catalogue.world["stranger"], query).total == 0
+    assert run(catalogue.world["member"], "q=ribosome").total == 1
+
+
+# --- full text ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("q=apoferritin", "public"),  # title and keywords
+        ("q=pyrenoid", "embargoed"),  # keywords
+        ("q=Franklin", "public"),  # an author (metadata)
+        ("q=HEPES", "public"),  # the sample description (metadata)
+        ("q=%22benchmark+sample%22", "public"),  # a keyword phrase
+    ],
+)
+def test_full_text_finds_words_in_every_searched_field(
+    catalogue: Catalogue, query: str, expected: str
+) -> None:
+    result = run(catalogue.world["anonymous"], query)
+    assert getattr(catalogue, expected).title in titles(result)
+    assert catalogue.private.title not in titles(result)
+
+
+def test_words_must_all_match(catalogue: Catalogue) -> None:
+    assert run(catalogue.world["anonymous"], "q=apoferritin+pyrenoid").total == 0
+
+
+def test_the_instrument_name_finds_its_datasets(catalogue: Catalogue, world: Any) -> None:
+    glacios = InstrumentFactory(facility=world.facility, name="Glacios Basel", model="Glacios 2")
+    DatasetFactory(title="Grid screening", facility=world.facility, instrument=glacios)
+    result = run(world["anonymous"], "q=glacios")
+    assert titles(result) == ["Grid screening"]
+
+
+def test_the_pid_finds_its_dataset(catalogue: Catalogue) -> None:
+    assert titles(run(catalogue.world["anonymous"], f"q={catalogue.public.pid}")) == [
+        catalogue.public.title
+    ]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="ranking is PostgreSQL full-text search"
+)
+def test_relevance_ranks_title_matches_above_description_matches(world: Any) -> None:
+    DatasetFactory(title="Tilt series of yeast", description="Nothing about the protein.")
+    DatasetFactory(title="Yeast grids", description="Ferritin is mentioned here only.")
+    DatasetFactory(title="Ferritin cage at high resolution", description="A cage.")
+    result = run(world["anonymous"], "q=ferritin")
+    assert titles(result) == ["Ferritin cage at high resolution", "Yeast grids"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the GIN index is PostgreSQL's")
+def test_the_search_uses_the_gin_index_of_the_stored_document(catalogue: Catalogue) -> None:
+    params, _ = SearchParams.from_query(QueryDict("q=apoferritin"))
+    queryset, _rank = search._text_filter(Dataset.objects.order_by(), params.q)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, sql_params = queryset.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", sql_params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "dataset_search_document_gin" in plan
+
+
+def test_the_generated_column_and_the_search_agree_on_the_document() -> None:
+    """The migration holds a copy of the document expression: they must not drift apart."""
+    migration = (
+        Path(search.__file__).parent / "migrations" / "0004_dataset_search_document.py"
+    ).read_text()
+    match = re.search(r'DOCUMENT_SQL = """(.*?)"""', migration, re.S)
+    assert match is not None
+    assert match.group(1).strip() == search.DOCUMENT_SQL
+
+
+# --- facets, ranges, sort, pages --------------------------------------------------------------
+
+
+def test_facets_count_and_are_disjunctive(catalogue: Catalogue) -> None:
+    anonymous = catalogue.world["anonymous"]
+    everything = run(anonymous, "")
+    assert facet_counts(everything, "technique") == {"spa": 1, "cellular_tomo": 1}
+    assert facet_counts(everything, "detector") == {"Falcon 4i": 2}
+    assert facet_counts(everything, "facility") == {catalogue.world.facility.slug: 2}
+
+    narrowed = run(anonymous, "technique=spa")
+    assert titles(narrowed) == [catalogue.public.title]
+    # the chosen facet still offers the other value with its count (OR within a facet) ...
+    assert facet_counts(narrowed, "technique") == {"spa": 1, "cellular_tomo": 1}
+    # ... and the other facets count only what the choice leaves
+    assert sum(facet_counts(narrowed, "licence").values()) == 1
+    both = run(anonymous, "technique=spa&technique=cellular_tomo")
+    assert both.total == 2
+
+
+def test_year_facet_counts_publication_years(catalogue: Catalogue) -> None:
+    result = run(catalogue.world["anonymous"], "")
+    years = facet_counts(result, "year")
+    assert sum(years.values()) == 2
+    assert str(catalogue.public.published_at.year) in years
+    year = str(catalogue.embargoed.published_at.year)
+    assert titles(run(catalogue.world["anonymous"], f"year={year}"))[0] in {
+        catalogue.embargoed.title,
+        catalogue.public.title,
+    }
+
+
+def test_detector_facet_filters(catalogue: Catalogue, world: Any) -> None:
+    other = DatasetFactory(title="K3 session", facility=world.facility)
+    other.metadata = {"acquisition": {"detectors": [{"name": "Gatan K3"}]}}
+    other.save()
+    result = run(world["anonymous"], "detector=Gatan+K3")
+    assert titles(result) == ["K3 session"]
+    assert facet_counts(result, "detector") == {"Falcon 4i": 2, "Gatan K3": 1}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("pixel_size_min=0.5&pixel_size_max=1.0", {"public"}),
+        ("pixel_size_min=2", {"embargoed"}),
+        ("voltage_max=250", {"embargoed"}),
+        ("voltage_min=250&voltage_max=350", {"public"}),
+        ("dose_min=39&dose_max=41", {"public", "embargoed"}),
+        ("pixel_size_max=0.1", set()),
+    ],
+)
+def test_metadata_range_filters_are_unit_aware(
+    catalogue: Catalogue, query: str, expected: set[str]
+) -> None:
+    result = run(catalogue.world["anonymous"], query)
+    assert set(titles(result)) == {getattr(catalogue, name).title for name in expected}
+
+
+def test_sort_orders(catalogue: Catalogue, world: Any) -> None:
+    DatasetFactory(title="Aardvark tomograms", facility=world.facility)
+    by_title = titles(run(world["anonymous"], "sort=title"))
+    assert by_title == sorted(by_title, key=str.lower)
+    newest = run(world["anonymous"], "sort=newest").datasets
+    listed = [d.published_at or d.created for d in newest]
+    assert listed == sorted(listed, reverse=True)
+
+
+def test_pages_and_result_count(world: Any) -> None:
+    for index in range(search.PAGE_SIZE + 5):
+        DatasetFactory(title=f"Session {index:03d}", facility=world.facility)
+    first = run(world["anonymous"], "sort=title")
+    second = run(world["anonymous"], "sort=title&page=2")
+    assert first.total == second.total == search.PAGE_SIZE + 5
+    assert len(first.datasets) == search.PAGE_SIZE and len(second.datasets) == 5
+    assert not set(titles(first)) & set(titles(second))
+    assert first.next_url == "?sort=title&page=2"
+    assert second.previous_url == "?sort=title"
+    beyond = run(world["anonymous"], "sort=title&page=9")
+    assert beyond.params.page == 2  # a page past the end shows the last one
+
+
+def test_lenient_parsing_names_what_it_ignored() -> None:
+    params, problems = SearchParams.from_query(
+        QueryDict("q=ok&sort=weird&page=-3&pixel_size_min=abc&voltage_min=300&voltage_max=100")
+    )
+    assert params.sort == "" and params.page == 1
+    assert params.range("pixel_size") == (None, None)
+    assert params.range("voltage") == (100.0, 300.0)
+    assert len(problems) == 3
+    assert any("not a number" in p for p in problems)
+
+
+def test_urls_round_trip_and_toggle() -> None:
+    params, _ = SearchParams.from_query(
+        QueryDict("q=apoferritin&technique=spa&pixel_size_max=1.5&sort=title&page=3")
+    )
+    again, _ = SearchParams.from_query(QueryDict(params.url()[1:]))
+    assert again == params
+    added = params.toggled("technique", "subtomo")
+    assert dict(parse_qsl(added.url()[1:]))["q"] == "apoferritin"
+    assert added.values("technique") == ("spa", "subtomo") and added.page == 1
+    assert params.toggled("technique", "spa").values("technique") == ()
+
+
+# --- the page -----------------------------------------------------------------------------------
+
+
+def test_search_page_shows_count_facets_and_shareable_links(
+    client: Any, catalogue: Catalogue
+) -> None:
+    response = client.get("/datasets/", {"q": "apoferritin"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-total="1"' in html
+    assert catalogue.public.title in html and catalogue.embargoed.title not in html
+    # a facet value is a link with its count that reproduces the search with the filter
+    link = re.search(r'<a href="(\?[^"]*technique=spa[^"]*)"[^>]*data-value="spa"', html)
+    assert link is not None
+    shared = client.get("/datasets/" + link.group(1).replace("&amp;", "&"))
+    assert 'aria-pressed="true" data-value="spa"' in shared.content.decode()
+    assert catalogue.public.pid in shared.content.decode()
+
+
+def test_search_page_explains_ignored_parameters(client: Any, catalogue: Catalogue) -> None:
+    response = client.get("/datasets/", {"pixel_size_min": "big"})
+    assert "is not a number" in response.content.decode()
+    assert response.status_code == 200
+
+
+def test_private_titles_never_reach_anonymous_html(client: Any, catalogue: Catalogue) -> None:
+    for url in ("/", "/datasets/", "/datasets/?q=ribosome", "/datasets/?visibility=private"):
+        html = client.get(url).content.decode()
+        assert catalogue.private.title not in html, url
+        assert catalogue.draft.title not in html, url
+
+
+def test_home_shows_technique_links(client: Any, catalogue: Catalogue) -> None:
+    html = client.get("/").content.decode()
+    assert "/datasets/?technique=spa" in html
+    assert catalogue.public.title in html
+
+
+def test_status_filter_keeps_drafts_to_insiders(world: Any) -> None:
+    draft = DatasetFactory(
+        title="Staff draft",
+        facility=world.facility,
+        status=DatasetStatus.DRAFT,
+        visibility="public",
+    )
+    draft.metadata = spa_metadata()
+    draft.save()
+    assert run(world["anonymous"], "q=draft").total == 0
+    assert titles(run(world["staff"], "q=staff+draft")) == ["Staff draft"]
+    assert Technique.SPA in facet_counts(run(world["staff"], ""), "technique")
