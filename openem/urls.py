@@ -1,12 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
-
-from repository import views as repository_views
+from django.urls import include, path
 
 urlpatterns = [
-    path("", repository_views.home, name="home"),
-    path("datasets/<str:pid>/", repository_views.dataset_detail, name="dataset-detail"),
+    path("", include("repository.urls")),  # home, search, landing pages, downloads
+    path("upload/", include("ingest.urls")),  # new session, browser upload, ingest status
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
