@@ -2,10 +2,19 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from repository import account_views
+
 urlpatterns = [
     path("", include("repository.urls")),  # home, search, landing pages, downloads
     path("upload/", include("ingest.urls")),  # new session, browser upload, ingest status
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/profile/", account_views.profile, name="profile"),
+    path("api/", include("openem.api.urls")),  # /api/v1/, /api/schema/, /api/docs/, /api/redoc/
     path("admin/", admin.site.urls),
+    path("", include("metadata.urls")),
 ]
+
+# Under /api/ these answer in the API's JSON error shape; elsewhere Django's pages.
+handler404 = "openem.api.exceptions.page_not_found"
+handler500 = "openem.api.exceptions.server_error"
