@@ -317,6 +317,26 @@ class S3Store:
         except ClientError:
             self.client.create_bucket(Bucket=self.bucket)
 
+    def configure_cors(self, origins: list[str], *, max_age: int = 3600) -> None:
+        """Let browsers on ``origins`` PUT parts straight to the bucket and read the ``ETag``
+        of each part (which completing a multipart upload needs). Browser uploads fail
+        without it; the demo/compose setup and the tests call this."""
+        rules = {
+            "CORSRules": [
+                {
+                    "AllowedOrigins": list(origins),
+                    "AllowedMethods": ["GET", "HEAD", "PUT", "POST"],
+                    "AllowedHeaders": ["*"],
+                    "ExposeHeaders": ["ETag"],
+                    "MaxAgeSeconds": max_age,
+                }
+            ]
+        }
+        with_retries(
+            lambda: self.client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration=rules),
+            key=self.bucket,
+        )
+
     def size(self, key: str) -> int:
         head = with_retries(lambda: self.client.head_object(Bucket=self.bucket, Key=key), key=key)
         return int(head["ContentLength"])

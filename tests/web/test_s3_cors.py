@@ -1,0 +1,44 @@
+"""Browsers upload parts straight to the bucket: it must answer their CORS preflight and let
+them read each part's ETag."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from ingest import storage
+
+pytestmark = [pytest.mark.django_db, pytest.mark.services]
+
+
+def test_configure_cors_allows_the_portal_origin_to_put_parts(s3_storage: Any) -> None:
+    store = storage.get_store()
+    assert isinstance(store, storage.S3Store)
+    store.configure_cors(["http://portal.example"])
+    key = storage.object_key("cors", "probe")
+    upload_id = store.multipart_create(key)
+    url = store.multipart_presign_part(key, upload_id, 1)
+    preflight = requests.options(
+        url,
+        headers={
+            "Origin": "http://portal.example",
+            "Access-Control-Request-Method": "PUT",
+        },
+        timeout=10,
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "http://portal.example"
+    assert "PUT" in preflight.headers["Access-Control-Allow-Methods"]
+    put = requests.put(url, data=b"x" * 10, headers={"Origin": "http://portal.example"}, timeout=10)
+    assert put.status_code == 200
+    assert put.headers["Access-Control-Allow-Origin"] == "http://portal.example"
+    assert "ETag" in put.headers["Access-Control-Expose-Headers"]
+    refused = requests.options(
+        url,
+        headers={"Origin": "http://elsewhere.example", "Access-Control-Request-Method": "PUT"},
+        timeout=10,
+    )
+    assert refused.status_code == 403  # the bucket's rules refuse other origins
+    store.multipart_abort(key, upload_id)
