@@ -81,6 +81,7 @@ class ObjectStore(Protocol):
     def iter_chunks(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]: ...
     def put(self, key: str, data: IO[bytes] | bytes, *, content_type: str = ...) -> int: ...
     def delete(self, key: str) -> None: ...
+    def copy(self, src_key: str, dst_key: str) -> int: ...
     def presign_get(
         self, key: str, *, filename: str | None = None, expires: int = ...
     ) -> str | None: ...
@@ -148,6 +149,18 @@ class LocalStore:
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
+
+    def copy(self, src_key: str, dst_key: str) -> int:
+        """Copy an object inside the store (deposition packages); returns the copy's size."""
+        target = self.path(dst_key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        try:
+            shutil.copyfile(self.path(src_key), partial)
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"object {src_key} not found in storage") from exc
+        os.replace(partial, target)
+        return target.stat().st_size
 
     def presign_get(self, key: str, *, filename: str | None = None, expires: int = 0) -> str | None:
         """Local files have no presigned URL: the web layer streams them with Range support."""
@@ -400,6 +413,20 @@ class S3Store:
 
     def delete(self, key: str) -> None:
         with_retries(lambda: self.client.delete_object(Bucket=self.bucket, Key=key), key=key)
+
+    def copy(self, src_key: str, dst_key: str) -> int:
+        """Server-side copy inside the bucket (multipart copy for large objects): the bytes
+        never pass through this process. Returns the copy's size."""
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(multipart_threshold=1024**3, multipart_chunksize=512 * 1024**2)
+        with_retries(
+            lambda: self.client.copy(
+                {"Bucket": self.bucket, "Key": src_key}, self.bucket, dst_key, Config=config
+            ),
+            key=src_key,
+        )
+        return self.size(dst_key)
 
     def presign_get(self, key: str, *, filename: str | None = None, expires: int = 0) -> str | None:
         params: dict[str, str] = {"Bucket": self.bucket, "Key": key}
