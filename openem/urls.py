@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/", include("openem.api.urls")),  # /api/v1/, /api/schema/, /api/docs/, /api/redoc/
     path("admin/", admin.site.urls),
     path("", include("metadata.urls")),
+    path("", include("deposition.urls")),  # deposition pages, /api/v1/datasets/<pid>/depositions/
 ]
 
 # Under /api/ these answer in the API's JSON error shape; elsewhere Django's pages.
