@@ -47,24 +47,26 @@ TARGET = OpenApiParameter(
 # --- serializers ----------------------------------------------------------------------------------
 
 
+# Fields named like attributes of DRF's classes (field, source, errors) are fine at run time:
+# the serializer metaclass takes declared fields off the class; the ignores are for mypy.
 class IssueSerializer(serializers.Serializer[Any]):
     path = serializers.CharField(help_text="JSON path or XML path in the document.")
     message = serializers.CharField()
     severity = serializers.ChoiceField(choices=["error", "warning"])
-    field = serializers.CharField(help_text="The metadata field that cures it, if any.")
+    field = serializers.CharField(help_text="The metadata field that cures it, if any.")  # type: ignore[assignment]
     fix_url = serializers.CharField(help_text="Where to fix it (the metadata form's field).")
-    source = serializers.CharField(help_text="builder, schema, strict, xsd, xsd-relaxed, mmcif")
+    source = serializers.CharField(help_text="builder, schema, strict, xsd, xsd-relaxed, mmcif")  # type: ignore[assignment]
 
 
 class ProvenanceSerializer(serializers.Serializer[Any]):
     path = serializers.CharField()
     value = serializers.JSONField()
-    source = serializers.CharField(help_text="The file, metadata field or rule it came from.")
+    source = serializers.CharField(help_text="The file, metadata field or rule it came from.")  # type: ignore[assignment]
 
 
 class ReportSerializer(serializers.Serializer[Any]):
     valid = serializers.BooleanField()
-    errors = serializers.IntegerField()
+    errors = serializers.IntegerField()  # type: ignore[assignment]
     warnings = serializers.IntegerField()
     issues = IssueSerializer(many=True)
     provenance = ProvenanceSerializer(many=True)

@@ -25,17 +25,30 @@ SAMPLE = "sample"
 OVERALL_MOLECULE = "sample.overall_molecule"
 MOLECULES = "sample.molecule"
 SPECIMEN = "sample.specimen"
+SPECIMEN_ENV = "sample.specimen_env"
 INSTRUMENT = "instrument"
 ACQUISITION = "acquisition"
 
-#: The metadata form of a dataset; ``#<document path>`` focuses one field.
+#: The metadata form of a dataset; its inputs are ``f-`` + the document path with dots and
+#: brackets as dashes (``metadata.forms.schema_form.FormNode.input_id``).
 METADATA_FORM_URL = "/datasets/{pid}/metadata/edit"
 DATASET_PAGE_URL = "/datasets/{pid}/"
+#: Fields of the dataset record itself (not of the metadata form): fixed on the dataset.
+DATASET_FIELDS = frozenset({"title", "emdb_ids", "empiar_id", "publication_dois", "keywords"})
+
+
+def form_anchor(field_path: str) -> str:
+    """``organizational.authors[0].orcid`` -> ``f-organizational-authors-0-orcid``."""
+    return "f-" + field_path.replace(".", "-").replace("[", "-").replace("]", "")
 
 
 def metadata_form_url(pid: str, field_path: str) -> str:
     """Where a curator fixes ``field_path`` (e.g. ``organizational.authors[0].orcid``)."""
-    return f"{METADATA_FORM_URL.format(pid=pid)}#{field_path}" if field_path else ""
+    if not field_path:
+        return ""
+    if field_path in DATASET_FIELDS:
+        return dataset_page_url(pid)
+    return f"{METADATA_FORM_URL.format(pid=pid)}#{form_anchor(field_path)}"
 
 
 def dataset_page_url(pid: str) -> str:
@@ -147,6 +160,7 @@ class Sample:
     assembly: str
     molecular_weight_mda: float | None
     molecules: tuple[Molecule, ...]
+    organisms: tuple[str, ...]
     buffer: str
     ph: float | None
     concentration_mg_ml: float | None
@@ -225,6 +239,14 @@ def _sample(document: dict[str, Any]) -> Sample:
     name_field = f"{OVERALL_MOLECULE}.name_sample"
     if not name and isinstance(sample, dict) and _text(sample.get("name")):
         name, name_field = _text(sample.get("name")), f"{SAMPLE}.name"
+    # Cellular and environmental tomography describe the specimen, not a molecule.
+    organisms = tuple(
+        _text(o) for o in (_get(document, f"{SPECIMEN_ENV}.organism") or []) if _text(o)
+    )
+    if not name and "specimen_env" in (sample if isinstance(sample, dict) else {}):
+        target = _text(_get(document, f"{SAMPLE}.tomogram_features.main_target"))
+        name = target or ", ".join(organisms)
+        name_field = f"{SPECIMEN_ENV}.organism"
     vitrified = specimen.get("vitrification") if isinstance(specimen, dict) else None
     return Sample(
         name=name,
@@ -238,6 +260,7 @@ def _sample(document: dict[str, Any]) -> Sample:
         if isinstance(overall, dict)
         else None,
         molecules=molecules,
+        organisms=organisms,
         buffer=_text(specimen.get("buffer")) if isinstance(specimen, dict) else "",
         ph=_number(specimen.get("ph"), "1") if isinstance(specimen, dict) else None,
         concentration_mg_ml=_number(specimen.get("concentration"), "mg/ml")

@@ -148,11 +148,12 @@ class _Writer:
 def _rows(ids: list[int]) -> Iterator[dict[str, Any]]:
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
-        yield from (
+        rows = (
             DataFile.objects.filter(pk__in=chunk)
             .order_by("path")
             .values("id", "path", "storage_key", "size", "checksum_sha256")
         )
+        yield from (dict(row) for row in rows)
 
 
 def _empiar(writer: _Writer, deposition: Any, built: BuiltDocument) -> tuple[str, str]:

@@ -9,6 +9,7 @@ never handed out as valid when it is not.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from lxml import etree
 
@@ -254,32 +255,34 @@ def _map(parent: etree._Element, tag: str, facts: MapFacts) -> None:
     _sub(element, "file", facts.archive_name)
     if facts.data_type:
         _sub(element, "data_type", facts.data_type)
-    dimensions = _sub(element, "dimensions")
-    for name, value in zip(("col", "row", "sec"), facts.dimensions, strict=True):
-        _sub(dimensions, name, value)
-    origin = _sub(element, "origin")
-    for name, value in zip(("col", "row", "sec"), facts.origin, strict=True):
-        _sub(origin, name, value)
-    spacing = _sub(element, "spacing")
-    for name, value in zip(("x", "y", "z"), facts.spacing, strict=True):
-        _sub(spacing, name, value)
+    groups: list[tuple[str, tuple[str, ...], tuple[Any, ...], dict[str, str]]] = [
+        ("dimensions", ("col", "row", "sec"), facts.dimensions, {}),
+        ("origin", ("col", "row", "sec"), facts.origin, {}),
+        ("spacing", ("x", "y", "z"), facts.spacing, {}),
+    ]
+    for group, names, values, attrs in groups:
+        _values(_sub(element, group), names, values, attrs)
     cell = _sub(element, "cell")
-    for name, value in zip(("a", "b", "c"), facts.cell, strict=True):
-        _sub(cell, name, value, units=ANGSTROM)
-    for name, value in zip(("alpha", "beta", "gamma"), facts.cell_angles, strict=True):
-        _sub(cell, name, value, units="deg")
-    axis_order = _sub(element, "axis_order")
-    for name, value in zip(("fast", "medium", "slow"), facts.axis_order, strict=True):
-        _sub(axis_order, name, value)
+    _values(cell, ("a", "b", "c"), facts.cell, {"units": ANGSTROM})
+    _values(cell, ("alpha", "beta", "gamma"), facts.cell_angles, {"units": "deg"})
+    _values(_sub(element, "axis_order"), ("fast", "medium", "slow"), facts.axis_order, {})
     if facts.statistics:
-        statistics = _sub(element, "statistics")
-        for name, value in zip(
-            ("minimum", "maximum", "average", "std"), facts.statistics, strict=True
-        ):
-            _sub(statistics, name, value)
-    pixel_spacing = _sub(element, "pixel_spacing")
-    for name, value in zip(("x", "y", "z"), facts.pixel_spacing, strict=True):
-        _sub(pixel_spacing, name, value, units=ANGSTROM)
+        _values(
+            _sub(element, "statistics"),
+            ("minimum", "maximum", "average", "std"),
+            facts.statistics,
+            {},
+        )
+    _values(
+        _sub(element, "pixel_spacing"), ("x", "y", "z"), facts.pixel_spacing, {"units": ANGSTROM}
+    )
+
+
+def _values(
+    parent: etree._Element, names: tuple[str, ...], values: tuple[Any, ...], attrs: dict[str, str]
+) -> None:
+    for name, value in zip(names, values, strict=True):
+        _sub(parent, name, value, **attrs)
 
 
 def render_emdb_xml(facts: EmFacts) -> bytes:

@@ -181,15 +181,28 @@ def _emdb_author(person: orgmeta.Person, collector: _Collector, key: str) -> Aut
 
 
 def _map_rows(dataset: Dataset) -> list[dict[str, Any]]:
-    return list(
+    rows = (
         DataFile.objects.filter(dataset=dataset, format__in=MAP_FORMATS, state=FileState.READY)
         .order_by("path")
         .values("id", "path", "name", "size", "checksum_sha256", "header")[:200]
     )
+    return [dict(row) for row in rows]
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _float(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 def _is_volume(header: dict[str, Any]) -> bool:
-    return (header.get("nz") or 0) > 1 and header.get("data_kind") in (
+    return _int(header.get("nz")) > 1 and header.get("data_kind") in (
         "volume",
         "volume_stack",
         "image_stack",
@@ -199,7 +212,7 @@ def _is_volume(header: dict[str, Any]) -> bool:
 def _map_facts(
     row: dict[str, Any], archive_name: str, collector: _Collector, key: str
 ) -> MapFacts | None:
-    header = row["header"] or {}
+    header = _dict(row["header"])
     path = row["path"]
     ok = True
     mode = header.get("mode")
@@ -223,7 +236,7 @@ def _map_facts(
             f"{path} has space group 0, which marks an image stack; EMDB maps have space group "
             "1: check that it is a volume",
         )
-    voxel = header.get("voxel_size") or {}
+    voxel = _dict(header.get("voxel_size"))
     spacing_a = []
     for axis in ("x", "y", "z"):
         entry = voxel.get(axis)
@@ -236,12 +249,10 @@ def _map_facts(
             "MRC header (voxel size x dimensions) and upload it again",
         )
         ok = False
-    cella = header.get("cella") or {}
-    cellb = header.get("cellb") or {}
-    cell = tuple(float((cella.get(a) or {}).get("value") or 0.0) for a in ("x", "y", "z"))
-    angles = tuple(
-        float((cellb.get(a) or {}).get("value") or 0.0) for a in ("alpha", "beta", "gamma")
-    )
+    cella = _dict(header.get("cella"))
+    cellb = _dict(header.get("cellb"))
+    cell = tuple(_float(_dict(cella.get(a)).get("value")) for a in ("x", "y", "z"))
+    angles = tuple(_float(_dict(cellb.get(a)).get("value")) for a in ("alpha", "beta", "gamma"))
     if min(cell) <= 0 or not all(0 < a < 180 for a in angles):
         collector.missing(f"{key}.cell", f"{path} has an invalid unit cell {cell} / {angles}")
         ok = False
@@ -256,11 +267,8 @@ def _map_facts(
         collector.missing(f"{key}.size_kbytes", f"{path} is smaller than one kilobyte")
         ok = False
     stats_values = [header.get(k) for k in ("dmin", "dmax", "dmean", "rms")]
-    statistics = (
-        tuple(float(v) for v in stats_values)
-        if all(isinstance(v, int | float) for v in stats_values)
-        else None
-    )
+    numbers = [float(v) for v in stats_values if isinstance(v, int | float)]
+    statistics = tuple(numbers) if len(numbers) == len(stats_values) else None
     if statistics is None:
         collector.report.warning(
             collector.path(f"{key}.statistics"),
@@ -278,7 +286,7 @@ def _map_facts(
         mode=int(mode),  # type: ignore[arg-type]
         data_type=data_type,
         dimensions=dims,  # type: ignore[arg-type]
-        origin=tuple(int(header.get(k) or 0) for k in ("nxstart", "nystart", "nzstart")),  # type: ignore[arg-type]
+        origin=tuple(_int(header.get(k)) for k in ("nxstart", "nystart", "nzstart")),  # type: ignore[arg-type]
         spacing=tuple(
             int(v) if isinstance(v, int) and v > 0 else d
             for v, d in zip(spacing, dims, strict=True)
@@ -293,7 +301,7 @@ def _map_facts(
 
 
 def _maps(facts: EmFacts, collector: _Collector, *, require_map: bool) -> None:
-    rows = [r for r in _map_rows(collector.dataset) if _is_volume(r["header"] or {})]
+    rows = [r for r in _map_rows(collector.dataset) if _is_volume(_dict(r["header"]))]
     rows = [r for r in rows if not MASK.search(r["name"])]
     halves = [r for r in rows if HALF_MAP.search(r["name"])]
     primaries = [r for r in rows if r not in halves]
@@ -361,7 +369,7 @@ def _header_acquisition(dataset: Dataset) -> tuple[dict[str, Any], str]:
         .values_list("path", "header")[:50]
     )
     for path, header in rows:
-        acquisition = (header or {}).get("acquisition") or {}
+        acquisition = _dict(_dict(header).get("acquisition"))
         if acquisition:
             return acquisition, path
     return {}, ""
@@ -484,22 +492,24 @@ def _microscopy(facts: EmFacts, collector: _Collector) -> None:
         facts.cs_mm = collector.fill("cs", _g(acq.cs_mm.value), f"metadata {acq.cs_mm.field}")
 
     # Defocus (EMDB: micrometres, underfocus positive).
-    for attribute, value, key in (
+    for attribute, defocus, key in (
         ("nominal_defocus_um", acq.nominal_defocus_nm, "defocus_nominal"),
         ("calibrated_defocus_um", acq.calibrated_defocus_nm, "defocus_calibrated"),
     ):
-        if value is not None:
-            low, high = defocus_range_um(float(value[0].value), float(value[1].value))
+        if defocus is not None:
+            low, high = defocus_range_um(float(defocus[0].value), float(defocus[1].value))
             if -20 <= low <= 20 and -30 <= high <= 50:
                 setattr(facts, attribute, (low, high))
                 collector.fill(
-                    key, (low, high), f"metadata {value[0].field} (nm -> µm, underfocus positive)"
+                    key,
+                    (low, high),
+                    f"metadata {defocus[0].field} (nm -> µm, underfocus positive)",
                 )
             else:
                 collector.report.warning(
                     collector.path(key),
                     f"defocus range {low}..{high} µm is outside what EMDB accepts; left out",
-                    field=value[0].field,
+                    field=defocus[0].field,
                 )
     if (
         facts.nominal_defocus_um is None
@@ -512,17 +522,19 @@ def _microscopy(facts: EmFacts, collector: _Collector) -> None:
             "defocus_nominal", (low, high), f"header of {header_path} (one image)"
         )
 
-    for attribute, value, key in (
+    for attribute, entered, key in (
         ("nominal_magnification", acq.nominal_magnification, "magnification_nominal"),
         ("calibrated_magnification", acq.calibrated_magnification, "magnification_calibrated"),
     ):
         if (
-            value is not None
-            and isinstance(value.value, int | float)
-            and 1000 <= value.value <= 500000
+            entered is not None
+            and isinstance(entered.value, int | float)
+            and 1000 <= entered.value <= 500000
         ):
             setattr(
-                facts, attribute, collector.fill(key, int(value.value), f"metadata {value.field}")
+                facts,
+                attribute,
+                collector.fill(key, int(entered.value), f"metadata {entered.field}"),
             )
     if facts.nominal_magnification is None and isinstance(header.get("magnification"), int | float):
         magnification = int(header["magnification"])
@@ -617,8 +629,9 @@ def _sample(facts: EmFacts, collector: _Collector, org: orgmeta.OrganizationalMe
             "the sample has no name: enter it in the metadata form (sample)",
             sample.name_field,
         )
+    cells = collector.dataset.technique in ("cellular_tomo", "env_tomo")
     facts.supramolecule = vocab.EMDB_SUPRAMOLECULE_BY_TYPE.get(
-        sample.molecular_type, "complex_supramolecule"
+        sample.molecular_type, "cell_supramolecule" if cells else "complex_supramolecule"
     )
     if sample.molecular_type == "VIRUS":
         collector.report.warning(
@@ -639,6 +652,10 @@ def _sample(facts: EmFacts, collector: _Collector, org: orgmeta.OrganizationalMe
         )
         if molecule.taxonomy_id.isdigit():
             facts.organism_ncbi = molecule.taxonomy_id
+    elif sample.organisms:
+        facts.organism = collector.fill(
+            "organism", sample.organisms[0], f"metadata {orgmeta.SPECIMEN_ENV}.organism"
+        )
     facts.molecular_weight_mda = (
         sample.molecular_weight_mda
         if sample.molecular_weight_mda and sample.molecular_weight_mda > 0

@@ -180,7 +180,7 @@ class _Builder:
                 field=orgmeta.AUTHORS,
             )
             return []
-        authors = []
+        authors: list[dict[str, Any]] = []
         for order, person in enumerate(people):
             path = f"$.authors[{order}]"
             self.hint(path, person.field)
@@ -406,7 +406,13 @@ class _Builder:
         self.fill(f"{path}.category", category_label, f"{group.count} file(s) like {example}")
         self.fill(f"{path}.header_format", format_label, f"detected format of {example}")
         if voxel:
-            self.fill(f"{path}.voxel_type", voxel, group.voxel_sources.get(voxel, example))
+            code = voxel.split("'")[1]
+            label = vocab.EMPIAR_VOXEL_TYPES.get(code) or voxel.split("'")[3]
+            self.fill(
+                f"{path}.voxel_type",
+                f"{voxel} {label}",
+                group.voxel_sources.get(voxel, example),
+            )
         self.fill(f"{path}.frames_per_image", frames, f"headers of {example}")
         self.fill(f"{path}.image_width", group.width, f"header of {example}")
         if pixel:

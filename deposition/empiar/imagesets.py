@@ -124,6 +124,10 @@ def directory_pattern(directory: str) -> str:
     return _DIGITS.sub("#", directory)
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _quantity_angstrom(value: Any) -> float | None:
     if isinstance(value, dict) and isinstance(value.get("value"), int | float):
         unit = str(value.get("unit") or "A")
@@ -155,7 +159,7 @@ def _mrc_voxel_type(mode: Any) -> tuple[str, str]:
 
 
 def _tiff_voxel_type(header: dict[str, Any]) -> tuple[str, str]:
-    dtype = header.get("dtype")
+    dtype = header.get("dtype") if isinstance(header.get("dtype"), str) else None
     bits = header.get("bits_per_sample")
     if bits == 1:
         return vocab.empiar_code("T8"), "TIFF with 1 bit per sample"
@@ -165,7 +169,8 @@ def _tiff_voxel_type(header: dict[str, Any]) -> tuple[str, str]:
         code = vocab.DTYPE_VOXEL_TYPE[dtype]
         return vocab.empiar_code(code), f"TIFF sample type {dtype}"
     if dtype:
-        return vocab.empiar_code("OT", str(dtype).upper()), f"TIFF sample type {dtype}: other"
+        other = re.sub(r"[^A-Z0-9 ]+", " ", dtype.upper()).strip() or "UNKNOWN"
+        return vocab.empiar_code("OT", other), f"TIFF sample type {dtype}: other"
     return "", "TIFF sample type unknown"
 
 
@@ -177,11 +182,11 @@ def file_facts(
     fallback_pixel: tuple[float, str] | None,
 ) -> FileFacts | None:
     """EMPIAR terms for one ready image file (None for files that are no images)."""
-    header = row["header"] or {}
+    header = row["header"] if isinstance(row["header"], dict) else {}
     fmt = row["format"]
     path = row["path"]
     extension = os.path.splitext(row["name"].lower())[1]
-    acquisition = header.get("acquisition") or {}
+    acquisition = _dict(header.get("acquisition"))
     pixel = _pair(acquisition.get("pixel_size"))
     pixel_source = f"{path} (acquisition metadata in the header)" if pixel else ""
     tomo = technique in TOMO_TECHNIQUES
@@ -189,7 +194,8 @@ def file_facts(
         width, height, depth = header.get("nx"), header.get("ny"), header.get("nz")
         if not (isinstance(width, int) and isinstance(height, int) and isinstance(depth, int)):
             return None
-        voxel_type, voxel_source = _mrc_voxel_type(header.get("mode"))
+        mode = header.get("mode")
+        voxel_type, voxel_source = _mrc_voxel_type(mode if isinstance(mode, int) else None)
         voxel = _pair(header.get("voxel_size"))
         if voxel:
             pixel, pixel_source = voxel, f"{path} (MRC header cell / sampling)"
@@ -213,10 +219,10 @@ def file_facts(
             category, frames = ("T9" if tomo else "T1"), 1
     elif fmt == "tiff":
         width, height = header.get("width"), header.get("height")
-        pages = header.get("pages") or 1
+        pages = header.get("pages")
         if not (isinstance(width, int) and isinstance(height, int)):
             return None
-        depth = int(pages)
+        depth = pages if isinstance(pages, int) and pages > 0 else 1
         voxel_type, voxel_source = _tiff_voxel_type(header)
         header_format = "T3"
         category, frames = ("T2", depth) if depth > 1 else (("T9" if tomo else "T1"), 1)
@@ -224,12 +230,10 @@ def file_facts(
         width, height = header.get("width"), header.get("height")
         if not (isinstance(width, int) and isinstance(height, int)):
             return None
-        frames = header.get("frames") or acquisition.get("frames") or 0
-        depth = int(frames)
-        voxel_type, voxel_source = (
-            vocab.empiar_code(vocab.EER_VOXEL_TYPE),
-            (vocab.EER_VOXEL_TYPE_REASON),
-        )
+        counted = header.get("frames") or acquisition.get("frames")
+        depth = frames = counted if isinstance(counted, int) and counted > 0 else 0
+        voxel_type = vocab.empiar_code(vocab.EER_VOXEL_TYPE)
+        voxel_source = vocab.EER_VOXEL_TYPE_REASON
         header_format = "T9"
         category = "T2"
     else:
@@ -433,7 +437,14 @@ def check_group(group: ImageSet, path: str, report: Report, *, dataset_url: str)
             f"accepts at most {EMPIAR_MAX_PATH}: {group.directory[:60]}...",
             fix_url=dataset_url,
         )
-    if len(group.frames) > 1:
+    if 0 in group.frames:
+        report.error(
+            f"{path}.frames_per_image",
+            f"the number of frames of {group.frames[0]} file(s) of image set {where} is unknown "
+            f"(e.g. {group.paths_sample[0]}: its metadata records no frame count)",
+            fix_url=dataset_url,
+        )
+    elif len(group.frames) > 1:
         counts = ", ".join(f"{frames} in {n} file(s)" for frames, n in sorted(group.frames.items()))
         report.warning(
             f"{path}.frames_per_image",

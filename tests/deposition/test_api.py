@@ -80,7 +80,7 @@ def test_the_document_says_whether_it_validates(world, ingest, tmp_path):
     body = client.post(url(dataset, "empiar/validate")).json()
     assert body["valid"] is False and body["state"] == "draft"
     issue = next(i for i in body["report"]["issues"] if i["path"] == "$.authors")
-    assert issue["fix_url"].endswith("/metadata/edit#organizational.authors")
+    assert issue["fix_url"].endswith("/metadata/edit#f-organizational-authors")
     response = client.get(url(dataset, "empiar/document"))
     assert response["X-OpenEM-Valid"] == "false"
     assert "INVALID-" in response["Content-Disposition"]

@@ -161,8 +161,8 @@ def test_missing_metadata_gives_entries_with_links(emdb_schemas, ingest, tmp_pat
         "/emd/structure_determination_list/structure_determination/microscopy_list/microscopy"
         "/acceleration_voltage"
     ]
-    assert voltage.fix_url.endswith("/metadata/edit#instrument.acceleration_voltage")
-    assert by_path["/emd/sample/name"].fix_url.endswith("#sample.overall_molecule.name_sample")
+    assert voltage.fix_url.endswith("/metadata/edit#f-instrument-acceleration_voltage")
+    assert by_path["/emd/sample/name"].fix_url.endswith("#f-sample-overall_molecule-name_sample")
     assert "ASCII" in by_path["/emd/admin/authors_list/author"].message
 
 

@@ -137,7 +137,7 @@ def test_missing_metadata_is_reported_with_links_to_the_form(ingest, tmp_path):
     by_path = {i.path: i for i in built.report.errors}
     assert "$.authors" in by_path
     assert by_path["$.authors"].fix_url == (
-        f"/datasets/{dataset.pid}/metadata/edit#organizational.authors"
+        f"/datasets/{dataset.pid}/metadata/edit#f-organizational-authors"
     )
     assert "$.corresponding_author" in by_path
     assert "$.principal_investigator" in by_path
@@ -156,10 +156,10 @@ def test_a_missing_affiliation_and_country_point_to_that_author(ingest, tmp_path
     built = build_document(dataset, "empiar")
     assert not built.valid
     fixes = {i.path: i.fix_url for i in built.report.errors}
-    base = f"/datasets/{dataset.pid}/metadata/edit#organizational.authors[0]"
-    assert fixes["$.corresponding_author.organization"] == f"{base}.name_org"
-    assert fixes["$.corresponding_author.country"] == f"{base}.country"
-    assert fixes["$.authors[0].author_orcid"] == f"{base}.orcid"
+    base = f"/datasets/{dataset.pid}/metadata/edit#f-organizational-authors-0"
+    assert fixes["$.corresponding_author.organization"] == f"{base}-name_org"
+    assert fixes["$.corresponding_author.country"] == f"{base}-country"
+    assert fixes["$.authors[0].author_orcid"] == f"{base}-orcid"
     assert any("'GB'" in i.message for i in built.report.errors)
 
 

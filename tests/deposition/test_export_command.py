@@ -43,7 +43,7 @@ def test_an_invalid_document_exits_non_zero_with_the_report(ingest, tmp_path, ca
         call_command("export_deposition", dataset.pid, "--target", "empiar", "--out", str(out))
     err = capsys.readouterr().err
     assert "INVALID" in err and "$.authors" in err
-    assert "/metadata/edit#organizational.authors" in err
+    assert "/metadata/edit#f-organizational-authors" in err
 
 
 def test_an_unknown_dataset_is_a_clear_error(db, tmp_path):

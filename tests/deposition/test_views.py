@@ -67,7 +67,7 @@ def test_the_page_shows_what_was_filled_from_which_file_and_what_is_missing(
     html = client.get(page(dataset)).content.decode()
     assert "Does not validate" in html and "(preview)" in html
     # what is missing, with a link to the metadata form field
-    assert f"/datasets/{dataset.pid}/metadata/edit#organizational.authors" in html
+    assert f"/datasets/{dataset.pid}/metadata/edit#f-organizational-authors" in html
     # what was filled in, and from which file
     assert "FoilHole_1_Data_1_1_20261120_091500_EER.eer" in html
     assert "4 BIT INTEGER" in html
