@@ -1,0 +1,35 @@
+"""The setup command's demo data, with the organizational metadata a curator enters, gives
+EMPIAR and EMDB exports that validate."""
+
+from __future__ import annotations
+
+import pytest
+
+from deposition.demo import demo_deposition_metadata
+from deposition.documents import build_document
+from repository import demo
+from repository.models import Dataset, FileState
+
+
+@pytest.mark.usefixtures("emdb_schemas", "local_storage")
+def test_demo_datasets_export_valid_documents(transactional_db):
+    # As in `make run`: autocommit, so ingest runs (in-process) as each file is stored.
+    demo.load_demo(stdout=lambda _line: None)
+    assert not Dataset.objects.filter(files__state=FileState.FAILED).exists()
+    for dataset in Dataset.objects.all():
+        dataset.metadata = {
+            **dataset.metadata,
+            **demo_deposition_metadata(dataset.technique, dataset.kind),
+        }
+        dataset.save(update_fields=["metadata"])
+    spa = Dataset.objects.get(title__startswith="Mouse apoferritin")
+    tomo = Dataset.objects.get(technique="cellular_tomo")
+    emdb_map = Dataset.objects.get(kind="map")
+    for dataset, target in (
+        (spa, "empiar"),
+        (tomo, "empiar"),
+        (emdb_map, "emdb"),
+        (emdb_map, "mmcif"),
+    ):
+        built = build_document(dataset, target)
+        assert built.valid, f"{dataset.title} {target}:\n{built.report.as_text()}"
