@@ -159,7 +159,10 @@ def _store_thumbnail(
 
 
 def dataset_settle_if_done(dataset_id: int) -> bool:
-    """When no file of the dataset is still moving, derive its metadata and mark it ready."""
+    """When no file of the dataset is still moving, derive its metadata, validate it against
+    the dataset's schema, and mark the dataset ready for curation."""
+    from metadata.services import dataset_validate_metadata
+
     if DataFile.objects.filter(dataset_id=dataset_id, state__in=UNSETTLED_STATES).exists():
         return False
     with transaction.atomic():
@@ -170,33 +173,97 @@ def dataset_settle_if_done(dataset_id: int) -> bool:
         if dataset.status in (DatasetStatus.DRAFT, DatasetStatus.INGESTING):
             dataset.status = DatasetStatus.READY
         dataset.save(update_fields=["metadata", "status", "modified"])
+        dataset_validate_metadata(dataset)
     return True
 
 
-def _sidecar_headers(dataset: Dataset) -> Iterator[dict[str, Any]]:
-    files = (
-        DataFile.objects.filter(
-            dataset=dataset, state=FileState.READY, format__in=[FileFormat.EPU_XML, FileFormat.MDOC]
+class _Sidecars:
+    """Streams the parsed sidecars of a dataset and remembers where values came from."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+        self.count = 0
+        self.first_path = ""
+        self.sources: set[str] = set()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        rows = (
+            DataFile.objects.filter(
+                dataset=self.dataset,
+                state=FileState.READY,
+                format__in=[FileFormat.EPU_XML, FileFormat.MDOC],
+            )
+            .order_by("path")
+            .values_list("path", "header")
         )
-        .order_by("path")
-        .values_list("header", flat=True)
-    )
-    for header in files.iterator(chunk_size=2000):
-        if header.get("sidecar") in SIDECAR_SOURCES:
-            yield header
+        for path, header in rows.iterator(chunk_size=2000):
+            if header.get("sidecar") in SIDECAR_SOURCES:
+                self.count += 1
+                self.first_path = self.first_path or path
+                self.sources.add(header["sidecar"])
+                yield header
+
+    def provenance(self) -> dict[str, str]:
+        more = f" and {self.count - 1} more" if self.count > 1 else ""
+        return {"file": f"{self.first_path}{more}", "source": "/".join(sorted(self.sources))}
 
 
 def dataset_aggregate_metadata(dataset: Dataset, *, cs_mm: float | None = None) -> dict[str, Any]:
     """Derive the OSC-EM document from the sidecars and merge it under the entered metadata.
 
-    Values a person entered win over derived ones; derived values are refreshed each time.
+    Values a person entered win over derived ones; derived values are refreshed each time, and
+    ``_provenance`` says which values came from the instrument files (the metadata form shows
+    them read-only with their source).
     """
     technique = OSCEM_TECHNIQUE.get(dataset.technique, "general")
-    derived = aggregate_sidecars(_sidecar_headers(dataset), technique=technique, cs_mm=cs_mm)
-    merged = _merge(derived, {k: v for k, v in dataset.metadata.items() if not k.startswith("_")})
+    sidecars = _Sidecars(dataset)
+    derived = aggregate_sidecars(sidecars, technique=technique, cs_mm=cs_mm)
+    entered = {k: v for k, v in dataset.metadata.items() if not k.startswith("_")}
+    previous = dataset.metadata.get("_derived") or {}
+    # What a person entered is what differs from the previous derivation.
+    entered = _entered_only(entered, previous)
+    merged = _merge(derived, entered)
+    source = sidecars.provenance()
+    merged_leaves = _leaves(merged)
+    merged["_provenance"] = (
+        {
+            path: source
+            for path, value in _leaves(derived).items()
+            if merged_leaves.get(path) == value
+        }
+        if sidecars.count
+        else {}
+    )
     merged["_derived"] = derived
     dataset.metadata = merged
     return derived
+
+
+def _leaves(document: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted paths of values, a quantity ({value, unit}) or a list counting as one value."""
+    if isinstance(document, dict) and not ({"value", "unit"} <= document.keys()):
+        out: dict[str, Any] = {}
+        for key, value in document.items():
+            out.update(_leaves(value, f"{prefix}.{key}" if prefix else key))
+        return out
+    return {prefix: document}
+
+
+def _entered_only(current: dict[str, Any], derived_before: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in current.items():
+        before = derived_before.get(key)
+        if (
+            isinstance(value, dict)
+            and isinstance(before, dict)
+            and not ({"value", "unit"} <= value.keys())
+        ):
+            nested = _entered_only(value, before)
+            if nested:
+                out[key] = nested
+        elif value != before:
+            out[key] = value
+    return out
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

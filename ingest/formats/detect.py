@@ -32,7 +32,10 @@ from ingest.formats.tiffstruct import (
 
 DETECT_BYTES = 4096
 TIFF_EXTENSIONS = frozenset({".tif", ".tiff", ".eer", ".gain"})
-_XML_PROLOG = re.compile(rb"\s*(<\?xml[^>]*\?>|<!--.*?-->|<!DOCTYPE[^>]*>)", re.DOTALL)
+# A DOCTYPE may carry an internal subset in brackets (entity declarations: hostile XML does).
+_XML_PROLOG = re.compile(
+    rb"\s*(<\?xml[^>]*\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)", re.DOTALL
+)
 _XML_ROOT = re.compile(rb"\s*<([A-Za-z_][\w.:-]*)([^>]*)>")
 _MDOC_KEYS = re.compile(
     r"^\s*(PixelSpacing|ImageFile)\s*=|^\s*\[(ZValue|FrameSet)\s*=", re.MULTILINE

@@ -441,24 +441,13 @@ SIDECAR_BAD_CASES = [
     "epu_malformed",
     "mdoc_not_utf8",
 ]
-#: Known gap in ``ingest/formats/detect.py``: an XML prolog with an internal DTD subset
-#: (``<!DOCTYPE x [<!ENTITY ...>]>``) is not recognised as XML, so the hostile file is never
-#: parsed (safe) but ends ``ready`` as plain text instead of failing with "DTD refused".
-DETECTION_GAP = pytest.mark.xfail(
-    strict=True, reason="detect.py: DOCTYPE with an internal subset is taken for plain text"
-)
 #: Files that stay readable, with a warning saying what was odd.
 WARNING_ONLY = {"mdoc_not_utf8"}
 
 
 @pytest.mark.parametrize(
     "case",
-    [
-        pytest.param(case, marks=DETECTION_GAP)
-        if case in {"epu_billion_laughs", "epu_external_entity"}
-        else case
-        for case in BAD_FILE_CASES + SIDECAR_BAD_CASES
-    ],
+    BAD_FILE_CASES + SIDECAR_BAD_CASES,
 )
 def test_bad_file_fails_clearly_while_the_session_proceeds(world, backend, bad_corpus, case):
     name, raw, expected_format, expected_message = bad_corpus[case]
