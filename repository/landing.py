@@ -342,8 +342,12 @@ class MetadataGroup:
         return sum(1 for row in self.rows if row.source == "extracted")
 
 
+#: Contact details of people stay with those who work on the dataset.
+PERSONAL_KEYS = frozenset({"email", "telephone"})
+
+
 def metadata_groups(
-    dataset: Dataset, *, labels: dict[str, str] | None = None
+    dataset: Dataset, *, labels: dict[str, str] | None = None, personal: bool = False
 ) -> list[MetadataGroup]:
     """The OSC-EM document as tables per top-level section (instrument, acquisition, ...).
 
@@ -365,7 +369,7 @@ def metadata_groups(
         group = MetadataGroup(key, known.get(key) or _humanize(key))
         for path, value in _leaves(section, key):
             shown, unit = _display(value)
-            if shown == "":
+            if shown == "" or (not personal and path.rsplit(".", 1)[-1] in PERSONAL_KEYS):
                 continue
             extracted = _at(derived, path) == value
             group.rows.append(
@@ -479,10 +483,13 @@ def _split_keep_index(path: str) -> list[str]:
 
 
 def _humanize(key: str) -> str:
-    if key.startswith("[") and key.endswith("]"):
-        return f"#{int(key[1:-1]) + 1}"
-    key = key.replace("[", " #").replace("]", "")
-    return key.replace("_", " ").strip().capitalize()
+    """``authors[0]`` -> ``Authors #1`` (people count from one)."""
+    name, _, index = key.partition("[")
+    text = name.replace("_", " ").strip().capitalize()
+    if index:
+        number = f"#{int(index.rstrip(']')) + 1}"
+        return f"{text} {number}".strip()
+    return text
 
 
 def header_rows(header: dict[str, Any], limit: int = 400) -> tuple[list[MetadataRow], bool]:

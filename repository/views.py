@@ -153,7 +153,9 @@ def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
         "citation": landing.citation_text(dataset, url=url),
         "cross_references": landing.cross_references(dataset),
         "licence_url": landing.licence_url(dataset.licence),
-        "groups": landing.metadata_groups(dataset, labels=landing.schema_labels(dataset)),
+        "groups": landing.metadata_groups(
+            dataset, labels=landing.schema_labels(dataset), personal=can_edit
+        ),
         "validation": dataset.metadata_validation or {},
         "gallery": landing.gallery(dataset) if can_list else [],
         "page": page,

@@ -390,17 +390,25 @@ class SessionUploader {
 
   showPlan () {
     const all = [...this.entries.values()]
-    const going = all.filter((e) => e.status === 'queued')
+    this.$('#plan').hidden = all.length === 0
+    this.$('#start-button').disabled = !all.some((e) => e.status === 'queued')
+    this.summarize()
+    this.renderProblems()
+  }
+
+  summarize () {
+    const all = [...this.entries.values()]
+    const going = all.filter((e) => e.status !== 'rejected')
     const bytes = going.reduce((n, e) => n + e.size, 0)
     const folder = this.root.dataset.folder
-    this.$('#plan').hidden = all.length === 0
+    const left = all.length - going.length
+    const already = all.filter((e) => e.message === 'already uploaded').length
     this.$('#plan-summary').innerHTML = all.length
       ? `<strong>${going.length.toLocaleString()}</strong> file${going.length === 1 ? '' : 's'} to upload, ${formatBytes(bytes)}` +
         (folder ? ` from <code>${escapeHtml(folder)}/</code>` : '') +
-        (all.length > going.length ? ` <span class="meta">(${(all.length - going.length).toLocaleString()} not uploaded: see below)</span>` : '')
+        (already ? `, ${already.toLocaleString()} already uploaded` : '') +
+        (left ? ` <span class="meta">(${left.toLocaleString()} not uploaded: see below)</span>` : '')
       : ''
-    this.$('#start-button').disabled = going.length === 0
-    this.renderProblems()
   }
 
   reset () {
@@ -423,7 +431,7 @@ class SessionUploader {
     this.$('#start-button').disabled = true
     this.$('#clear-button').hidden = true
     this.$('#drop-zone').hidden = true
-    this.say('Checking what this session already holds…')
+    this.say('Checking what this session already holds…', 'info')
     try {
       await this.matchExisting()
       await this.register()
@@ -435,6 +443,7 @@ class SessionUploader {
       this.$('#start-button').disabled = false
       return
     }
+    this.summarize()
     const toSend = [...this.entries.values()].filter((e) => e.status === 'queued')
     for (const entry of this.entries.values()) {
       if (entry.status !== 'queued' && this.uppy.getFile(entry.id)) this.uppy.removeFile(entry.id)
@@ -451,7 +460,7 @@ class SessionUploader {
       return
     }
     this.root.dataset.state = 'uploading'
-    this.say(`Uploading ${toSend.length.toLocaleString()} file${toSend.length === 1 ? '' : 's'}…`)
+    this.say(`Uploading ${toSend.length.toLocaleString()} file${toSend.length === 1 ? '' : 's'}…`, 'info')
     this.render()
     this.uppy.upload().catch((error) => this.say(`Upload error: ${error.message}`, 'bad'))
   }
@@ -487,7 +496,7 @@ class SessionUploader {
     const pending = [...this.entries.values()].filter((e) => e.status === 'queued' && !e.serverId)
     for (let start = 0; start < pending.length; start += REGISTER_BATCH) {
       let batch = pending.slice(start, start + REGISTER_BATCH)
-      this.say(`Registering files ${start + 1}–${start + batch.length} of ${pending.length.toLocaleString()}…`)
+      this.say(`Registering files ${start + 1}–${start + batch.length} of ${pending.length.toLocaleString()}…`, 'info')
       while (batch.length) {
         try {
           const answer = await api('POST', config.api.files, {
@@ -527,7 +536,7 @@ class SessionUploader {
         this.uppy.setFileState(entry.id, { s3Multipart: { uploadId: started.upload_id, key: String(entry.serverId) } })
       }
     }
-    if (resumed.length) this.say(`Resuming ${resumed.length.toLocaleString()} interrupted file${resumed.length === 1 ? '' : 's'}…`)
+    if (resumed.length) this.say(`Resuming ${resumed.length.toLocaleString()} interrupted file${resumed.length === 1 ? '' : 's'}…`, 'info')
     await Promise.all(Array.from({ length: PARALLEL_REQUESTS }, worker))
   }
 
@@ -626,7 +635,7 @@ class SessionUploader {
       if (entry.status === 'failed') { entry.status = 'queued'; entry.message = '' }
     }
     this.root.dataset.state = 'uploading'
-    this.say('Retrying…')
+    this.say('Retrying…', 'info')
     this.uppy.retryAll()
   }
 

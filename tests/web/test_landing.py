@@ -123,6 +123,9 @@ def test_landing_page_parts(client: Client, catalogue: Catalogue) -> None:
         file_id = catalogue.files[name].pk
         assert f"/datasets/{dataset.pid}/files/{file_id}/thumbnail.png" in html
     assert f"/files/{catalogue.files['notes'].pk}/thumbnail.png" not in html
+    # people are numbered from one; their contact details are not published
+    assert "Authors #1 · Family name" in html
+    assert "rf@example.org" not in html
 
 
 def test_validation_status_is_for_those_who_curate(client: Client, catalogue: Catalogue) -> None:
@@ -132,6 +135,7 @@ def test_validation_status_is_for_those_who_curate(client: Client, catalogue: Ca
     _, html = page(client, url, catalogue.world["curator"])
     assert "data-validation" in html
     assert "1 problem" in html and "sample.overall_molecule" in html
+    assert "rf@example.org" in html  # insiders see the authors' contact details
 
 
 def test_json_ld_describes_the_dataset(client: Client, catalogue: Catalogue) -> None:

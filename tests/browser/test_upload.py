@@ -1,0 +1,238 @@
+"""Facility staff upload a session folder from a real browser: straight to the S3 server in
+presigned multipart parts (interrupted by a page reload and resumed without sending a part
+twice), or in chunks to the portal on local storage; ingest then runs to "ready" with previews.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import mrcfile
+import numpy as np
+import pytest
+import tifffile
+
+from ingest import storage
+from ingest.models import UploadSession
+from repository.models import DataFile, DatasetStatus, FileState
+
+from .conftest import log_in, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PART = 5 * 1024 * 1024
+
+
+def _mrc(path: Path, shape: tuple[int, int], voxel: float) -> None:
+    rng = np.random.default_rng(7)
+    data = rng.normal(0, 1, shape).astype(np.float32)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    for cy, cx in rng.integers(20, min(shape) - 20, (12, 2)):
+        data -= 3 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 60.0).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(data)
+        mrc.voxel_size = voxel
+
+
+def _tiff(path: Path) -> None:
+    rng = np.random.default_rng(3)
+    out = io.BytesIO()
+    tifffile.imwrite(out, rng.poisson(2.0, (4, 128, 128)).astype(np.uint8), software="EPU 3.6")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(out.getvalue())
+
+
+@pytest.fixture
+def session_folder(tmp_path: Path) -> Path:
+    """A session folder of three files; the first is larger than two upload parts."""
+    root = tmp_path / "Session_042"
+    _mrc(root / "Micrographs" / "big_0001.mrc", (1536, 2048), 0.83)  # ~12.6 MB: 3 parts
+    _mrc(root / "Micrographs" / "mic_0002.mrc", (256, 256), 0.83)
+    _tiff(root / "Movies" / "movie_0001.tiff")
+    assert (root / "Micrographs" / "big_0001.mrc").stat().st_size > 2 * PART
+    return root
+
+
+@pytest.fixture
+def upload_settings(settings: Any) -> Any:
+    from metadata.registry import schema_load_builtins
+
+    settings.OPENEM_UPLOAD_PART_SIZE = PART
+    schema_load_builtins()  # a transactional test starts from an empty database
+    return settings
+
+
+def _wait_until(page: Any, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        page.wait_for_timeout(200)
+
+
+def _new_session(page: Any, world: Any, title: str) -> int:
+    page.goto("/upload/")
+    page.select_option("select[name=facility]", str(world.facility.pk))
+    page.select_option("select[name=instrument]", str(world.instrument.pk))
+    page.select_option("select[name=technique]", "spa")
+    page.fill("input[name=title]", title)
+    page.fill("textarea[name=description]", "Apoferritin grid 3, uploaded from the browser test.")
+    page.fill("input[name=keywords]", "apoferritin, browser test")
+    screenshot(page, "10-new-session")
+    page.click("form[data-new-session] button[type=submit]")
+    page.wait_for_url(re.compile(r"/upload/\d+/$"))
+    return int(page.url.rstrip("/").rsplit("/", 1)[1])
+
+
+def _choose_folder(page: Any, folder: Path) -> None:
+    page.set_input_files("#folder-input", str(folder))
+    page.wait_for_selector("#plan:not([hidden])")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _check_ingested(session_id: int, folder: Path) -> None:
+    session = UploadSession.objects.get(pk=session_id)
+    files = {f.path: f for f in DataFile.objects.filter(upload_session=session)}
+    assert sorted(files) == [
+        "Micrographs/big_0001.mrc",
+        "Micrographs/mic_0002.mrc",
+        "Movies/movie_0001.tiff",
+    ]
+    for path, datafile in files.items():
+        assert datafile.state == FileState.READY, (path, datafile.error)
+        assert datafile.checksum_sha256 == _sha256(folder / path)
+        assert datafile.thumbnail_key, path
+    assert session.dataset.status == DatasetStatus.READY
+    assert session.state == "completed"
+
+
+def _previews_shown(page: Any, dataset_url: str) -> None:
+    page.goto(dataset_url)
+    page.wait_for_function(
+        "[...document.querySelectorAll('.gallery img')].length === 3 && "
+        "[...document.querySelectorAll('.gallery img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+
+
+def test_upload_to_s3_interrupted_and_resumed(
+    page: Any,
+    world: Any,
+    s3_storage: Any,
+    live_server: Any,
+    upload_settings: Any,
+    session_folder: Path,
+) -> None:
+    store = storage.get_store()
+    assert isinstance(store, storage.S3Store)
+    store.configure_cors([live_server.url])
+    page.on("dialog", lambda dialog: dialog.accept())  # "leave the page?" while uploading
+
+    puts: list[tuple[str, str, int]] = []  # (phase, upload id, part number)
+    done_parts: list[tuple[str, int]] = []  # (upload id, part number) with a 200
+    phase = {"name": "before reload"}
+
+    def on_part(route: Any) -> None:
+        query = parse_qs(urlparse(route.request.url).query)
+        upload_id, number = query["uploadId"][0], int(query["partNumber"][0])
+        if route.request.method == "PUT":
+            puts.append((phase["name"], upload_id, number))
+            if phase["name"] == "before reload" and number >= 2:
+                route.abort("connectionreset")  # the network drops the big file's later parts
+                return
+        route.continue_()
+
+    def on_response(response: Any) -> None:
+        if response.request.method == "PUT" and "partNumber=" in response.url and response.ok:
+            query = parse_qs(urlparse(response.url).query)
+            done_parts.append((query["uploadId"][0], int(query["partNumber"][0])))
+
+    page.route(re.compile(r".*[?&]partNumber=\d+.*"), on_part)
+    page.on("response", on_response)
+
+    log_in(page, "staff")
+    session_id = _new_session(page, world, "Apoferritin grid 3 (browser upload)")
+    _choose_folder(page, session_folder)
+    assert page.locator("#plan-summary").inner_text().startswith("3 files to upload")
+    assert "Session_042/" in page.locator("#plan-summary").inner_text()
+    page.click("#start-button")
+
+    # The two small files finish; the big one gets its first part in, the others fail.
+    page.wait_for_selector('#uploader[data-done="2"]')
+    big_upload = lambda: {u for p, u, n in puts if n >= 2}  # noqa: E731
+    _wait_until(page, lambda: any(u in big_upload() and n == 1 for u, n in done_parts), "part 1")
+    page.wait_for_timeout(300)
+    screenshot(page, "11-upload-interrupted")
+    [upload_id] = big_upload()
+
+    # Interrupt: reload the page. The server knows what arrived.
+    phase["name"] = "after reload"
+    page.reload()
+    hint = page.locator("[data-resume-hint]").inner_text()
+    assert "3 files are registered in this session and 1 still waits for its bytes" in hint
+    _choose_folder(page, session_folder)
+    page.click("#start-button")
+    page.wait_for_selector("[data-ingest-ready]", timeout=90_000)
+    screenshot(page, "12-upload-done-ingest-ready")
+
+    resumed = [(u, n) for p, u, n in puts if p == "after reload"]
+    # Only the big file's missing parts were sent again (a failed attempt may be retried),
+    # never its first part, which S3 already held, nor the files already stored.
+    assert set(resumed) == {(upload_id, 2), (upload_id, 3)}, resumed
+    assert page.locator('[data-tally="done"] .badge').inner_text() == "3"
+    assert page.js_errors == []
+    _check_ingested(session_id, session_folder)
+    dataset = UploadSession.objects.get(pk=session_id).dataset
+    _previews_shown(page, dataset.get_absolute_url())
+    screenshot(page, "13-landing-after-upload")
+
+
+def test_upload_to_local_storage_with_clear_messages(
+    page: Any,
+    world: Any,
+    local_storage: Any,
+    live_server: Any,
+    upload_settings: Any,
+    session_folder: Path,
+) -> None:
+    (session_folder / "Movies" / "empty_0002.tiff").write_bytes(b"")  # zero bytes
+    (session_folder / ".DS_Store").write_bytes(b"\x00\x01")
+    log_in(page, "curator")
+    session_id = _new_session(page, world, "Apoferritin grid 4 (local chunks)")
+    _choose_folder(page, session_folder)
+    # names the browser can hold but the portal must refuse, added as a script would
+    page.evaluate(
+        """() => {
+        const uppy = window.openemUploader.uppy
+        const add = (name, relativePath, text) => uppy.addFile({
+          name, type: 'text/plain', data: new File([text], name), meta: { relativePath } })
+        add('passwd', 'Session_042/../../etc/passwd', 'root:x:0:0')
+        add('mic_0002.mrc', 'Session_042/Micrographs/mic_0002.mrc', 'another file, same path')
+        add('bad\\u0007name.txt', 'Session_042/bad\\u0007name.txt', 'bell')
+    }"""
+    )
+    page.wait_for_function("document.querySelectorAll('#problem-list li').length === 4")
+    assert page.locator("#plan-summary").inner_text().startswith("4 files to upload")
+    page.click("#start-button")
+    page.wait_for_selector("[data-ingest-ready]", timeout=90_000)
+    problems = {
+        item.get_attribute("data-kind"): item.inner_text()
+        for item in page.locator("#problem-list li").all()
+    }
+    assert "empty (0 bytes)" in problems["empty"]
+    assert "the same path was chosen twice" in problems["duplicate"]
+    assert "leaves the session folder" in problems["unsafe"]
+    assert "operating system" in problems["skipped"]
+    assert "control characters" in problems["refused"]  # refused by the server
+    screenshot(page, "14-upload-local-problems")
+    _check_ingested(session_id, session_folder)
