@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 # One line per app; their URL names share the "api" namespace (reverse("api:dataset-list")).
 v1_urlpatterns = [
     path("", include("repository.api.urls")),
+    path("", include("ingest.api_urls")),
 ]
 
 urlpatterns = [
