@@ -4,6 +4,7 @@ EMPIAR and EMDB exports that validate."""
 from __future__ import annotations
 
 import pytest
+from django.core.management import call_command
 
 from deposition.demo import demo_deposition_metadata
 from deposition.documents import build_document
@@ -13,6 +14,9 @@ from repository.models import Dataset, FileState
 
 @pytest.mark.usefixtures("emdb_schemas", "local_storage")
 def test_demo_datasets_export_valid_documents(transactional_db):
+    # A transactional test starts from a flushed database: the built-in metadata schemas a
+    # migration loaded may be gone (the setup command loads them, as here).
+    call_command("load_builtin_schemas", verbosity=0)
     # As in `make run`: autocommit, so ingest runs (in-process) as each file is stored.
     demo.load_demo(stdout=lambda _line: None)
     assert not Dataset.objects.filter(files__state=FileState.FAILED).exists()
