@@ -304,8 +304,18 @@ def _dataset(
     files: DemoFiles,
     **fields: Any,
 ) -> Any:
+    from deposition.demo import demo_deposition_metadata
+
+    # What a curator would enter in the metadata form (authors, sample, grant...), so that the
+    # demo's EMPIAR and EMDB exports validate out of the box.
+    metadata = demo_deposition_metadata(fields["technique"], fields.get("kind", "raw"))
     dataset = services.dataset_create(
-        actor=users["staff"], facility=facility, instrument=instrument, project=project, **fields
+        actor=users["staff"],
+        facility=facility,
+        instrument=instrument,
+        project=project,
+        metadata=metadata,
+        **fields,
     )
     session = upload_session_create(actor=users["staff"], dataset=dataset)
     for path, make in files:
