@@ -29,7 +29,9 @@ def test_compose_describes_the_full_stack_with_health_checks():
 def test_every_setting_read_from_the_environment_is_documented():
     settings_text = (ROOT / "openem" / "settings.py").read_text()
     names = set(
-        re.findall(r'(?:env\.\w+|_bool|_int|_float|_throttle_rate)\(\s*"([A-Z][A-Z0-9_]+)"', settings_text)
+        re.findall(
+            r'(?:env\.\w+|_bool|_int|_float|_throttle_rate)\(\s*"([A-Z][A-Z0-9_]+)"', settings_text
+        )
     )
     assert {"DATABASE_URL", "S3_BUCKET", "CELERY_BROKER_URL"} <= names
     example = (ROOT / ".env.example").read_text()
