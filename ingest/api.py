@@ -423,12 +423,16 @@ class UploadFilesView(GenericAPIView[DataFile]):
 # --- S3 multipart -------------------------------------------------------------------------------
 
 
-def _multipart_start_body(request: Request, datafile: DataFile, info: dict[str, Any]) -> Any:
+def _multipart_start_body(
+    request: Request, datafile: DataFile, info: dict[str, Any], signed: dict[int, str]
+) -> Any:
     return s.MultipartStartSerializer(
         {
             **info,
             "parts_url": _file_url(request, "api:upload-multipart-parts", datafile),
             "complete_url": _file_url(request, "api:upload-multipart-complete", datafile),
+            "expires_in": settings.OPENEM_PRESIGN_EXPIRY,
+            "parts": [{"part_number": n, "url": url} for n, url in sorted(signed.items())],
         }
     ).data
 
@@ -441,9 +445,10 @@ class MultipartView(GenericAPIView[DataFile]):
         operation_id="uploads_multipart_start",
         summary="Start (or resume) the multipart upload of a file",
         description="S3 storage. Idempotent: a file whose upload was started before gets the "
-        "same `upload_id` back, so an interrupted client lists the parts and continues.",
+        "same `upload_id` back, so an interrupted client lists the parts and continues. "
+        "`sign_parts` presigns the first part URLs in the same request.",
         parameters=[SESSION_ID, FILE_ID],
-        request=None,
+        request=s.MultipartStartInputSerializer,
         responses={200: s.MultipartStartSerializer, **error_responses(401, 403, 404, 409, 429)},
         examples=[
             OpenApiExample(
@@ -454,8 +459,17 @@ class MultipartView(GenericAPIView[DataFile]):
                     "part_count": 6,
                     "parts_url": f"{EXAMPLE_BASE}/uploads/42/files/1001/multipart/parts",
                     "complete_url": f"{EXAMPLE_BASE}/uploads/42/files/1001/multipart/complete",
+                    "expires_in": 3600,
+                    "parts": [
+                        {
+                            "part_number": 1,
+                            "url": "https://s3.example.org/openem/datasets/oem-7k2m9q4x1z/files/"
+                            "3f2a...?uploadId=2~fT7s...&partNumber=1&X-Amz-Signature=...",
+                        }
+                    ],
                 },
             ),
+            OpenApiExample("With the first part URLs", request_only=True, value={"sign_parts": 6}),
             _error_example(
                 "Already stored",
                 "conflict",
@@ -467,8 +481,19 @@ class MultipartView(GenericAPIView[DataFile]):
     )
     def post(self, request: Request, session_id: int, file_id: int) -> Response:
         datafile = _session_file(request, session_id, file_id)
+        data = s.MultipartStartInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
         info = uploads.upload_multipart_start(actor=request.user, datafile=datafile)
-        return Response(_multipart_start_body(request, datafile, info))
+        signed: dict[int, str] = {}
+        wanted = min(int(data.validated_data["sign_parts"]), int(info["part_count"]))
+        if wanted:
+            signed = uploads.upload_multipart_sign_parts(
+                actor=request.user,
+                datafile=datafile,
+                upload_id=info["upload_id"],
+                part_numbers=range(1, wanted + 1),
+            )
+        return Response(_multipart_start_body(request, datafile, info, signed))
 
     @extend_schema(
         operation_id="uploads_multipart_abort",

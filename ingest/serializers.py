@@ -104,6 +104,17 @@ class RegisterFilesInputSerializer(serializers.Serializer[Any]):
         return files
 
 
+class MultipartStartInputSerializer(serializers.Serializer[Any]):
+    sign_parts = serializers.IntegerField(
+        required=False,
+        default=0,
+        min_value=0,
+        max_value=MAX_SIGNED_PARTS,
+        help_text="Also presign the URLs of the first N parts (saves a request per file; "
+        f"at most {MAX_SIGNED_PARTS}).",
+    )
+
+
 class SignPartsInputSerializer(serializers.Serializer[Any]):
     upload_id = serializers.CharField(max_length=1024, help_text="From the multipart start.")
     part_numbers = serializers.ListField(
@@ -254,17 +265,21 @@ class RegisteredFilesSerializer(serializers.Serializer[Any]):
     files = UploadFileSerializer(many=True, help_text="In the order they were sent.")
 
 
+class SignedPartSerializer(serializers.Serializer[Any]):
+    part_number = serializers.IntegerField()
+    url = serializers.URLField(help_text="PUT the part's bytes here (no other header needed).")
+
+
 class MultipartStartSerializer(serializers.Serializer[Any]):
     upload_id = serializers.CharField(help_text="Send it with every later multipart request.")
     part_size = serializers.IntegerField(help_text="Bytes per part; the last may be smaller.")
     part_count = serializers.IntegerField()
     parts_url = serializers.URLField(help_text="POST to sign part URLs, GET to list parts.")
     complete_url = serializers.URLField()
-
-
-class SignedPartSerializer(serializers.Serializer[Any]):
-    part_number = serializers.IntegerField()
-    url = serializers.URLField(help_text="PUT the part's bytes here (no other header needed).")
+    expires_in = serializers.IntegerField(help_text="Seconds the signed URLs stay valid.")
+    parts = SignedPartSerializer(
+        many=True, help_text="Presigned URLs of the first `sign_parts` parts (if asked)."
+    )
 
 
 class SignedPartsSerializer(serializers.Serializer[Any]):

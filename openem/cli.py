@@ -145,7 +145,13 @@ def make_client(args: argparse.Namespace, *, need_token: bool = False) -> Client
             "this command needs an API token: pass --token, set OPENEM_TOKEN, or run "
             "`openem login` (create a token on your profile page)"
         )
-    return Client(server, token, retry=RetryPolicy(attempts=args.retries))
+    client = Client(server, token, retry=RetryPolicy(attempts=args.retries))
+    _OPEN_CLIENTS.append(client)
+    return client
+
+
+#: Clients made for the running command, closed when it ends (their keep-alive connections too).
+_OPEN_CLIENTS: list[Client] = []
 
 
 class UsageError(Exception):
@@ -259,6 +265,7 @@ def cmd_login(args: argparse.Namespace) -> int:
     if not token:
         raise UsageError("no token given")
     client = Client(server, token, retry=RetryPolicy(attempts=args.retries))
+    _OPEN_CLIENTS.append(client)
     client.whoami_check()  # raises AuthenticationError with the server's reason
     write_private_json(config_path(), {"server": client.server, "token": token})
     err(f"Logged in to {client.server}; settings saved in {config_path()}")
@@ -715,6 +722,15 @@ def main(argv: list[str] | None = None) -> int:
     for name, default in defaults.items():
         if not hasattr(args, name):
             setattr(args, name, default)
+    try:
+        return _run(args)
+    finally:
+        while _OPEN_CLIENTS:
+            _OPEN_CLIENTS.pop().close()
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command's exit status; every error becomes a message on stderr, never a traceback."""
     try:
         return int(args.handler(args))
     except UsageError as exc:

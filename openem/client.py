@@ -270,6 +270,22 @@ class Client:
         self.timeout = timeout
         self._sleep = sleep
         self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the HTTP connections of every thread's session."""
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        self._local = threading.local()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -282,6 +298,8 @@ class Client:
             if authenticated and self.token:
                 session.headers["Authorization"] = f"Token {self.token}"
             setattr(self._local, name, session)
+            with self._sessions_lock:
+                self._sessions.append(session)
         return session
 
     def url(self, path: str) -> str:
@@ -436,8 +454,10 @@ class Client:
     def upload_status(self, session_id: int) -> dict[str, Any]:
         return dict(self.get_json(f"uploads/{int(session_id)}/status"))
 
-    def multipart_start(self, multipart_url: str) -> dict[str, Any]:
-        return dict(self.post_json(multipart_url))
+    def multipart_start(self, multipart_url: str, *, sign_parts: int = 0) -> dict[str, Any]:
+        """Start (or resume) a file's multipart upload; ``sign_parts`` presigns parts 1..N too."""
+        body = {"sign_parts": min(sign_parts, SIGN_BATCH)} if sign_parts else None
+        return dict(self.post_json(multipart_url, body))
 
     def multipart_sign(self, parts_url: str, upload_id: str, numbers: list[int]) -> dict[int, str]:
         signed: dict[int, str] = {}
@@ -672,7 +692,7 @@ class _Uploader:
         if upload["method"] == "multipart":
             self._multipart(local, remote, upload, fresh)
         else:
-            self._chunks(local, remote, upload)
+            self._chunks(local, upload, fresh)
         with self.lock:
             self.report.files_uploaded += 1
         self.reporter.file_done(local.path)
@@ -680,7 +700,10 @@ class _Uploader:
     def _multipart(
         self, local: LocalFile, remote: dict[str, Any], upload: dict[str, Any], fresh: bool
     ) -> None:
-        started = self.client.multipart_start(upload["url"])
+        # A fresh file gets its first part URLs with the start: one request fewer per file.
+        started = self.client.multipart_start(
+            upload["url"], sign_parts=int(upload["part_count"]) if fresh else 0
+        )
         upload_id = started["upload_id"]
         part_size = int(started["part_size"])
         part_count = int(started["part_count"])
@@ -704,7 +727,10 @@ class _Uploader:
                     self.report.parts_skipped += len(done)
         missing = [n for n in range(1, part_count + 1) if n not in done]
         if missing:
-            urls = self.client.multipart_sign(started["parts_url"], upload_id, missing)
+            urls = {int(p["part_number"]): str(p["url"]) for p in started.get("parts") or []}
+            unsigned = [n for n in missing if n not in urls]
+            if unsigned:
+                urls.update(self.client.multipart_sign(started["parts_url"], upload_id, unsigned))
             fd = os.open(local.source, os.O_RDONLY)
             try:
                 futures: dict[Future[str], int] = {}
@@ -742,10 +768,11 @@ class _Uploader:
         parts = [{"part_number": n, "etag": done[n]} for n in sorted(done)]
         self.client.multipart_complete(started["complete_url"], upload_id, parts)
 
-    def _chunks(self, local: LocalFile, remote: dict[str, Any], upload: dict[str, Any]) -> None:
+    def _chunks(self, local: LocalFile, upload: dict[str, Any], fresh: bool) -> None:
         url = upload["url"]
         chunk_size = int(upload["part_size"])
-        offset = int(self.client.content_offset(url)["offset"])
+        # A fresh file starts at 0; if not (another client), the server says where, below.
+        offset = 0 if fresh else int(self.client.content_offset(url)["offset"])
         if offset:
             self.reporter.advance(offset)
             self.reporter.note(f"{local.path}: resuming at byte {offset:,}")

@@ -340,6 +340,24 @@ def test_multipart_upload_through_the_api_resumes_and_is_ingested(
     assert "already uploaded" in error_of(again)["message"]
 
 
+def test_multipart_start_can_presign_the_first_parts(staff, dataset, s3_storage, settings):
+    settings.OPENEM_UPLOAD_PART_SIZE = 5 * MiB
+    session = open_session(staff, dataset)
+    [registered] = register(staff, session, [{"path": "a.bin", "size": 12 * MiB}]).json()["files"]
+
+    started = staff.post(registered["upload"]["url"], {"sign_parts": 1000}, format="json").json()
+
+    assert started["part_count"] == 3
+    assert [p["part_number"] for p in started["parts"]] == [1, 2, 3]  # no more than there are
+    assert all(f"uploadId={started['upload_id']}" in p["url"] for p in started["parts"])
+    assert started["expires_in"] == settings.OPENEM_PRESIGN_EXPIRY
+    plain = staff.post(registered["upload"]["url"]).json()
+    assert (plain["upload_id"], plain["parts"]) == (started["upload_id"], [])
+    too_many = staff.post(registered["upload"]["url"], {"sign_parts": 1001}, format="json")
+    assert too_many.status_code == 400
+    assert "sign_parts" in error_of(too_many)["message"]
+
+
 def test_multipart_abort_and_bad_upload_ids(staff, dataset, s3_storage):
     session = open_session(staff, dataset)
     [registered] = register(staff, session, [{"path": "a.bin", "size": 10}]).json()["files"]

@@ -496,12 +496,12 @@ def test_the_client_retries_throttled_requests(live_server, token_for, settings)
         },
     }
     waits: list[float] = []
-    client = Client(live_server.url, token_for("staff"), sleep=waits.append)
 
-    for _ in range(2):
-        client.get_json("facilities/")
-    with pytest.raises(Throttled) as refused:
-        client.get_json("facilities/")
+    with Client(live_server.url, token_for("staff"), sleep=waits.append) as client:
+        for _ in range(2):
+            client.get_json("facilities/")
+        with pytest.raises(Throttled) as refused:
+            client.get_json("facilities/")
 
     assert refused.value.status == 429
     assert len(waits) == 4  # five attempts, waiting as Retry-After said
