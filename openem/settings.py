@@ -273,8 +273,10 @@ OPENEM_EMPIAR_API_TOKEN = env.str("OPENEM_EMPIAR_API_TOKEN", default="")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or _redis_url
 if CELERY_BROKER_URL:
     _url("CELERY_BROKER_URL", CELERY_BROKER_URL, {"redis", "rediss", "amqp", "amqps"})
-# No broker: the embedded default runs tasks in-process, at the point they are enqueued.
+# No broker: the embedded default runs tasks in-process, at the point they are enqueued (the
+# in-memory transport only stands in so that nothing ever tries a default AMQP server).
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else None

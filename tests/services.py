@@ -242,11 +242,13 @@ def celery_worker_process(
         "result_backend": app.conf.result_backend,
     }
     app.conf.update(broker_url=broker, task_always_eager=False, result_backend=broker)
+    _forget_connections(app)
     try:
         _wait_for_worker(process, log)
         yield WorkerProcess(process=process, log=log, broker_url=broker)
     finally:
         app.conf.update(**previous)
+        _forget_connections(app)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -258,6 +260,21 @@ def celery_worker_process(
         from django.db import connections
 
         connections.close_all()
+
+
+def _forget_connections(app: Any) -> None:
+    """Drop the app's connection and producer pools, so the next message goes to the broker now
+    configured: eager calls (earlier tests) build the pools with the eager-mode broker URL.
+
+    Also clear celery's process-wide "a join would block" flag: eager calls made concurrently
+    from live_server threads can leave it set, and result.get() would then refuse to wait.
+    """
+    from celery._state import _set_task_join_will_block
+
+    app._pool = None  # kombu keeps pools per URL: the next acquire picks the configured broker's
+    if "amqp" in app.__dict__:
+        app.amqp._producer_pool = None
+    _set_task_join_will_block(False)
 
 
 def _wait_for_worker(process: subprocess.Popen[bytes], log: Path) -> None:
