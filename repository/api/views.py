@@ -215,7 +215,9 @@ class DatasetListView(ApiView[Dataset]):
         data.is_valid(raise_exception=True)
         dataset = services.dataset_create(actor=request.user, **data.validated_data)
         body = self.get_serializer(dataset).data
-        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+        return Response(
+            body, status=status.HTTP_201_CREATED, headers={"Location": str(body["url"])}
+        )
 
 
 class DatasetDetailView(ApiView[Dataset]):
@@ -626,7 +628,9 @@ class TokenListView(ApiView[ApiToken]):
         body = s.ApiTokenCreatedSerializer(
             token, context={"request": request, "secret": secret}
         ).data
-        response = Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+        response = Response(
+            body, status=status.HTTP_201_CREATED, headers={"Location": str(body["url"])}
+        )
         response["Cache-Control"] = "no-store"
         return response
 

@@ -177,11 +177,6 @@ def test_local_storage_uploads_in_chunks_and_resumes_at_the_offset(
     assert DataFile.objects.get(dataset=dataset, path="empty.txt").state != FileState.REGISTERED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="repository.api DatasetListView.post sends the Location header as a DRF Hyperlink, "
-    "which wsgiref (runserver, live_server) refuses with a 500: remove this mark once it is a str",
-)
 def test_upload_new_creates_the_dataset_once_even_when_resumed(
     cli, token_for, world, builtin_schemas, session_folder, s3_storage, small_parts, eager
 ):
