@@ -47,6 +47,8 @@ DOWNLOADABLE_STATES = (FileState.STORED, FileState.PROCESSING, FileState.READY, 
 SIGNED_DOWNLOAD_SALT = "openem.repository.signed-download"
 ZIP_CHUNK = 1024 * 1024
 SUMMARY_CACHE_SECONDS = 300
+#: A browser ZIP of more files than this is refused in favour of the manifest, URL list or CLI.
+ZIP_MAX_FILES = 10_000
 
 OSCEM_GROUPS = (
     ("instrument", "Instrument"),
@@ -514,29 +516,32 @@ class FileSummary:
     ready: int
     failed: int
     pending: int
+    downloadable_files: int  # whose bytes are stored (not merely registered)
+    downloadable_bytes: int
 
 
 def file_summary(dataset: Dataset) -> FileSummary:
-    """Counts for the landing page. A published dataset's files no longer change, so its
-    summary is cached; one still being uploaded is counted afresh."""
+    """Counts for the landing page, read from the (dataset, state) index that includes the
+    size. A published dataset's files no longer change, so its summary is also cached for a
+    few minutes; one still being uploaded is counted afresh."""
     key = f"openem:landing:summary:{dataset.pk}:{dataset.status}"
     if dataset.status == "published":
         cached = cache.get(key)
         if cached is not None:
             return FileSummary(**cached)
+    stored = ~Q(state=FileState.REGISTERED)
+    # Counting the state, not the id: the id is not in the index, reading it means the heap.
     rows = DataFile.objects.filter(dataset=dataset).aggregate(
-        files=Count("pk"),
+        files=Count("state"),
         bytes=Sum("size"),
-        ready=Count("pk", filter=Q(state=FileState.READY)),
-        failed=Count("pk", filter=Q(state=FileState.FAILED)),
+        ready=Count("state", filter=Q(state=FileState.READY)),
+        failed=Count("state", filter=Q(state=FileState.FAILED)),
+        downloadable_files=Count("state", filter=stored),
+        downloadable_bytes=Sum("size", filter=stored),
     )
-    files = rows["files"] or 0
+    figures = {name: value or 0 for name, value in rows.items()}
     summary = FileSummary(
-        files=files,
-        bytes=rows["bytes"] or 0,
-        ready=rows["ready"] or 0,
-        failed=rows["failed"] or 0,
-        pending=files - (rows["ready"] or 0) - (rows["failed"] or 0),
+        **figures, pending=figures["files"] - figures["ready"] - figures["failed"]
     )
     if dataset.status == "published":
         cache.set(key, summary.__dict__, SUMMARY_CACHE_SECONDS)
@@ -667,11 +672,18 @@ SELECT directory FROM folders WHERE directory IS NOT NULL
 def all_directories(dataset: Dataset, *, limit: int = MAX_FOLDERS) -> tuple[list[str], bool]:
     """Every distinct folder of the dataset, by a skip scan of the browse index (one probe per
     folder, whatever the number of files); True when cut at ``limit``."""
-    table = connection.ops.quote_name(DataFile._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(_DIRECTORIES_SQL.format(table=table), [dataset.pk, dataset.pk, limit + 1])
-        directories = [row[0] for row in cursor.fetchall()]
-    return directories[:limit], len(directories) > limit
+    remembered: dict[int, tuple[list[str], bool]] = dataset.__dict__.setdefault(
+        "_openem_directories", {}
+    )  # one scan per request, however many parts of the page ask
+    if limit not in remembered:
+        table = connection.ops.quote_name(DataFile._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _DIRECTORIES_SQL.format(table=table), [dataset.pk, dataset.pk, limit + 1]
+            )
+            directories = [row[0] for row in cursor.fetchall()]
+        remembered[limit] = (directories[:limit], len(directories) > limit)
+    return remembered[limit]
 
 
 def subfolders(dataset: Dataset, directory: str) -> tuple[list[str], bool]:
@@ -700,11 +712,22 @@ def directory_exists(dataset: Dataset, directory: str) -> bool:
 # Whole-dataset and folder downloads
 
 
+def folder_q(dataset: Dataset, directory: str) -> Q:
+    """Files of ``directory`` and of the folders below it. The folders are listed by name
+    from the skip scan, so the (dataset, directory, name) index finds their files whatever
+    the database's collation (a prefix LIKE could not use it)."""
+    directories, truncated = all_directories(dataset)
+    if truncated:
+        return Q(directory=directory) | Q(directory__startswith=directory + "/")
+    prefix = directory + "/"
+    return Q(directory__in=[d for d in directories if d == directory or d.startswith(prefix)])
+
+
 def bulk_files(dataset: Dataset, *, directory: str = "") -> Any:
     """The downloadable files of the dataset or of one folder (and below), in path order."""
     files = DataFile.objects.filter(dataset=dataset, state__in=DOWNLOADABLE_STATES)
     if directory:
-        files = files.filter(Q(directory=directory) | Q(directory__startswith=directory + "/"))
+        files = files.filter(folder_q(dataset, directory))
     return files.order_by("path")
 
 
@@ -713,17 +736,29 @@ class BulkSize:
     files: int
     bytes: int
     zip_limit: int
+    capped: bool = False  # more files than a ZIP may hold: the figures are a lower bound
 
     @property
     def zip_allowed(self) -> bool:
-        return 0 < self.bytes <= self.zip_limit and self.files > 0
+        return not self.capped and self.files > 0 and 0 < self.bytes <= self.zip_limit
+
+    @property
+    def zip_max_files(self) -> int:
+        return ZIP_MAX_FILES
 
 
 def bulk_size(dataset: Dataset, *, directory: str = "") -> BulkSize:
-    totals = bulk_files(dataset, directory=directory).aggregate(
-        files=Count("pk"), bytes=Sum("size")
-    )
-    return BulkSize(totals["files"] or 0, totals["bytes"] or 0, settings.OPENEM_ZIP_MAX_BYTES)
+    """Files and bytes a whole-dataset or folder download would hold. A folder is counted
+    up to ``ZIP_MAX_FILES + 1`` files only, so that its page stays cheap whatever its size."""
+    limit = settings.OPENEM_ZIP_MAX_BYTES
+    if not directory:
+        summary = file_summary(dataset)
+        files, size = summary.downloadable_files, summary.downloadable_bytes
+        return BulkSize(files, size, limit, capped=files > ZIP_MAX_FILES)
+    first = bulk_files(dataset, directory=directory).order_by().values("pk")[: ZIP_MAX_FILES + 1]
+    totals = DataFile.objects.filter(pk__in=first).aggregate(files=Count("pk"), bytes=Sum("size"))
+    files = totals["files"] or 0
+    return BulkSize(files, totals["bytes"] or 0, limit, capped=files > ZIP_MAX_FILES)
 
 
 class _Sink:

@@ -20,10 +20,13 @@ result page shareable: the same URL gives the same result to anyone allowed to s
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,13 +37,28 @@ from django.contrib.postgres.search import (
     SearchVectorExact,
     SearchVectorField,
 )
-from django.db import connection
-from django.db.models import Count, Expression, F, Q, QuerySet
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import (
+    BooleanField,
+    Count,
+    DecimalField,
+    Expression,
+    ExpressionWrapper,
+    F,
+    JSONField,
+    Lookup,
+    Q,
+    QuerySet,
+    Value,
+)
 from django.db.models.functions import Coalesce, ExtractYear, Lower
-from django.db.models.lookups import In
+from django.db.models.lookups import GreaterThanOrEqual, In, LessThanOrEqual
 from django.http import QueryDict
 
-from metadata.search import Condition, condition_filters
+from metadata import units
+from metadata.search import REL_TOLERANCE, Condition, condition_filters
+from metadata.validation import pint_unit
 from openem.errors import ValidationFailed
 
 from . import access
@@ -54,7 +72,10 @@ MAX_QUERY_LENGTH = 200
 MAX_VALUES_PER_FACET = 20
 FACET_SHOWN = 12
 SEARCH_CONFIG = "english"
+#: How long facet counts are reused for the same search (paging, sorting).
+FACETS_CACHE_SECONDS = 30
 DOCUMENT_COLUMN = "search_document"
+DETECTORS_COLUMN = "search_detectors"
 
 #: The generated column of migration 0004 (the same text: a test compares them).
 DOCUMENT_SQL = """
@@ -84,6 +105,11 @@ class RangeSpec:
     label: str
     unit: str
     unit_label: str
+
+    @property
+    def si_column(self) -> str:
+        """Its generated SI column on PostgreSQL (migration 0004)."""
+        return f"search_{self.key}_si"
 
 
 RANGES: tuple[RangeSpec, ...] = (
@@ -320,18 +346,14 @@ def uses_full_text() -> bool:
     return connection.vendor == "postgresql"
 
 
-class SearchDocument(Expression):
-    """``<dataset alias>.search_document``: the generated tsvector column (PostgreSQL only).
+class GeneratedColumn(Expression):
+    """``<dataset alias>.<column>``: a column PostgreSQL generates from the row (migration
+    0004), which is deliberately not a model field. It is reached through the dataset's
+    primary-key column, which keeps the right table alias when the query is nested."""
 
-    The column is not a model field (it is computed by PostgreSQL from the row), so it is
-    reached through the dataset's primary-key column, which keeps the right table alias when
-    the queryset is used as a subquery.
-    """
-
-    output_field = SearchVectorField()
-
-    def __init__(self) -> None:
-        super().__init__(output_field=SearchVectorField())
+    def __init__(self, column: str, output_field: Any) -> None:
+        super().__init__(output_field=output_field)
+        self.column = column
         self.pk: Any = F("pk")
 
     def get_source_expressions(self) -> list[Any]:
@@ -342,38 +364,62 @@ class SearchDocument(Expression):
 
     def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
         alias = compiler.quote_name_unless_alias(self.pk.alias)
-        return f"{alias}.{connection.ops.quote_name(DOCUMENT_COLUMN)}", []
+        return f"{alias}.{connection.ops.quote_name(self.column)}", []
+
+
+def SearchDocument() -> GeneratedColumn:  # noqa: N802 - reads as the expression it builds
+    return GeneratedColumn(DOCUMENT_COLUMN, SearchVectorField())
+
+
+def Detectors() -> GeneratedColumn:  # noqa: N802
+    return GeneratedColumn(DETECTORS_COLUMN, JSONField())
 
 
 def search_datasets(*, user: Any, params: SearchParams, with_facets: bool = True) -> SearchResult:
     """One page of the datasets ``user`` may see that match ``params``, with facet counts."""
     messages: list[str] = []
-    visible = access.datasets_visible_to(user)
-    texted, rank = _text_filter(visible, params.q)
+    texted, rank = _text_filter(access.datasets_visible_to(user), params.q)
     conditions, range_labels = _range_conditions(params, messages)
-    narrowed = texted
-    for expression in conditions:
-        narrowed = narrowed.filter(expression)
-    facet_filters = _facet_filters(params)
-    matched = narrowed
-    for name in facet_filters:
-        matched = matched.filter(facet_filters[name])
-    total = matched.count()
+    narrowed = texted.filter(*conditions) if conditions else texted
+    filters = _facet_filters(params)
+    matched = narrowed.filter(*filters.values()) if filters else narrowed
+    counts: dict[str, Counts] = {}
+    total: int | None = None
+    if with_facets:
+        key = _facets_cache_key(user, params)
+        cached = cache.get(key)
+        if cached is None:
+            cached = _facet_counts(narrowed, filters, user=user)
+            cache.set(key, cached, FACETS_CACHE_SECONDS)
+        counts, total = cached
+    if total is None:
+        total = matched.count()
     page = min(params.page, max(1, math.ceil(total / PAGE_SIZE)))
     params = params if page == params.page else params.with_page(page)
-    ordered = _ordered(matched, params, rank)
     offset = (page - 1) * PAGE_SIZE
-    datasets = list(ordered.select_related("facility", "instrument")[offset : offset + PAGE_SIZE])
-    facets = _facets(narrowed, facet_filters, params, user=user) if with_facets else []
+    # Ids first (the facet index answers it without reading the wide rows), then the rows.
+    ids = list(
+        _ordered(matched, params, rank).values_list("pk", flat=True)[offset : offset + PAGE_SIZE]
+    )
+    rows = Dataset.objects.select_related("facility", "instrument").in_bulk(ids)
+    facets = _facets(counts, params) if with_facets else []
     return SearchResult(
         params=params,
-        datasets=datasets,
+        datasets=[rows[pk] for pk in ids if pk in rows],
         total=total,
         facets=facets,
         active=_active_filters(params, facets, range_labels),
         messages=messages,
         full_text=uses_full_text(),
     )
+
+
+def _facets_cache_key(user: Any, params: SearchParams) -> str:
+    """Facet counts do not change with the page or the sort: paging and re-sorting reuse
+    them for a short while. Per user, as what one may see differs from another."""
+    who = f"user:{user.pk}" if getattr(user, "is_authenticated", False) else "anonymous"
+    what = json.dumps([params.q, params.filters, params.ranges], sort_keys=True, default=str)
+    return "openem:search:facets:" + hashlib.sha256(f"{who}|{what}".encode()).hexdigest()
 
 
 def _text_filter(queryset: QuerySet[Dataset], q: str) -> tuple[QuerySet[Dataset], Any]:
@@ -418,6 +464,9 @@ def _word_q(word: str) -> Q:
 def _range_conditions(
     params: SearchParams, messages: list[str]
 ) -> tuple[list[Any], dict[str, str]]:
+    """Unit-aware range filters. SQLite: the conditions of ``metadata.search``. PostgreSQL:
+    the same bounds (converted to SI by ``metadata.units``, with the same tolerance) on the
+    generated SI columns, which the facet index holds, instead of each row's JSON."""
     expressions: list[Any] = []
     labels: dict[str, str] = {}
     for key, low, high in params.ranges:
@@ -432,25 +481,41 @@ def _range_conditions(
             condition = Condition(spec.field, "<=", high, spec.unit)
             text = f"≤ {_format_number(high)} {spec.unit_label}"
         try:
-            expressions.extend(condition_filters(condition))
+            found = condition_filters(condition)  # validates the field, unit and numbers
         except ValidationFailed as exc:
             messages.append(f"{spec.label}: {exc.message}")
             continue
+        expressions.extend(_si_range(spec, low, high) if uses_full_text() else found)
         labels[key] = f"{spec.label} {text}"
     return expressions, labels
 
 
-def _facet_filters(params: SearchParams) -> dict[str, Any]:
-    """One filter expression per facet with selected values (values OR-ed)."""
-    filters: dict[str, Any] = {}
+def _si_range(spec: RangeSpec, low: float | None, high: float | None) -> list[Any]:
+    column = GeneratedColumn(spec.si_column, DecimalField())
+    bounds = []
+    if low is not None:
+        si = units.to_si(low, pint_unit(spec.unit))[0]
+        bounds.append(
+            GreaterThanOrEqual(column, Value(Decimal(repr(si - abs(si) * REL_TOLERANCE))))
+        )
+    if high is not None:
+        si = units.to_si(high, pint_unit(spec.unit))[0]
+        bounds.append(LessThanOrEqual(column, Value(Decimal(repr(si + abs(si) * REL_TOLERANCE)))))
+    return bounds
+
+
+def _facet_filters(params: SearchParams) -> dict[str, Q]:
+    """One filter per facet with chosen values (the values of a facet are OR-ed), on the
+    columns of the facet index, so that counting stays an index-only scan."""
+    filters: dict[str, Q] = {}
     for name, values in params.filters:
         if name == "technique":
             filters[name] = Q(technique__in=values)
         elif name == "facility":
-            filters[name] = Q(facility__slug__in=values)
+            ids = list(Facility.objects.filter(slug__in=values).values_list("pk", flat=True))
+            filters[name] = Q(facility_id__in=ids)
         elif name == "instrument":
-            ids = [int(v) for v in values if v.isdigit()]
-            filters[name] = Q(instrument_id__in=ids)
+            filters[name] = Q(instrument_id__in=[int(v) for v in values if v.isdigit()])
         elif name == "year":
             years = [int(v) for v in values if v.isdigit() and len(v) == 4]
             filters[name] = Q(In(_year(), years))
@@ -459,14 +524,30 @@ def _facet_filters(params: SearchParams) -> dict[str, Any]:
         elif name == "visibility":
             filters[name] = Q(visibility__in=values)
         elif name == "detector":
-            filters[name] = functools.reduce(
-                operator.or_, (_all(condition_filters(_detector(v))) for v in values)
-            )
+            filters[name] = _detector_q(values)
     return filters
 
 
-def _detector(name: str) -> Condition:
-    return Condition("acquisition.detectors.name", "=", name)
+def _detector_q(names: Sequence[str]) -> Q:
+    if uses_full_text():  # the generated jsonb array of detector names
+        return functools.reduce(
+            operator.or_, (Q(JSONContains(Detectors(), Value([n], JSONField()))) for n in names)
+        )
+    return functools.reduce(
+        operator.or_,
+        (_all(condition_filters(Condition("acquisition.detectors.name", "=", n))) for n in names),
+    )
+
+
+class JSONContains(Lookup):
+    """``lhs @> rhs`` for two jsonb expressions (PostgreSQL)."""
+
+    lookup_name = "openem_json_contains"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} @> {rhs}", [*lhs_params, *rhs_params]
 
 
 def _all(expressions: Iterable[Any]) -> Q:
@@ -490,20 +571,146 @@ def _ordered(queryset: QuerySet[Dataset], params: SearchParams, rank: Any) -> Qu
 # ---------------------------------------------------------------------------------------------
 # Facets
 
+Counts = dict[str, tuple[str, int]]
 
-def _facets(
-    narrowed: QuerySet[Dataset], filters: Mapping[str, Any], params: SearchParams, *, user: Any
-) -> list[Facet]:
+
+def _facet_names(user: Any) -> list[str]:
+    # Anonymous users only ever see published public or embargoed entries: no visibility facet.
+    authenticated = bool(getattr(user, "is_authenticated", False))
+    return [name for name, _ in FACETS if name != "visibility" or authenticated]
+
+
+def _facet_counts(
+    narrowed: QuerySet[Dataset], filters: Mapping[str, Q], *, user: Any
+) -> tuple[dict[str, Counts], int | None]:
+    """Counts per facet value, each facet counted with every filter but its own, and the
+    number of matching datasets (PostgreSQL; None on SQLite, where it is counted apart).
+
+    PostgreSQL: one pass over the narrowed datasets with ``GROUPING SETS``, reading only the
+    facet index; each chosen facet's filter becomes a boolean column, and each grouping set
+    counts the rows that pass every filter but its own (``COUNT(*) FILTER (WHERE ...)``).
+    SQLite (small catalogues): one query per facet.
+    """
+    names = _facet_names(user)
+    if uses_full_text():
+        return _grouped_counts(narrowed, names, filters)
+    counts: dict[str, Counts] = {}
+    for name in names:
+        others = [q for other, q in filters.items() if other != name]
+        base = narrowed.filter(*others) if others else narrowed
+        counts[name] = _COUNTERS[name](base.order_by())
+    return counts, None
+
+
+_GROUP_COLUMNS = {
+    "technique": "technique",
+    "facility": "facility_id",
+    "instrument": "instrument_id",
+    "licence": "licence",
+    "visibility": "visibility",
+    "year": "facet_year",
+    "detector": "facet_detectors",
+}
+#: Enough memory for the facet passes to hash every grouping set instead of sorting on disk.
+FACET_WORK_MEM = "64MB"
+
+
+def _grouped_counts(
+    narrowed: QuerySet[Dataset], names: list[str], filters: Mapping[str, Q]
+) -> tuple[dict[str, Counts], int]:
+    """Every facet and the total in one pass (PostgreSQL ``GROUPING SETS``)."""
+    quote = connection.ops.quote_name
+    columns = [_GROUP_COLUMNS[name] for name in names]
+    flags = {
+        f"flag_{name}": ExpressionWrapper(q, output_field=BooleanField())
+        for name, q in filters.items()
+    }
+    values = (
+        narrowed.order_by()
+        .annotate(facet_year=_year(), facet_detectors=Detectors(), **flags)
+        .values(*columns, *flags)
+    )
+    # The inner query is the compiled (parameterised) queryset; nothing user-typed is pasted.
+    inner_sql, params = values.query.sql_with_params()
+
+    def passing(skip: str | None) -> str:
+        kept = [f"COALESCE({quote('flag_' + n)}, false)" for n in filters if n != skip]
+        return " AND ".join(kept) or "true"
+
+    counts = [f"COUNT(*) FILTER (WHERE {passing(None)})"]
+    counts += [f"COUNT(*) FILTER (WHERE {passing(name)})" for name in names if name in filters]
+    sql = _GROUPED_SQL.format(
+        select=", ".join(quote(c) for c in columns) + ", " if columns else "",
+        grouping=", ".join(f"GROUPING({quote(c)})" for c in columns) or "0",
+        counts=", ".join(counts),
+        inner=inner_sql,
+        sets=", ".join([*(f"({quote(c)})" for c in columns), "()"]),
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{FACET_WORK_MEM}'")
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    # Which count column serves each facet: its own when it has a chosen value.
+    chosen = [name for name in names if name in filters]
+    count_index = {name: 1 + chosen.index(name) if name in filters else 0 for name in names}
+    raw: dict[str, list[tuple[Any, int]]] = {name: [] for name in names}
+    total = 0
+    width = len(columns)
+    for row in rows:
+        keys, set_flags, tallies = row[:width], row[width : 2 * width], row[2 * width :]
+        if width == 0 or all(set_flags):
+            total = tallies[0]
+            continue
+        index = set_flags.index(0) if width > 1 else 0
+        n = tallies[count_index[names[index]]]
+        if n:
+            raw[names[index]].append((keys[index], n))
+    return {name: _label_counts(name, raw[name]) for name in names}, total
+
+
+_GROUPED_SQL = """
+SELECT {select}{grouping}, {counts} FROM ({inner}) AS facet_base
+GROUP BY GROUPING SETS ({sets})
+"""
+
+
+def _label_counts(name: str, rows: list[tuple[Any, int]]) -> Counts:
+    """Facet values as the URL names them, with labels: slugs for facilities, ids for
+    instruments, display names for choices."""
+    if name == "detector":  # rows of (list of names, count): a dataset counts once per name
+        per_name: dict[str, int] = {}
+        for names, n in rows:
+            # Django leaves jsonb from a raw cursor undecoded (a str).
+            decoded = json.loads(names) if isinstance(names, str) else names
+            for detector in set(decoded if isinstance(decoded, list) else []):
+                if isinstance(detector, str) and detector.strip():
+                    per_name[detector] = per_name.get(detector, 0) + n
+        return _ranked((d, d, n) for d, n in per_name.items())
+    if name == "facility":
+        known = {
+            pk: (slug, label)
+            for pk, slug, label in Facility.objects.values_list("pk", "slug", "name")
+        }
+        return _ranked((known[pk][0], known[pk][1], n) for pk, n in rows if pk in known)
+    if name == "instrument":
+        ids = [pk for pk, _ in rows if pk is not None]
+        known_names = dict(Instrument.objects.filter(pk__in=ids).values_list("pk", "name"))
+        return _ranked((pk, known_names[pk], n) for pk, n in rows if pk in known_names)
+    if name == "year":
+        ordered = sorted(((str(int(y)), n) for y, n in rows if y is not None), reverse=True)
+        return {year: (year, n) for year, n in ordered}
+    labels = {"technique": dict(Technique.choices), "visibility": dict(Visibility.choices)}
+    names = labels.get(name, {})
+    return _ranked((value, names.get(value, value), n) for value, n in rows)
+
+
+def _facets(counts: Mapping[str, Counts], params: SearchParams) -> list[Facet]:
     facets = []
     for name, label in FACETS:
-        if name == "visibility" and not getattr(user, "is_authenticated", False):
-            continue  # anonymous users only ever see published, public or embargoed entries
-        base = narrowed
-        for other, expression in filters.items():
-            if other != name:
-                base = base.filter(expression)
-        counts = _COUNTERS[name](base.order_by())
-        only_published = set(counts) <= {Visibility.PUBLIC, Visibility.EMBARGOED}
+        if name not in counts:
+            continue
+        facet_counts = counts[name]
+        only_published = set(facet_counts) <= {Visibility.PUBLIC, Visibility.EMBARGOED}
         if name == "visibility" and only_published and not params.values("visibility"):
             continue  # nothing non-public to tell apart: no facet to show
         selected = set(params.values(name))
@@ -515,21 +722,18 @@ def _facets(
                 selected=value in selected,
                 url=params.toggled(name, value).url(),
             )
-            for value, (label_, count) in counts.items()
+            for value, (label_, count) in facet_counts.items()
         ]
         # a selected value with no match left still shows, so that it can be removed
         values.extend(
             FacetValue(
                 value, _fallback_label(name, value), 0, True, params.toggled(name, value).url()
             )
-            for value in selected - set(counts)
+            for value in selected - set(facet_counts)
         )
         if values:
             facets.append(Facet(name=name, label=label, values=values))
     return facets
-
-
-Counts = dict[str, tuple[str, int]]
 
 
 def _ranked(rows: Iterable[tuple[Any, str, int]]) -> Counts:
@@ -540,57 +744,18 @@ def _ranked(rows: Iterable[tuple[Any, str, int]]) -> Counts:
     return {value: (label, n) for value, label, n in ordered}
 
 
-def _count_technique(base: QuerySet[Dataset]) -> Counts:
-    labels = dict(Technique.choices)
-    rows = base.values("technique").annotate(n=Count("pk"))
-    return _ranked(
-        (r["technique"], labels.get(r["technique"], r["technique"]), r["n"]) for r in rows
-    )
-
-
-def _count_facility(base: QuerySet[Dataset]) -> Counts:
-    rows = base.values("facility__slug", "facility__name").annotate(n=Count("pk"))
-    return _ranked((r["facility__slug"], r["facility__name"], r["n"]) for r in rows)
-
-
-def _count_instrument(base: QuerySet[Dataset]) -> Counts:
-    rows = (
-        base.filter(instrument__isnull=False)
-        .values("instrument_id", "instrument__name", "instrument__model")
-        .annotate(n=Count("pk"))
-    )
-    return _ranked((r["instrument_id"], r["instrument__name"], r["n"]) for r in rows)
-
-
-def _count_year(base: QuerySet[Dataset]) -> Counts:
-    rows = base.annotate(facet_year=_year()).values("facet_year").annotate(n=Count("pk"))
-    ordered = sorted(
-        ((str(r["facet_year"]), str(r["facet_year"]), r["n"]) for r in rows if r["facet_year"]),
-        key=lambda row: row[0],
-        reverse=True,
-    )
-    return {value: (label, n) for value, label, n in ordered}
-
-
-def _count_licence(base: QuerySet[Dataset]) -> Counts:
-    rows = base.values("licence").annotate(n=Count("pk"))
-    return _ranked((r["licence"], r["licence"], r["n"]) for r in rows)
-
-
-def _count_visibility(base: QuerySet[Dataset]) -> Counts:
-    labels = dict(Visibility.choices)
-    rows = base.values("visibility").annotate(n=Count("pk"))
-    return _ranked(
-        (r["visibility"], labels.get(r["visibility"], r["visibility"]), r["n"]) for r in rows
-    )
+def _count_column(base: QuerySet[Dataset], name: str) -> Counts:
+    column = _GROUP_COLUMNS[name]
+    queryset = base.annotate(facet_year=_year()) if name == "year" else base
+    rows = queryset.values(column).annotate(n=Count("*")).values_list(column, "n")
+    return _label_counts(name, list(rows))
 
 
 _DETECTORS_PG = """
-SELECT item.value ->> 'name', COUNT(DISTINCT d.id)
-FROM {table} d CROSS JOIN LATERAL jsonb_array_elements(
-  CASE WHEN jsonb_typeof(d.metadata #> '{{acquisition,detectors}}') = 'array'
-  THEN d.metadata #> '{{acquisition,detectors}}' ELSE '[]'::jsonb END) AS item(value)
-WHERE d.id IN ({inner}) AND jsonb_typeof(item.value) = 'object'
+SELECT item.value, COUNT(*)
+FROM ({inner}) AS facet_base CROSS JOIN LATERAL jsonb_array_elements_text(
+  CASE WHEN jsonb_typeof(facet_base.detectors) = 'array' THEN facet_base.detectors
+  ELSE '[]'::jsonb END) AS item(value)
 GROUP BY 1
 """
 _DETECTORS_SQLITE = """
@@ -604,27 +769,31 @@ GROUP BY 1
 
 def _count_detector(base: QuerySet[Dataset]) -> Counts:
     """Datasets per detector named in the metadata (``acquisition.detectors[].name``)."""
-    # The inner query is the compiled (parameterised) queryset; nothing user-typed is pasted.
-    inner_sql, inner_params = base.values("pk").query.sql_with_params()
     table = connection.ops.quote_name(Dataset._meta.db_table)
-    template = _DETECTORS_PG if connection.vendor == "postgresql" else _DETECTORS_SQLITE
-    sql = template.format(table=table, inner=inner_sql)
+    if uses_full_text():
+        inner = base.annotate(detectors=Detectors()).values("detectors")
+        template = _DETECTORS_PG
+    else:
+        inner = base.values("pk")
+        template = _DETECTORS_SQLITE
+    # The inner query is the compiled (parameterised) queryset; nothing user-typed is pasted.
+    inner_sql, inner_params = inner.query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute(sql, inner_params)
+        cursor.execute(template.format(table=table, inner=inner_sql), inner_params)
         rows = cursor.fetchall()
     return _ranked(
         (name, str(name), n) for name, n in rows if isinstance(name, str) and name.strip()
     )
 
 
-_COUNTERS = {
-    "technique": _count_technique,
-    "facility": _count_facility,
-    "instrument": _count_instrument,
+_COUNTERS: dict[str, Any] = {
+    "technique": lambda base: _count_column(base, "technique"),
+    "facility": lambda base: _count_column(base, "facility"),
+    "instrument": lambda base: _count_column(base.filter(instrument__isnull=False), "instrument"),
     "detector": _count_detector,
-    "year": _count_year,
-    "licence": _count_licence,
-    "visibility": _count_visibility,
+    "year": lambda base: _count_column(base, "year"),
+    "licence": lambda base: _count_column(base, "licence"),
+    "visibility": lambda base: _count_column(base, "visibility"),
 }
 
 

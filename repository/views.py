@@ -469,18 +469,28 @@ def dataset_zip(request: HttpRequest, pid: str) -> HttpResponse | StreamingHttpR
         return refusal or _not_found(request)
     size = landing.bulk_size(dataset, directory=directory)
     if not size.zip_allowed:
+        if not size.files:
+            message = "There are no stored files here yet."
+        elif size.capped:
+            message = (
+                f"This holds more than {landing.ZIP_MAX_FILES} files, more than a ZIP download "
+                "may have."
+            )
+        else:
+            message = (
+                f"These {size.files} files hold {size.bytes} bytes, more than the "
+                f"{size.zip_limit} bytes a ZIP download may have."
+            )
+        if size.files:
+            message += (
+                " Download them with the checksum manifest and the URL list (wget or curl), "
+                f"or with the openem command-line client: openem download {dataset.pid} --to DIR."
+            )
         return _error(
             request,
             status=409 if size.files else 404,
             title="Too large for a ZIP" if size.files else "Nothing to download",
-            message=(
-                f"These {size.files} files hold {size.bytes} bytes, more than the "
-                f"{size.zip_limit} bytes a ZIP download may have. Download them with the checksum "
-                "manifest and the URL list (wget or curl), or with the openem command-line "
-                f"client: openem download {dataset.pid} --to DIR."
-                if size.files
-                else "There are no stored files here yet."
-            ),
+            message=message,
             dataset=dataset,
             manifest_url=reverse("dataset-manifest", args=[dataset.pid])
             + _directory_query(directory),

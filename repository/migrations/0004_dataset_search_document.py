@@ -1,17 +1,25 @@
-"""Full-text search of datasets on PostgreSQL: a stored generated ``tsvector`` column and its GIN
-index (repository.search ranks and filters on them).
+"""Search and browse on PostgreSQL: generated columns and indexes for the portal's pages.
 
-The column is computed by PostgreSQL from the row itself (``GENERATED ALWAYS AS ... STORED``),
-so no code path can forget to update it and Django never writes it; it is deliberately not a
-model field. Its expression must stay identical to ``repository.search.DOCUMENT_SQL`` (a test
-compares them). SQLite (the embedded default) searches with a simple substring fallback and
+- ``search_document``: a stored generated ``tsvector`` (title and keywords A, authors and sample
+  B, microscope, detectors and description C) with a GIN index, for ranked full-text search.
+  Its expression must stay identical to ``repository.search.DOCUMENT_SQL`` (a test compares).
+- ``search_detectors``: the detector names of the OSC-EM metadata as a jsonb array, for the
+  detector facet and filter; ``search_pixel_size_si``, ``search_voltage_si``, ``search_dose_si``:
+  the SI values of the quantities the search page filters by range.
+- ``dataset_facets_idx``: (status, visibility) with every column the facets, the access rules
+  and the result ordering read, so that counting facets over 10^5 datasets is an index-only
+  scan instead of reading the wide rows (metadata, document).
+- ``datafile_summary_idx``: (dataset, state) with the size, so that a landing page counts the
+  files and bytes of a dataset of 10^6 files from the index alone.
+
+The columns are computed by PostgreSQL from the row itself (``GENERATED ALWAYS AS ... STORED``),
+so no code path can forget to update them and Django never writes them; they are deliberately
+not model fields. SQLite (the embedded default) searches with a simple substring fallback and
 gets nothing here.
 """
 
 from django.db import migrations
 
-COLUMN = "search_document"
-INDEX = "dataset_search_document_gin"
 DOCUMENT_SQL = """
 setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A')
 || setweight(jsonb_to_tsvector('english'::regconfig, coalesce(keywords, '[]'::jsonb), '["string"]'::jsonb), 'A')
@@ -21,27 +29,62 @@ setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A')
 || setweight(jsonb_to_tsvector('english'::regconfig, coalesce(metadata #> '{acquisition,detectors}', '[]'::jsonb), '["string"]'::jsonb), 'C')
 || setweight(to_tsvector('english'::regconfig, coalesce(description, '')), 'C')
 """.strip()
+DETECTORS_SQL = "jsonb_path_query_array(metadata, '$.acquisition.detectors[*].name')"
+#: The SI values the range filters compare (numeric: any JSON number fits; others are NULL).
+SI_COLUMNS = {
+    "search_pixel_size_si": "{acquisition,pixel_size,valueSI}",
+    "search_voltage_si": "{instrument,acceleration_voltage,valueSI}",
+    "search_dose_si": "{acquisition,dose_per_movie,valueSI}",
+}
+FACET_COLUMNS = (
+    "id, technique, facility_id, instrument_id, project_id, owner_id, licence, "
+    "published_at, created, title, search_detectors, " + ", ".join(SI_COLUMNS)
+)
 
 
-def add_search_document(apps, schema_editor):
+def _si_sql(path: str) -> str:
+    value = f"(metadata #> '{path}')"
+    return f"CASE WHEN jsonb_typeof({value}) = 'number' THEN {value}::numeric END"
+
+
+def forwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    table = schema_editor.quote_name(apps.get_model("repository", "Dataset")._meta.db_table)
-    schema_editor.execute(
-        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {COLUMN} tsvector "
-        f"GENERATED ALWAYS AS ({DOCUMENT_SQL}) STORED"
-    )
-    schema_editor.execute(
-        f"CREATE INDEX IF NOT EXISTS {INDEX} ON {table} USING gin ({COLUMN})"
-    )
+    dataset = schema_editor.quote_name(apps.get_model("repository", "Dataset")._meta.db_table)
+    datafile = schema_editor.quote_name(apps.get_model("repository", "DataFile")._meta.db_table)
+    for statement in (
+        f"ALTER TABLE {dataset} ADD COLUMN IF NOT EXISTS search_document tsvector "
+        f"GENERATED ALWAYS AS ({DOCUMENT_SQL}) STORED",
+        f"ALTER TABLE {dataset} ADD COLUMN IF NOT EXISTS search_detectors jsonb "
+        f"GENERATED ALWAYS AS ({DETECTORS_SQL}) STORED",
+        *(
+            f"ALTER TABLE {dataset} ADD COLUMN IF NOT EXISTS {column} numeric "
+            f"GENERATED ALWAYS AS ({_si_sql(path)}) STORED"
+            for column, path in SI_COLUMNS.items()
+        ),
+        f"CREATE INDEX IF NOT EXISTS dataset_search_document_gin ON {dataset} "
+        "USING gin (search_document)",
+        f"CREATE INDEX IF NOT EXISTS dataset_facets_idx ON {dataset} (status, visibility) "
+        f"INCLUDE ({FACET_COLUMNS})",
+        f"CREATE INDEX IF NOT EXISTS datafile_summary_idx ON {datafile} (dataset_id, state) "
+        "INCLUDE (size)",
+    ):
+        schema_editor.execute(statement)
 
 
-def drop_search_document(apps, schema_editor):
+def backwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    table = schema_editor.quote_name(apps.get_model("repository", "Dataset")._meta.db_table)
-    schema_editor.execute(f"DROP INDEX IF EXISTS {INDEX}")
-    schema_editor.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS {COLUMN}")
+    dataset = schema_editor.quote_name(apps.get_model("repository", "Dataset")._meta.db_table)
+    for statement in (
+        "DROP INDEX IF EXISTS datafile_summary_idx",
+        "DROP INDEX IF EXISTS dataset_facets_idx",
+        "DROP INDEX IF EXISTS dataset_search_document_gin",
+        f"ALTER TABLE {dataset} DROP COLUMN IF EXISTS search_detectors",
+        *(f"ALTER TABLE {dataset} DROP COLUMN IF EXISTS {column}" for column in SI_COLUMNS),
+        f"ALTER TABLE {dataset} DROP COLUMN IF EXISTS search_document",
+    ):
+        schema_editor.execute(statement)
 
 
 class Migration(migrations.Migration):
@@ -50,5 +93,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(add_search_document, drop_search_document),
+        migrations.RunPython(forwards, backwards),
     ]

@@ -252,3 +252,16 @@ def test_private_zip_is_audited(client: Client, catalogue: Catalogue) -> None:
     assert event.details["zip"] == "/" and event.details["bytes"] == len(
         catalogue.contents["secret"]
     )
+
+
+def test_zip_of_too_many_files_is_refused(
+    client: Client, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(landing, "ZIP_MAX_FILES", 2)
+    response = client.get(f"/datasets/{catalogue.public.pid}/download.zip")
+    assert response.status_code == 409
+    assert "more than 2 files" in response.content.decode()
+    folder = client.get(f"/datasets/{catalogue.public.pid}/download.zip", {"dir": "Micrographs"})
+    assert folder.status_code == 200  # one file: fine
+    html = client.get(catalogue.public.get_absolute_url()).content.decode()
+    assert "This dataset has more than 2 files" in html

@@ -288,3 +288,13 @@ def test_status_filter_keeps_drafts_to_insiders(world: Any) -> None:
     assert run(world["anonymous"], "q=draft").total == 0
     assert titles(run(world["staff"], "q=staff+draft")) == ["Staff draft"]
     assert Technique.SPA in facet_counts(run(world["staff"], ""), "technique")
+
+
+def test_cached_facets_are_never_shared_between_users(catalogue: Catalogue) -> None:
+    member = run(catalogue.world["member"], "")
+    assert facet_counts(member, "visibility")["private"] == 1
+    anonymous = run(catalogue.world["anonymous"], "")  # the same search, just after
+    assert anonymous.total == 2
+    assert sum(facet_counts(anonymous, "technique").values()) == 2
+    again = run(catalogue.world["member"], "sort=title")  # paging/sorting reuse the counts
+    assert again.total == member.total and facet_counts(again, "visibility")["private"] == 1
