@@ -57,7 +57,7 @@ OSCEM_GROUPS = (
     ("organizational", "People and funding"),
     ("processing", "Processing"),
 )
-TECHNIQUE_TERMS = {
+TECHNIQUE_TERMS: dict[str, str] = {
     Technique.SPA: "single-particle cryo-electron microscopy",
     Technique.TOMOGRAPHY: "cryo-electron tomography",
     Technique.SUBTOMO: "subtomogram averaging",
@@ -272,8 +272,8 @@ def json_ld(
         document["conditionsOfAccess"] = (
             f"Files under embargo until {dataset.embargo_until.isoformat()}; metadata open."
         )
-    if dataset.instrument_id:
-        instrument = dataset.instrument
+    instrument = dataset.instrument
+    if instrument is not None:
         document["instrument"] = {  # not core schema.org, but Bioschemas-style and harmless
             "@type": "Thing",
             "name": f"{instrument.manufacturer} {instrument.model}",
@@ -308,7 +308,7 @@ def _description(dataset: Dataset) -> str:
         return text[:5000]
     # Google asks for 50+ characters: complete a short description with the facts.
     facts = f"{dataset.get_technique_display()} data from {dataset.facility.name}"
-    if dataset.instrument_id:
+    if dataset.instrument is not None:
         facts += f", {dataset.instrument.manufacturer} {dataset.instrument.model}"
     return f"{text} {facts}.".strip() if text else f"{dataset.title}. {facts}."
 
@@ -789,7 +789,10 @@ def zip_stream(files: Iterable[DataFile], *, root: str = "") -> Iterator[bytes]:
     sink = _Sink()
     prefix = f"{root}/" if root else ""
     with zipfile.ZipFile(
-        sink, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True
+        sink,  # type: ignore[call-overload]  # a write-only stream is all zipfile needs here
+        mode="w",
+        compression=zipfile.ZIP_STORED,
+        allowZip64=True,
     ) as archive:
         for datafile in files:
             name = (

@@ -362,7 +362,7 @@ class GeneratedColumn(Expression):
     def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         (self.pk,) = exprs
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         alias = compiler.quote_name_unless_alias(self.pk.alias)
         return f"{alias}.{connection.ops.quote_name(self.column)}", []
 
@@ -477,9 +477,11 @@ def _range_conditions(
         elif low is not None:
             condition = Condition(spec.field, ">=", low, spec.unit)
             text = f"≥ {_format_number(low)} {spec.unit_label}"
-        else:
+        elif high is not None:
             condition = Condition(spec.field, "<=", high, spec.unit)
             text = f"≤ {_format_number(high)} {spec.unit_label}"
+        else:
+            continue
         try:
             found = condition_filters(condition)  # validates the field, unit and numbers
         except ValidationFailed as exc:
@@ -492,7 +494,7 @@ def _range_conditions(
 
 def _si_range(spec: RangeSpec, low: float | None, high: float | None) -> list[Any]:
     column = GeneratedColumn(spec.si_column, DecimalField())
-    bounds = []
+    bounds: list[Any] = []
     if low is not None:
         si = units.to_si(low, pint_unit(spec.unit))[0]
         bounds.append(
@@ -544,7 +546,7 @@ class JSONContains(Lookup):
 
     lookup_name = "openem_json_contains"
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
         return f"{lhs} @> {rhs}", [*lhs_params, *rhs_params]
@@ -770,6 +772,7 @@ GROUP BY 1
 def _count_detector(base: QuerySet[Dataset]) -> Counts:
     """Datasets per detector named in the metadata (``acquisition.detectors[].name``)."""
     table = connection.ops.quote_name(Dataset._meta.db_table)
+    inner: QuerySet[Any, Any]
     if uses_full_text():
         inner = base.annotate(detectors=Detectors()).values("detectors")
         template = _DETECTORS_PG
