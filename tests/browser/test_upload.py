@@ -197,7 +197,7 @@ def test_upload_to_s3_interrupted_and_resumed(
     screenshot(page, "13-landing-after-upload")
 
 
-def test_upload_to_local_storage_with_clear_messages(
+def test_upload_to_local_storage_with_clear_messages_and_resume(
     page: Any,
     world: Any,
     local_storage: Any,
@@ -207,6 +207,22 @@ def test_upload_to_local_storage_with_clear_messages(
 ) -> None:
     (session_folder / "Movies" / "empty_0002.tiff").write_bytes(b"")  # zero bytes
     (session_folder / ".DS_Store").write_bytes(b"\x00\x01")
+    page.on("dialog", lambda dialog: dialog.accept())
+    chunks: list[tuple[str, int]] = []  # (phase, first byte) of every chunk sent
+    phase = {"name": "before reload"}
+
+    def on_chunk(route: Any) -> None:
+        if route.request.method != "PUT":
+            route.continue_()
+            return
+        start = int(route.request.headers["content-range"].split()[1].split("-")[0])
+        chunks.append((phase["name"], start))
+        if phase["name"] == "before reload" and start > 0:
+            route.abort("connectionreset")  # the connection drops after the first chunk
+            return
+        route.continue_()
+
+    page.route(re.compile(r".*/api/v1/uploads/\d+/files/\d+/content$"), on_chunk)
     log_in(page, "curator")
     session_id = _new_session(page, world, "Apoferritin grid 4 (local chunks)")
     _choose_folder(page, session_folder)
@@ -224,7 +240,7 @@ def test_upload_to_local_storage_with_clear_messages(
     page.wait_for_function("document.querySelectorAll('#problem-list li').length === 4")
     assert page.locator("#plan-summary").inner_text().startswith("4 files to upload")
     page.click("#start-button")
-    page.wait_for_selector("[data-ingest-ready]", timeout=90_000)
+    page.wait_for_selector('#problem-list li[data-kind="refused"]')
     problems = {
         item.get_attribute("data-kind"): item.inner_text()
         for item in page.locator("#problem-list li").all()
@@ -234,5 +250,16 @@ def test_upload_to_local_storage_with_clear_messages(
     assert "leaves the session folder" in problems["unsafe"]
     assert "operating system" in problems["skipped"]
     assert "control characters" in problems["refused"]  # refused by the server
+    page.wait_for_selector('#uploader[data-done="2"]')
+    _wait_until(page, lambda: ("before reload", PART) in chunks, "the big file's second chunk")
     screenshot(page, "14-upload-local-problems")
+
+    phase["name"] = "after reload"
+    page.reload()
+    assert "1 still waits for its bytes" in page.locator("[data-resume-hint]").inner_text()
+    _choose_folder(page, session_folder)
+    page.click("#start-button")
+    page.wait_for_selector("[data-ingest-ready]", timeout=90_000)
+    resumed = sorted(start for name, start in chunks if name == "after reload")
+    assert resumed and resumed[0] == PART, resumed  # continued where the server stopped
     _check_ingested(session_id, session_folder)
