@@ -272,6 +272,7 @@ def _forget_connections(app: Any) -> None:
     from celery._state import _set_task_join_will_block
 
     app._pool = None  # kombu keeps pools per URL: the next acquire picks the configured broker's
+    app._backend = None  # the result backend is cached too
     if "amqp" in app.__dict__:
         app.amqp._producer_pool = None
     _set_task_join_will_block(False)
