@@ -19,6 +19,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.http import require_safe
 
@@ -157,6 +158,7 @@ def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
             dataset, labels=landing.schema_labels(dataset), personal=can_edit
         ),
         "validation": dataset.metadata_validation or {},
+        "validation_checked": _checked_at(dataset.metadata_validation or {}),
         "gallery": landing.gallery(dataset) if can_list else [],
         "page": page,
         "bulk": bulk,
@@ -197,6 +199,11 @@ def _distributions(
             )
         )
     return found
+
+
+def _checked_at(validation: dict[str, Any]) -> dt.datetime | None:
+    raw = validation.get("checked_at")
+    return parse_datetime(raw) if isinstance(raw, str) else None
 
 
 def _metadata_edit_url(dataset: Dataset) -> str:

@@ -136,6 +136,7 @@ def test_validation_status_is_for_those_who_curate(client: Client, catalogue: Ca
     assert "data-validation" in html
     assert "1 problem" in html and "sample.overall_molecule" in html
     assert "rf@example.org" in html  # insiders see the authors' contact details
+    assert "Checked 2026-03-01 11:00" in html  # in the portal's time zone
 
 
 def test_json_ld_describes_the_dataset(client: Client, catalogue: Catalogue) -> None:
