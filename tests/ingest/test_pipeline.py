@@ -517,6 +517,29 @@ def test_a_file_deleted_while_it_is_read_fails_as_missing(world, backend, monkey
     assert "missing from storage" in datafile.error
 
 
+@pytest.mark.parametrize(
+    ("shape", "change"),
+    [((64, 64), +1000), ((64, 64), -1000), ((700, 600), +1000), ((700, 600), -1000)],
+    ids=["small-grew", "small-shrank", "large-grew", "large-shrank"],
+)
+def test_a_file_that_changes_while_it_is_read_fails(world, backend, monkeypatch, shape, change):
+    """The size seen first and the bytes read differ (an upload still writing, say): the file
+    fails with both sizes, whether it is read whole (small) or streamed (large)."""
+    data = micrograph(shape)
+    datafile = store(world, new_session(world, new_dataset(world)), "a.mrc", data)
+    real_store = storage.get_store()
+    original_size = real_store.size
+
+    def size_before_the_change(key: str) -> int:
+        return original_size(key) - change  # the object then grows or shrinks by ``change``
+
+    monkeypatch.setattr(real_store, "size", size_before_the_change)
+    assert datafile_process(datafile.pk) == Outcome.FAILED
+    datafile.refresh_from_db()
+    assert datafile.error.startswith("the file changed while it was read")
+    assert str(len(data) - change) in datafile.error
+
+
 # ---------------------------------------------------------------------------------------------
 # Transient storage errors: the file goes back to ``stored`` for the retried task
 

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 from ingest import storage
 from ingest.selectors import dataset_ingest_progress
@@ -50,6 +51,9 @@ def wait_until_settled(dataset: Dataset, worker: Any) -> None:
 def test_a_session_is_ingested_by_a_real_worker(transactional_db, world, request, backend):
     request.getfixturevalue(backend)  # storage first: the worker copies its settings
     worker = request.getfixturevalue("celery_worker_process")
+    # A transactional test starts from a flushed database: load the built-in metadata schemas
+    # that settling validates against (as the setup command does).
+    call_command("load_builtin_schemas", verbosity=0)
     dataset = new_dataset(world, technique="cellular_tomo")
     session = new_session(world, dataset)
     files = session_files()
