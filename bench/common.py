@@ -1,0 +1,182 @@
+"""What the benchmarks share: Django setup, timing, results files, a moto S3 server."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+T = TypeVar("T")
+
+
+def setup_django() -> None:
+    """Configure Django for a standalone benchmark process (idempotent)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "openem.settings")
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def parse_size(text: str) -> int:
+    """``"1GiB"``, ``"256MiB"``, ``"512M"``, ``"1073741824"`` -> bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?\s*", text, re.IGNORECASE)
+    if not match:
+        raise ValueError(f"not a size: {text!r} (try 1GiB or 256MiB)")
+    factor = {"": 1, "K": 1024, "M": MiB, "G": GiB, "T": 1024 * GiB}[match.group(2).upper()]
+    return int(float(match.group(1)) * factor)
+
+
+def best_of(repeats: int, func: Callable[[], T]) -> tuple[float, list[float], T]:
+    """(best seconds, all seconds, last result): the best run is the least disturbed one on a
+    shared machine."""
+    times = []
+    result: Any = None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - started)
+    return min(times), times, result
+
+
+def interleaved(
+    repeats: int, runs: dict[str, Callable[[], Any]]
+) -> tuple[dict[str, float], dict[str, list[float]], dict[str, Any]]:
+    """Time each function ``repeats`` times, taking turns (a, b, a, b, ...), so that each pair
+    of numbers saw about the same load on a shared machine. Returns (best seconds by name, all
+    seconds by name, last result by name)."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    results: dict[str, Any] = {}
+    for _ in range(repeats):
+        for name, func in runs.items():
+            started = time.perf_counter()
+            results[name] = func()
+            times[name].append(time.perf_counter() - started)
+    return {name: min(values) for name, values in times.items()}, times, results
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine() -> dict[str, Any]:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_1m_at_end": round(load[0], 2),
+    }
+
+
+def write_results(name: str, figures: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    document = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **figures}
+    document["machine"] = machine()
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path
+
+
+def rate(nbytes: int, seconds: float) -> float:
+    """MiB/s, rounded for the report."""
+    return round(nbytes / MiB / seconds, 1) if seconds > 0 else float("inf")
+
+
+# --- moto's S3 server, as the tests start it ---------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+@dataclass
+class S3Server:
+    endpoint_url: str
+    bucket: str
+    access_key: str = "openem-bench"
+    secret_key: str = "openem-bench-secret"  # noqa: S105 - moto accepts any credentials
+    region: str = "us-east-1"
+    pid: int = 0
+
+    def storage_settings(self) -> dict[str, Any]:
+        return {
+            "backend": "s3",
+            "bucket": self.bucket,
+            "endpoint_url": self.endpoint_url,
+            "public_endpoint_url": None,
+            "access_key": self.access_key,
+            "secret_key": self.secret_key,
+            "region": self.region,
+            "addressing_style": "path",
+        }
+
+
+@contextlib.contextmanager
+def moto_server(log_dir: Path) -> Iterator[S3Server]:
+    """``python -m moto.server`` on a loopback port, with a fresh bucket; stopped afterwards."""
+    port = free_port()
+    with open(log_dir / "moto.log", "wb") as out:
+        process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port)
+        yield S3Server(
+            f"http://127.0.0.1:{port}", f"bench-{uuid.uuid4().hex[:10]}", pid=process.pid
+        )
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def s3_store(server: S3Server) -> Any:
+    """The portal's S3 store on ``server`` (settings switched for this process)."""
+    from django.conf import settings
+
+    from ingest import storage
+
+    settings.OPENEM_STORAGE = server.storage_settings()
+    storage.reset_store_cache()
+    store = storage.get_store()
+    assert isinstance(store, storage.S3Store)
+    store.ensure_bucket()
+    return store
