@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from metadata.units import UnknownUnit  # noqa: F401 - re-exported for callers validating units
+from openem.errors import NotFound
 from repository.models import AuditAction, DataFile, Dataset, DatasetStatus, FileState
 from repository.services import audit_record
 
@@ -204,7 +204,15 @@ def dataset_settle_if_done(dataset_id: int) -> bool:
         if dataset.status in (DatasetStatus.DRAFT, DatasetStatus.INGESTING):
             dataset.status = DatasetStatus.READY
         dataset.save(update_fields=["metadata", "status", "modified"])
-        dataset_validate_metadata(dataset)
+        try:
+            dataset_validate_metadata(dataset)
+        except NotFound as exc:  # no schema registered for the technique: say so, don't stall
+            Dataset.objects.filter(pk=dataset.pk).update(
+                metadata_validation={
+                    "valid": False,
+                    "problems": [{"path": "", "message": exc.message}],
+                }
+            )
     return True
 
 

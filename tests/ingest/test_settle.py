@@ -93,3 +93,28 @@ def test_a_dataset_with_files_still_moving_does_not_settle(world, local_storage)
     dataset.refresh_from_db()
     assert dataset.status == DatasetStatus.DRAFT
     assert dataset.metadata_validation == {}
+
+
+def test_without_a_registered_schema_the_dataset_still_settles_and_says_why(
+    world, local_storage, django_capture_on_commit_callbacks
+):
+    from metadata.models import MetadataSchema
+
+    MetadataSchema.objects.all().delete()
+    dataset = dataset_create(
+        actor=world["staff"], title="No schema", facility=world.facility, technique="spa"
+    )
+    session = upload_session_create(actor=world["staff"], dataset=dataset)
+    data = mdoc_text("TS_09.mrc", tilts=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        datafile_store_stream(
+            actor=world["staff"],
+            session=session,
+            path="TS_09.mrc.mdoc",
+            stream=io.BytesIO(data),
+            size=len(data),
+        )
+    dataset.refresh_from_db()
+    assert dataset.status == DatasetStatus.READY
+    assert dataset.metadata_validation["valid"] is False
+    assert "load_builtin_schemas" in dataset.metadata_validation["problems"][0]["message"]
