@@ -46,13 +46,15 @@ from django.db.models import (
     Expression,
     ExpressionWrapper,
     F,
+    IntegerField,
     JSONField,
     Lookup,
     Q,
     QuerySet,
+    TextField,
     Value,
 )
-from django.db.models.functions import Coalesce, ExtractYear, Lower
+from django.db.models.functions import Cast, Coalesce, ExtractYear, Lower
 from django.db.models.lookups import GreaterThanOrEqual, In, LessThanOrEqual
 from django.http import QueryDict
 
@@ -76,6 +78,7 @@ SEARCH_CONFIG = "english"
 FACETS_CACHE_SECONDS = 30
 DOCUMENT_COLUMN = "search_document"
 DETECTORS_COLUMN = "search_detectors"
+YEAR_COLUMN = "search_year"
 
 #: The generated column of migration 0004 (the same text: a test compares them).
 DOCUMENT_SQL = """
@@ -372,7 +375,8 @@ def SearchDocument() -> GeneratedColumn:  # noqa: N802 - reads as the expression
 
 
 def Detectors() -> GeneratedColumn:  # noqa: N802
-    return GeneratedColumn(DETECTORS_COLUMN, JSONField())
+    """The detector names as JSON text (PostgreSQL)."""
+    return GeneratedColumn(DETECTORS_COLUMN, TextField())
 
 
 def search_datasets(*, user: Any, params: SearchParams, with_facets: bool = True) -> SearchResult:
@@ -533,7 +537,11 @@ def _facet_filters(params: SearchParams) -> dict[str, Q]:
 def _detector_q(names: Sequence[str]) -> Q:
     if uses_full_text():  # the generated jsonb array of detector names
         return functools.reduce(
-            operator.or_, (Q(JSONContains(Detectors(), Value([n], JSONField()))) for n in names)
+            operator.or_,
+            (
+                Q(JSONContains(Cast(Detectors(), JSONField()), Value([n], JSONField())))
+                for n in names
+            ),
         )
     return functools.reduce(
         operator.or_,
@@ -556,8 +564,11 @@ def _all(expressions: Iterable[Any]) -> Q:
     return functools.reduce(operator.and_, (Q(e) for e in expressions), Q())
 
 
-def _year() -> ExtractYear:
-    """The year a dataset is listed under: when it was published (created, for drafts)."""
+def _year() -> Any:
+    """The year a dataset is listed under: when it was published (created, for drafts);
+    on PostgreSQL the generated column of migration 0004, which the facet index holds."""
+    if uses_full_text():
+        return GeneratedColumn(YEAR_COLUMN, IntegerField())
     return ExtractYear(Coalesce("published_at", "created"))
 
 
@@ -753,13 +764,6 @@ def _count_column(base: QuerySet[Dataset], name: str) -> Counts:
     return _label_counts(name, list(rows))
 
 
-_DETECTORS_PG = """
-SELECT item.value, COUNT(*)
-FROM ({inner}) AS facet_base CROSS JOIN LATERAL jsonb_array_elements_text(
-  CASE WHEN jsonb_typeof(facet_base.detectors) = 'array' THEN facet_base.detectors
-  ELSE '[]'::jsonb END) AS item(value)
-GROUP BY 1
-"""
 _DETECTORS_SQLITE = """
 SELECT json_extract(item.value, '$.name'), COUNT(DISTINCT d.id)
 FROM {table} d, json_each(d.metadata, '$.acquisition.detectors') AS item
@@ -770,19 +774,13 @@ GROUP BY 1
 
 
 def _count_detector(base: QuerySet[Dataset]) -> Counts:
-    """Datasets per detector named in the metadata (``acquisition.detectors[].name``)."""
+    """Datasets per detector named in the metadata (``acquisition.detectors[].name``), for
+    SQLite (PostgreSQL counts them with the other facets, from the generated column)."""
     table = connection.ops.quote_name(Dataset._meta.db_table)
-    inner: QuerySet[Any, Any]
-    if uses_full_text():
-        inner = base.annotate(detectors=Detectors()).values("detectors")
-        template = _DETECTORS_PG
-    else:
-        inner = base.values("pk")
-        template = _DETECTORS_SQLITE
     # The inner query is the compiled (parameterised) queryset; nothing user-typed is pasted.
-    inner_sql, inner_params = inner.query.sql_with_params()
+    inner_sql, inner_params = base.values("pk").query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute(template.format(table=table, inner=inner_sql), inner_params)
+        cursor.execute(_DETECTORS_SQLITE.format(table=table, inner=inner_sql), inner_params)
         rows = cursor.fetchall()
     return _ranked(
         (name, str(name), n) for name, n in rows if isinstance(name, str) and name.strip()
