@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -95,16 +96,26 @@ def _directory_query(directory: str, **extra: str) -> str:
 # Home and search
 
 
+HOME_COUNTS_SECONDS = 300
+
+
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
     params = search.SearchParams()
     result = search.search_datasets(user=request.user, params=params)
+    # The headline numbers add up every visible file: worth a few minutes of cache.
+    who = f"user:{request.user.pk}" if request.user.is_authenticated else "anonymous"
+    counts = cache.get_or_set(
+        f"openem:home:counts:{who}",
+        lambda: selectors.portal_counts(user=request.user),
+        HOME_COUNTS_SECONDS,
+    )
     return render(
         request,
         "repository/home.html",
         {
             "recent": selectors.recent_datasets(user=request.user),
-            "counts": selectors.portal_counts(user=request.user),
+            "counts": counts,
             "facets": {facet.name: facet for facet in result.facets},
         },
     )

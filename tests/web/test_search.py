@@ -298,3 +298,16 @@ def test_cached_facets_are_never_shared_between_users(catalogue: Catalogue) -> N
     assert sum(facet_counts(anonymous, "technique").values()) == 2
     again = run(catalogue.world["member"], "sort=title")  # paging/sorting reuse the counts
     assert again.total == member.total and facet_counts(again, "visibility")["private"] == 1
+
+
+def test_home_counts_are_what_each_person_may_see(client: Any, catalogue: Catalogue) -> None:
+    def counted_files(html: str) -> str:
+        match = re.search(r'data-count="files">([^<]+)<', html)
+        assert match is not None
+        return match.group(1)
+
+    anonymous = client.get("/").content.decode()
+    client.force_login(catalogue.world["member"])
+    member = client.get("/").content.decode()
+    # public 3 + embargoed 1 for everyone; the member also counts the private file
+    assert counted_files(anonymous) == "4" and counted_files(member) == "5"
