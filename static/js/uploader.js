@@ -40,7 +40,8 @@ function formatBytes (bytes) {
   const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB']
   let value = bytes
   let unit = 0
-  while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit += 1 }
+  // 1024-based, as Django's filesizeformat on the rest of the page
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1 }
   return `${value.toFixed(value >= 100 || unit === 0 ? 0 : 1)} ${units[unit]}`
 }
 
