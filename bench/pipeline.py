@@ -12,6 +12,7 @@ queue (``bench_ingest``), so a portal worker on the same broker never sees these
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import os
 import signal
@@ -41,6 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--concurrency", type=int, default=2, help="pipeline: worker processes")
     parser.add_argument("--timeout", type=float, default=900.0, help="pipeline: seconds to wait")
+    parser.add_argument(
+        "--worker-app",
+        default="openem",
+        help="pipeline: the Celery app the worker runs (-A); another module lets you try a "
+        "configuration before it goes into the settings",
+    )
 
 
 # --- Environment (before Django is set up) -------------------------------------------------------
@@ -183,7 +190,7 @@ def count_queries(count: int) -> dict[str, Any]:
 # --- The worker ------------------------------------------------------------------------------------
 
 
-def start_worker(concurrency: int, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(concurrency: int, log: Path, app: str = "openem") -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env["DJANGO_SETTINGS_MODULE"] = "openem.settings"
     with open(log, "wb") as out:
@@ -193,7 +200,7 @@ def start_worker(concurrency: int, log: Path) -> subprocess.Popen[bytes]:
                 "-m",
                 "celery",
                 "-A",
-                "openem",
+                app,
                 "worker",
                 "-c",
                 str(concurrency),
@@ -267,6 +274,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     queries = count_queries(args.query_files)
 
     dataset, ids, register_ms = make_session(args.files, "Pipeline benchmark")
+    # A worker app other than the portal's may carry settings to try; PRODUCER_CONF in it is
+    # what this (enqueueing) side needs to match.
+    app.conf.update(getattr(importlib.import_module(args.worker_app), "PRODUCER_CONF", {}))
     app.conf.task_routes = {"ingest.*": {"queue": BENCH_QUEUE}}
     with app.connection_for_write() as connection:
         connection.default_channel.queue_declare(queue=BENCH_QUEUE, durable=True)
@@ -274,13 +284,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     connections.close_all()  # the worker forks with its own connections
 
     log = args.pipeline_workdir / "worker.log"
-    worker = start_worker(args.concurrency, log)
+    worker = start_worker(args.concurrency, log, args.worker_app)
     try:
         cpu_before = cpu_seconds(worker.pid)
         started = time.perf_counter()
+        enqueue_cpu = time.process_time()
         for datafile_id in ids:
             process_file.delay(datafile_id)
         enqueue_seconds = time.perf_counter() - started
+        enqueue_cpu = time.process_time() - enqueue_cpu
         unsettled = DataFile.objects.filter(
             dataset=dataset, state__in=(FileState.STORED, FileState.PROCESSING)
         )
@@ -307,9 +319,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "files": args.files,
         "worker_concurrency": args.concurrency,
+        "worker_app": args.worker_app,
         "storage": "local",
         "register_ms_for_all_files": register_ms,
         "enqueue_seconds": round(enqueue_seconds, 2),
+        "enqueue_cpu_ms_per_file": round(enqueue_cpu / args.files * 1000, 3),
         "seconds_to_settled": round(seconds, 2),
         "files_per_s": round(files_per_s, 1),
         "worker_cpu_ms_per_file": round(worker_cpu / args.files * 1000, 2),
