@@ -708,7 +708,7 @@ def main(argv: list[str] | None = None) -> int:
     loaded = load(args.reload)
     vacuum()
     print(f"data: {json.dumps(loaded)}", flush=True)
-    figures: dict[str, Any] = {"data": loaded}
+    figures: dict[str, Any] = {"data": loaded, "load_average_before": os.getloadavg()}
     figures["landing"] = bench_landing(loaded["big_pid"], args.loads)
     print(f"landing (1,000,000 files): {json.dumps(figures['landing'])}", flush=True)
     figures["search"] = bench_search(args.loads)
@@ -737,6 +737,8 @@ def main(argv: list[str] | None = None) -> int:
         "manifest_under_10s": figures["manifest"]["seconds"] < 10,
     }
     figures["goals"] = goals
+    figures["load_average_after"] = os.getloadavg()  # a shared machine: say how busy it was
+    figures["cpus"] = os.cpu_count()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "web.json").write_text(json.dumps(figures, indent=2, ensure_ascii=False))
     print(f"goals: {json.dumps(goals)}  (details in bench/results/web.json)")
