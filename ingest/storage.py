@@ -330,10 +330,15 @@ class S3Store:
         except ClientError:
             self.client.create_bucket(Bucket=self.bucket)
 
-    def configure_cors(self, origins: list[str], *, max_age: int = 3600) -> None:
+    def configure_cors(self, origins: list[str], *, max_age: int = 3600) -> bool:
         """Let browsers on ``origins`` PUT parts straight to the bucket and read the ``ETag``
         of each part (which completing a multipart upload needs). Browser uploads fail
-        without it; the demo/compose setup and the tests call this."""
+        without it; the demo/compose setup and the tests call this.
+
+        Returns False when the server has no per-bucket CORS (MinIO's community edition
+        answers NotImplemented: there, set ``MINIO_API_CORS_ALLOW_ORIGIN`` server-wide)."""
+        from botocore.exceptions import ClientError
+
         rules = {
             "CORSRules": [
                 {
@@ -345,10 +350,16 @@ class S3Store:
                 }
             ]
         }
-        with_retries(
-            lambda: self.client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration=rules),
-            key=self.bucket,
-        )
+        try:  # a one-off configuration call: no retries, so a 501 is not taken as transient
+            self.client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration=rules)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NotImplemented", "MalformedXML"}:
+                logger.warning(
+                    "bucket %s: no per-bucket CORS on this server (%s)", self.bucket, exc
+                )
+                return False
+            raise _classify(exc, self.bucket) from exc
+        return True
 
     def size(self, key: str) -> int:
         head = with_retries(lambda: self.client.head_object(Bucket=self.bucket, Key=key), key=key)

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.services]
 def test_configure_cors_allows_the_portal_origin_to_put_parts(s3_storage: Any) -> None:
     store = storage.get_store()
     assert isinstance(store, storage.S3Store)
-    store.configure_cors(["http://portal.example"])
+    assert store.configure_cors(["http://portal.example"]) is True
     key = storage.object_key("cors", "probe")
     upload_id = store.multipart_create(key)
     url = store.multipart_presign_part(key, upload_id, 1)
@@ -42,3 +42,21 @@ def test_configure_cors_allows_the_portal_origin_to_put_parts(s3_storage: Any) -
     )
     assert refused.status_code == 403  # the bucket's rules refuse other origins
     store.multipart_abort(key, upload_id)
+
+
+def test_servers_without_bucket_cors_are_reported_not_fatal(s3_storage: Any) -> None:
+    """MinIO's community edition answers NotImplemented (its CORS is server-wide)."""
+    from botocore.stub import Stubber
+
+    store = storage.get_store()
+    assert isinstance(store, storage.S3Store)
+    with Stubber(store.client) as stub:
+        stub.add_client_error(
+            "put_bucket_cors", service_error_code="NotImplemented", http_status_code=501
+        )
+        assert store.configure_cors(["http://portal.example"]) is False
+        stub.add_client_error(
+            "put_bucket_cors", service_error_code="AccessDenied", http_status_code=403
+        )
+        with pytest.raises(storage.AccessDenied):
+            store.configure_cors(["http://portal.example"])
