@@ -196,3 +196,10 @@ def test_sessions_list(client: Client, world: Any) -> None:
     assert f'data-session="{session.pk}"' in html
     client.force_login(world["other_staff"])
     assert f'data-session="{session.pk}"' not in client.get("/upload/sessions/").content.decode()
+
+
+def test_uploads_menu_is_for_facility_staff(client: Client, world: Any) -> None:
+    client.force_login(world["stranger"])
+    assert 'href="/upload/sessions/"' not in client.get("/").content.decode()
+    client.force_login(world["staff"])
+    assert 'href="/upload/sessions/"' in client.get("/").content.decode()
