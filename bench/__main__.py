@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "names", nargs="*", metavar="name", help=f"benchmarks to run: {', '.join(BENCHMARKS)}"
     )
-    parser.add_argument("--repeats", type=int, default=3, help="runs per timing (best counts)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per timing (best counts)")
     for module in BENCHMARKS.values():
         module.add_arguments(parser)
     args = parser.parse_args(argv)

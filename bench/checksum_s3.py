@@ -80,8 +80,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory(prefix="openem-bench-") as folder,
         moto_server(Path(folder)) as server,
+        s3_store(server) as store,
     ):
-        store = s3_store(server)
         key = "bench/big.bin"
         started = time.perf_counter()
         assert store.put(key, Repeating(block, size)) == size  # type: ignore[arg-type]

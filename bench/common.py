@@ -168,15 +168,22 @@ def moto_server(log_dir: Path) -> Iterator[S3Server]:
             process.wait(timeout=10)
 
 
-def s3_store(server: S3Server) -> Any:
-    """The portal's S3 store on ``server`` (settings switched for this process)."""
+@contextlib.contextmanager
+def s3_store(server: S3Server) -> Iterator[Any]:
+    """The portal's S3 store on ``server``; this process's storage settings are switched for
+    the block and restored after it (a later benchmark may use local storage)."""
     from django.conf import settings
 
     from ingest import storage
 
+    previous = settings.OPENEM_STORAGE
     settings.OPENEM_STORAGE = server.storage_settings()
     storage.reset_store_cache()
-    store = storage.get_store()
-    assert isinstance(store, storage.S3Store)
-    store.ensure_bucket()
-    return store
+    try:
+        store = storage.get_store()
+        assert isinstance(store, storage.S3Store)
+        store.ensure_bucket()
+        yield store
+    finally:
+        settings.OPENEM_STORAGE = previous
+        storage.reset_store_cache()

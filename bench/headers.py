@@ -120,8 +120,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory(prefix="openem-bench-") as folder,
         moto_server(Path(folder)) as server,
+        s3_store(server) as store,
     ):
-        store = s3_store(server)
         for label, (name, data) in files.items():
             key = f"bench/{label}"
             store.put(key, data)

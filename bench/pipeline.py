@@ -15,6 +15,7 @@ import argparse
 import importlib
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -313,6 +314,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         worker_cpu = cpu_seconds(worker.pid) - cpu_before
     finally:
         stop_worker(worker)
+        # The stored objects are not needed any more (the worker log stays for reading).
+        shutil.rmtree(args.pipeline_workdir / "objects", ignore_errors=True)
 
     states = Counter(DataFile.objects.filter(dataset=dataset).values_list("state", flat=True))
     files_per_s = args.files / seconds
