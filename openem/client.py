@@ -434,6 +434,12 @@ class Client:
         params = {k: v for k, v in {"dataset": dataset, "state": state}.items() if v}
         return list(self.paginate("uploads/", params))
 
+    def open_upload_session(self, pid: str) -> dict[str, Any] | None:
+        """The newest open upload session of dataset ``pid``, if there is one."""
+        params = {"dataset": pid, "state": "open", "page_size": 1}
+        results = self.get_json("uploads/", params=params)["results"]
+        return dict(results[0]) if results else None
+
     def create_upload_session(self, pid: str) -> dict[str, Any]:
         return dict(self.post_json("uploads/", {"dataset": pid}))
 
@@ -837,8 +843,7 @@ def upload_directory(
     if not root.is_dir():
         raise OpenEMError(f"{root} is not a folder")
     local_files = scan_directory(root, exclude=exclude)
-    sessions = client.upload_sessions(dataset=pid, state="open")
-    session = sessions[0] if sessions else client.create_upload_session(pid)
+    session = client.open_upload_session(pid) or client.create_upload_session(pid)
     report = UploadReport(dataset=pid, session=int(session["id"]), storage=session["storage"])
     report.files_local = len(local_files)
     report.bytes_local = sum(f.size for f in local_files)
