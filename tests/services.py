@@ -272,7 +272,9 @@ def _forget_connections(app: Any) -> None:
     from celery._state import _set_task_join_will_block
 
     app._pool = None  # kombu keeps pools per URL: the next acquire picks the configured broker's
-    app._backend = None  # the result backend is cached too
+    # The result backend is cached too (per app when thread-safe, else per thread).
+    app._backend_cache = None
+    app._local.__dict__.pop("backend", None)
     if "amqp" in app.__dict__:
         app.amqp._producer_pool = None
     _set_task_join_will_block(False)
