@@ -218,6 +218,10 @@ def _retry_after_seconds(value: str) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _tried(attempts: int) -> str:
+    return {1: "tried once", 2: "tried twice"}.get(attempts, f"tried {attempts} times")
+
+
 _NETWORK_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
@@ -336,7 +340,7 @@ class Client:
                 if attempt == attempts:
                     raise NetworkError(
                         f"could not reach {_short(url)}: {_network_reason(exc)} "
-                        f"(tried {attempts} times)"
+                        f"({_tried(attempts)})"
                     ) from exc
                 delay = self.retry.delay(attempt)
                 logger.info("%s %s: %s; retry in %.1fs", method, url, exc, delay)
@@ -653,7 +657,7 @@ class _Uploader:
                 if attempt == policy.attempts:
                     raise TransferError(
                         f"could not send a part to storage: {_network_reason(exc)} "
-                        f"(tried {attempt} times)"
+                        f"({_tried(attempt)})"
                     ) from exc
                 self.client._sleep(policy.delay(attempt))
                 continue
@@ -1111,7 +1115,7 @@ class _Downloader:
                 if failures >= self.client.retry.attempts:
                     raise TransferError(
                         f"the download stopped at byte {position:,} and could not go on "
-                        f"(tried {failures} times)"
+                        f"({_tried(failures)})"
                     )
                 self.client._sleep(self.client.retry.delay(failures))
             else:

@@ -443,7 +443,7 @@ def test_an_unreachable_server_is_reported_after_the_retries(cli, world):
 
     assert result.code == openem_cli.EXIT_NETWORK
     assert "could not reach http://127.0.0.1:" in result.err
-    assert "the connection was refused (tried 2 times)" in result.err
+    assert "the connection was refused (tried twice)" in result.err
 
 
 def test_no_server_configured(capsys, world):
