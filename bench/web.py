@@ -533,26 +533,66 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[rank]
 
 
-def _summary(samples: list[float]) -> dict[str, float]:
-    ms = [s * 1000 for s in samples]
-    return {
-        "n": len(ms),
-        "p50_ms": round(statistics.median(ms), 1),
-        "p95_ms": round(_percentile(ms, 0.95), 1),
-        "max_ms": round(max(ms), 1),
+Sample = tuple[float, float | None]  # (wall seconds, on-CPU seconds or None)
+
+
+def _on_cpu_ns(pid: int | str) -> int | None:
+    """Nanoseconds a process (its main thread) has run on a CPU (Linux schedstat)."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _backend_pid() -> int:
+    from django.db import connection
+
+    connection.ensure_connection()
+    return int(connection.connection.get_backend_pid())  # type: ignore[union-attr]
+
+
+def _cpu_ns(backend: int) -> int | None:
+    mine, theirs = _on_cpu_ns("self"), _on_cpu_ns(backend)
+    return None if mine is None or theirs is None else mine + theirs
+
+
+def _summary(samples: list[Sample]) -> dict[str, float]:
+    """Wall-clock and on-CPU figures. On a shared machine the wall time includes waiting
+    for a CPU; the on-CPU time (this process and its PostgreSQL backend, parallel query off)
+    is what the request costs, i.e. about its wall time on an idle server."""
+    wall = [w * 1000 for w, _ in samples]
+    summary = {
+        "n": len(wall),
+        "p50_ms": round(statistics.median(wall), 1),
+        "p95_ms": round(_percentile(wall, 0.95), 1),
+        "max_ms": round(max(wall), 1),
     }
+    cpu = [c * 1000 for _, c in samples if c is not None]
+    if len(cpu) == len(wall):
+        summary["cpu_p50_ms"] = round(statistics.median(cpu), 1)
+        summary["cpu_p95_ms"] = round(_percentile(cpu, 0.95), 1)
+    return summary
 
 
 def _time(
     func: Callable[[], Any], loads: int, *, before: Callable[[], None] | None = None
-) -> list[float]:
-    samples = []
+) -> list[Sample]:
+    samples: list[Sample] = []
     for _ in range(loads):
         if before:
             before()
+        backend = _backend_pid()
+        cpu_before = _cpu_ns(backend)
         started = time.perf_counter()
         func()
-        samples.append(time.perf_counter() - started)
+        wall = time.perf_counter() - started
+        cpu_after = _cpu_ns(backend) if _backend_pid() == backend else None
+        cpu = (
+            (cpu_after - cpu_before) / 1e9
+            if cpu_before is not None and cpu_after is not None
+            else None
+        )
+        samples.append((wall, cpu))
     return samples
 
 
@@ -621,7 +661,7 @@ def bench_search(loads: int) -> dict[str, Any]:
     runs = max(3, loads // 4)
     for who, user in (("anonymous", AnonymousUser()), ("facility_staff", staff)):
         for mode in ("cold", "warm"):
-            samples: list[float] = []
+            samples: list[Sample] = []
             per_query = {}
             for query in SEARCHES:
                 params, _ = SearchParams.from_query(QueryDict(query))
@@ -636,7 +676,7 @@ def bench_search(loads: int) -> dict[str, Any]:
             results[f"{who}_{mode}"] = _summary(samples)
             results[f"{who}_{mode}_per_query"] = per_query
     client = Client(SERVER_NAME="localhost")
-    page_samples: list[float] = []
+    page_samples: list[Sample] = []
     for query in SEARCHES:
         url = f"/datasets/?{query}"
         client.get(url)
@@ -680,7 +720,10 @@ def bench_manifest(big_pid: str) -> dict[str, Any]:
         return time.perf_counter() - started, first_byte, lines, size
 
     rss = [_rss_bytes()]
+    backend = _backend_pid()
+    cpu_before = _cpu_ns(backend)
     seconds, first_byte, lines, size = stream(lambda: rss.append(_rss_bytes()))
+    cpu_after = _cpu_ns(backend) if _backend_pid() == backend else None
     assert lines == BIG_FILES, lines
     tracemalloc.start()
     traced_seconds, *_ = stream()
@@ -688,6 +731,9 @@ def bench_manifest(big_pid: str) -> dict[str, Any]:
     tracemalloc.stop()
     return {
         "seconds": round(seconds, 2),
+        "cpu_seconds": round((cpu_after - cpu_before) / 1e9, 2)
+        if cpu_before is not None and cpu_after is not None
+        else None,
         "first_byte_ms": round(first_byte * 1000, 1),
         "lines": lines,
         "megabytes": round(size / 1e6, 1),
@@ -702,6 +748,19 @@ def bench_manifest(big_pid: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     prepare(args.database_url)
+    from django.db import connection
+    from django.db.backends.signals import connection_created
+
+    # One backend for the whole run, without parallel workers: its on-CPU time is then all
+    # the database work of a request (see _summary).
+    connection.settings_dict["CONN_MAX_AGE"] = None
+
+    def serial(sender: Any, connection: Any, **kwargs: Any) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SET max_parallel_workers_per_gather = 0")
+
+    connection_created.connect(serial)
+    connection.close()  # the next query opens a connection with the setting
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
@@ -728,6 +787,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     figures["manifest"] = bench_manifest(loaded["big_pid"])
     print(f"manifest (1,000,000 files): {json.dumps(figures['manifest'])}", flush=True)
+    cpu_goals = {
+        "landing_cpu_p95_under_300ms": figures["landing"]["landing_uncached"].get("cpu_p95_ms", 1e9)
+        < 300,
+        "search_cpu_p95_under_200ms": max(
+            search["anonymous_cold"].get("cpu_p95_ms", 1e9),
+            search["facility_staff_cold"].get("cpu_p95_ms", 1e9),
+        )
+        < 200,
+    }
     goals = {
         "landing_p95_under_300ms": figures["landing"]["landing_uncached"]["p95_ms"] < 300,
         "search_p95_under_200ms": max(
@@ -737,11 +805,13 @@ def main(argv: list[str] | None = None) -> int:
         "manifest_under_10s": figures["manifest"]["seconds"] < 10,
     }
     figures["goals"] = goals
+    figures["goals_on_cpu"] = cpu_goals
     figures["load_average_after"] = os.getloadavg()  # a shared machine: say how busy it was
     figures["cpus"] = os.cpu_count()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "web.json").write_text(json.dumps(figures, indent=2, ensure_ascii=False))
-    print(f"goals: {json.dumps(goals)}  (details in bench/results/web.json)")
+    print(f"goals (wall clock, this machine's load): {json.dumps(goals)}")
+    print(f"goals (on-CPU server time): {json.dumps(cpu_goals)}  (details: bench/results/web.json)")
     return 0 if all(goals.values()) else 1
 
 

@@ -49,6 +49,8 @@ ZIP_CHUNK = 1024 * 1024
 SUMMARY_CACHE_SECONDS = 300
 #: A browser ZIP of more files than this is refused in favour of the manifest, URL list or CLI.
 ZIP_MAX_FILES = 10_000
+#: Datasets up to this many files are counted while their page is made; bigger ones after.
+INLINE_SUMMARY_MAX_FILES = 50_000
 
 OSCEM_GROUPS = (
     ("instrument", "Instrument"),
@@ -210,7 +212,7 @@ def json_ld(
     dataset: Dataset,
     *,
     url: str,
-    summary: FileSummary,
+    summary: FileSummary | None,
     distributions: Sequence[Distribution] = (),
 ) -> dict[str, Any]:
     """The schema.org ``Dataset`` description (https://schema.org/Dataset, as profiled by
@@ -262,7 +264,7 @@ def json_ld(
             "name": SITE_NAME,
             "url": settings.OPENEM_SITE_URL + "/",
         },
-        "size": f"{summary.files} files, {summary.bytes} bytes",
+        "size": f"{summary.files} files, {summary.bytes} bytes" if summary else "",
         "citation": [f"https://doi.org/{d}" for d in dataset.publication_dois or []],
         "sameAs": [ref.url for ref in cross_references(dataset) if ref.kind != "DOI"],
     }
@@ -520,11 +522,15 @@ class FileSummary:
     downloadable_bytes: int
 
 
+def _summary_key(dataset: Dataset) -> str:
+    return f"openem:landing:summary:{dataset.pk}:{dataset.status}"
+
+
 def file_summary(dataset: Dataset) -> FileSummary:
     """Counts for the landing page, read from the (dataset, state) index that includes the
     size. A published dataset's files no longer change, so its summary is also cached for a
     few minutes; one still being uploaded is counted afresh."""
-    key = f"openem:landing:summary:{dataset.pk}:{dataset.status}"
+    key = _summary_key(dataset)
     if dataset.status == "published":
         cached = cache.get(key)
         if cached is not None:
@@ -546,6 +552,20 @@ def file_summary(dataset: Dataset) -> FileSummary:
     if dataset.status == "published":
         cache.set(key, summary.__dict__, SUMMARY_CACHE_SECONDS)
     return summary
+
+
+def file_summary_if_cheap(dataset: Dataset) -> FileSummary | None:
+    """The summary when it costs little: cached, or a dataset of at most
+    ``INLINE_SUMMARY_MAX_FILES`` files. None for a big dataset not counted lately: its page
+    then loads the counts in a second request instead of making the first one wait."""
+    if dataset.status == "published":
+        cached = cache.get(_summary_key(dataset))
+        if cached is not None:
+            return FileSummary(**cached)
+    first = DataFile.objects.filter(dataset=dataset).values("state")[: INLINE_SUMMARY_MAX_FILES + 1]
+    if first.count() <= INLINE_SUMMARY_MAX_FILES:
+        return file_summary(dataset)
+    return None
 
 
 def gallery(dataset: Dataset, limit: int = GALLERY_SIZE) -> list[DataFile]:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("datasets/", views.dataset_list, name="dataset-list"),
     path("datasets/<str:pid>/", views.dataset_detail, name="dataset-detail"),
     path("datasets/<str:pid>/citation.bib", views.dataset_citation, name="dataset-citation"),
+    path("datasets/<str:pid>/summary", views.dataset_summary, name="dataset-summary"),
     path("datasets/<str:pid>/files/", views.dataset_files, name="dataset-files"),
     path("datasets/<str:pid>/files/<int:file_id>/", views.datafile_detail, name="datafile-detail"),
     path(

@@ -149,9 +149,9 @@ def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
     can_list = access.can(user, access.Action.LIST_FILES, dataset)
     can_edit = access.can_edit(user, dataset)
     url = _landing_url(dataset)
-    summary = landing.file_summary(dataset)
+    summary = landing.file_summary_if_cheap(dataset)  # None: a second request counts
     page = landing.file_page(dataset) if can_list else None
-    bulk = landing.bulk_size(dataset) if can_list else None
+    bulk = landing.bulk_size(dataset) if can_list and summary is not None else None
     distributions = _distributions(request, dataset, bulk) if can_list else []
     context = {
         "dataset": dataset,
@@ -230,6 +230,27 @@ def _metadata_edit_url(dataset: Dataset) -> str:
 
 def _upload_sessions(dataset: Dataset) -> list[Any]:
     return list(dataset.upload_sessions.order_by("-created")[:5])
+
+
+@require_safe
+def dataset_summary(request: HttpRequest, pid: str) -> HttpResponse:
+    """The file counts and the download choices of a big dataset, which its landing page
+    loads after itself (htmx) rather than making people wait for the counting."""
+    dataset = _dataset_or_404(request, pid)
+    if dataset is None:
+        return _not_found(request)
+    can_list = access.can(request.user, access.Action.LIST_FILES, dataset)
+    return render(
+        request,
+        "repository/_summary.html",
+        {
+            "dataset": dataset,
+            "summary": landing.file_summary(dataset),
+            "can_list_files": can_list,
+            "bulk": landing.bulk_size(dataset) if can_list else None,
+            "expiry_minutes": settings.OPENEM_PRESIGN_EXPIRY // 60,
+        },
+    )
 
 
 @require_safe

@@ -73,7 +73,7 @@ def page(browser: Any, live_server: Any) -> Iterator[Any]:
     context = browser.new_context(
         viewport={"width": 1366, "height": 900}, accept_downloads=True, base_url=live_server.url
     )
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(45_000)  # a shared CI machine can be slow
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))

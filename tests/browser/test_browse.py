@@ -124,3 +124,15 @@ def test_anonymous_cannot_reach_private_files_by_url(page: Any, catalogue: Catal
             f"/datasets/{private.pid}/files/{secret.pk}/download",
         )
     assert Path(info.value.path()).read_bytes() == catalogue.contents["secret"]
+
+
+def test_a_big_datasets_counts_arrive_after_the_page(
+    page: Any, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from repository import landing
+
+    monkeypatch.setattr(landing, "INLINE_SUMMARY_MAX_FILES", 1)
+    page.goto(catalogue.public.get_absolute_url())
+    page.wait_for_selector('#files-fact[data-files="3"]')
+    page.wait_for_selector('#download-panel a[href$="/download.zip"]')
+    assert page.js_errors == []

@@ -290,3 +290,24 @@ def test_file_detail_shows_the_header_and_checksum(client: Client, catalogue: Ca
     other = catalogue.files["secret"]
     # a file of another dataset is not reachable through this dataset's URL
     assert client.get(f"/datasets/{catalogue.public.pid}/files/{other.pk}/").status_code == 404
+
+
+def test_big_datasets_count_their_files_in_a_second_request(
+    client: Client, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(landing, "INLINE_SUMMARY_MAX_FILES", 2)  # the public dataset has 3
+    dataset = catalogue.public
+    html = client.get(dataset.get_absolute_url()).content.decode()
+    summary_url = f"/datasets/{dataset.pid}/summary"
+    assert f'hx-get="{summary_url}"' in html and "counting the files" in html
+    assert "data-files=" not in html and "download.zip" not in html
+    fragment = client.get(summary_url).content.decode()
+    assert 'data-files="3"' in fragment
+    assert 'id="download-panel"' in fragment and 'hx-swap-oob="true"' in fragment
+    assert f"/datasets/{dataset.pid}/download.zip" in fragment
+    # once counted, a published dataset's page shows the counts at once (cached)
+    assert 'data-files="3"' in client.get(dataset.get_absolute_url()).content.decode()
+    # the embargoed dataset's counts come without download choices; a private one is hidden
+    embargoed = client.get(f"/datasets/{catalogue.embargoed.pid}/summary").content.decode()
+    assert 'data-files="1"' in embargoed and "download-panel" not in embargoed
+    assert client.get(f"/datasets/{catalogue.private.pid}/summary").status_code == 404
