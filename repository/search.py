@@ -657,7 +657,10 @@ def _grouped_counts(
 
     counts = [f"COUNT(*) FILTER (WHERE {passing(None)})"]
     counts += [f"COUNT(*) FILTER (WHERE {passing(name)})" for name in names if name in filters]
+    # A row that fails two chosen filters counts nowhere: leave it out before grouping.
+    failures = " + ".join(f"(NOT COALESCE({quote('flag_' + n)}, false))::int" for n in filters)
     sql = _GROUPED_SQL.format(
+        where=f"WHERE {failures} <= 1" if len(filters) > 1 else "",
         select=", ".join(quote(c) for c in columns) + ", " if columns else "",
         grouping=", ".join(f"GROUPING({quote(c)})" for c in columns) or "0",
         counts=", ".join(counts),
@@ -687,7 +690,7 @@ def _grouped_counts(
 
 
 _GROUPED_SQL = """
-SELECT {select}{grouping}, {counts} FROM ({inner}) AS facet_base
+SELECT {select}{grouping}, {counts} FROM ({inner}) AS facet_base {where}
 GROUP BY GROUPING SETS ({sets})
 """
 

@@ -19,7 +19,7 @@ from django.test import Client
 from repository import landing
 from repository.models import AuditAction, AuditEvent, ProjectMembership
 
-from .conftest import Catalogue
+from .conftest import Catalogue, add_file
 
 pytestmark = pytest.mark.django_db
 
@@ -265,3 +265,9 @@ def test_zip_of_too_many_files_is_refused(
     assert folder.status_code == 200  # one file: fine
     html = client.get(catalogue.public.get_absolute_url()).content.decode()
     assert "This dataset has more than 2 files" in html
+    for index in range(3):
+        add_file(catalogue.public, f"Micrographs/extra_{index}.mrc", b"x" * 10)
+    crowded = client.get(f"/datasets/{catalogue.public.pid}/download.zip", {"dir": "Micrographs"})
+    assert crowded.status_code == 409 and "more than 2 files" in crowded.content.decode()
+    browser = client.get(f"/datasets/{catalogue.public.pid}/files/", {"dir": "Micrographs"})
+    assert "download.zip" not in browser.content.decode()  # no ZIP offered for that folder
