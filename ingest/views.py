@@ -200,7 +200,6 @@ def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
         )
     store = storage.get_store()
     status = _status_context(session)
-    progress = status["progress"]
     api_base = reverse("api:upload-detail", kwargs={"session_id": session.pk})
     config = {
         "sessionId": session.pk,
@@ -224,7 +223,6 @@ def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
         "ingest/session_detail.html",
         {
             **status,
-            "waiting_files": progress.files_by_state.get(FileState.REGISTERED, 0),
             "config": config,
             "uploader_ready": finders.find(UPLOADER_BUNDLE) is not None,
             "expiry_minutes": settings.OPENEM_PRESIGN_EXPIRY // 60,
@@ -252,6 +250,9 @@ def _status_context(session: UploadSession) -> dict[str, Any]:
         "ready": finished and dataset.status in (DatasetStatus.READY, DatasetStatus.PUBLISHED),
         "checked_at": timezone.now(),
         "poll": not finished,
+        # Registered files whose bytes have not all arrived (the resume hint).
+        "waiting_files": progress.files_by_state.get(FileState.REGISTERED, 0),
+        "session_open": session.state == UploadSessionState.OPEN,
     }
 
 
@@ -260,14 +261,17 @@ def _status_context(session: UploadSession) -> dict[str, Any]:
 def session_status(request: HttpRequest, session_id: int) -> HttpResponse:
     """The live ingest panel: files and bytes done/failed, failures with their reasons.
 
-    Polled by htmx every few seconds; once every file has settled (and the session is closed)
+    Polled by htmx every few seconds (and fetched by the uploader when it is done), with the
+    page's resume hint out of band; once every file has settled (and the session is closed)
     it answers 286 so that the polling stops.
     """
     session = _session_or_none(request, session_id)
     if session is None:
         return HttpResponse(status=404)
     context = _status_context(session)
-    response = render(request, "ingest/_status.html", context)
+    # The resume hint above the uploader is sent along (htmx swaps it out of band), so that
+    # it says how many files still wait now, not when the page was loaded.
+    response = render(request, "ingest/_status.html", {**context, "resume_hint_oob": True})
     if context["finished"] and request.headers.get("HX-Request") == "true":
         response.status_code = HTMX_STOP_POLLING
     return response

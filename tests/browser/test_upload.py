@@ -183,6 +183,7 @@ def test_upload_to_s3_interrupted_and_resumed(
     _choose_folder(page, session_folder)
     page.click("#start-button")
     page.wait_for_selector("[data-ingest-ready]", timeout=90_000)
+    assert page.locator("[data-resume-hint]").count() == 0  # no stale "1 still waits"
     screenshot(page, "12-upload-done-ingest-ready")
 
     resumed = [(u, n) for p, u, n in puts if p == "after reload"]
@@ -260,6 +261,7 @@ def test_upload_to_local_storage_with_clear_messages_and_resume(
     _choose_folder(page, session_folder)
     page.click("#start-button")
     page.wait_for_selector("[data-ingest-ready]", timeout=90_000)
+    assert page.locator("[data-resume-hint]").count() == 0  # no stale "1 still waits"
     resumed = sorted(start for name, start in chunks if name == "after reload")
     assert resumed and resumed[0] == PART, resumed  # continued where the server stopped
     _check_ingested(session_id, session_folder)

@@ -154,6 +154,50 @@ def test_resume_hint_counts_files_waiting_for_bytes(
     assert "2 files are registered in this session and 1 still waits for its bytes" in html
 
 
+def _resume_hint(html: str) -> str:
+    """The resume hint's element: ``<div id="resume-hint" ...>...</div>``."""
+    found = re.search(r'<div id="resume-hint"[^>]*>.*?</div>', html, re.S)
+    assert found, html
+    return found.group(0)
+
+
+def test_resume_hint_follows_the_upload_instead_of_the_first_page_load(
+    client: Client, world: Any, local_storage: Any
+) -> None:
+    """The page is loaded while a file waits for its bytes; the upload then finishes in the
+    page. The status fragment (what htmx polls, and what the uploader fetches when it is
+    done) carries the hint out of band, so the stale "1 still waits" goes away."""
+    from repository.models import DataFile
+
+    session = _session(client, world)
+    add_file(session.dataset, "a.mrc", b"1234", state=FileState.REGISTERED)
+    add_file(session.dataset, "b.mrc", b"5678")
+    add_file(session.dataset, "c.mrc", b"9012", state=FileState.REGISTERED)
+    DataFile.objects.update(upload_session=session)
+    page = client.get(f"/upload/{session.pk}/").content.decode()
+    assert "2 still wait for their bytes" in _resume_hint(page)
+    assert "hx-swap-oob" not in _resume_hint(page)  # the page's own element, swapped later
+
+    # one file arrives: the fragment says so
+    DataFile.objects.filter(path="a.mrc").update(state=FileState.STORED)
+    status = client.get(f"/upload/{session.pk}/status", HTTP_HX_REQUEST="true")
+    hint = _resume_hint(status.content.decode())
+    assert 'hx-swap-oob="true"' in hint
+    assert "3 files are registered in this session and 1 still waits for its bytes" in hint
+
+    # the last one arrives and the uploader closes the session: the hint empties
+    DataFile.objects.filter(path="c.mrc").update(state=FileState.STORED)
+    session.state = UploadSessionState.COMPLETED
+    session.save()
+    status = client.get(f"/upload/{session.pk}/status", HTTP_HX_REQUEST="true")
+    hint = _resume_hint(status.content.decode())
+    assert 'hx-swap-oob="true"' in hint
+    assert "still wait" not in hint and "data-resume-hint" not in hint
+    # a page loaded now has the (empty) element too, so an out-of-band swap finds its target
+    page = client.get(f"/upload/{session.pk}/").content.decode()
+    assert "still wait" not in page and 'id="resume-hint"' in page
+
+
 def test_status_panel_counts_and_explains_failures(
     client: Client, world: Any, local_storage: Any
 ) -> None:
