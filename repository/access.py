@@ -30,6 +30,7 @@ from .models import (
     Facility,
     FacilityMembership,
     FacilityRole,
+    Project,
     ProjectMembership,
     Visibility,
 )
@@ -101,6 +102,28 @@ def datasets_with_files_for(
     if not _is_authenticated(user):
         return queryset.filter(_open_files_q(today))
     return queryset.filter(_open_files_q(today) | _insider_q(user))
+
+
+def projects_visible_to(user: Any) -> QuerySet[Project]:
+    """Projects a user may know of: those with a dataset the user may see, and, for the
+    authenticated, their own projects (as PI or member) and all projects of their facilities.
+    Proposal titles can be confidential before publication, so a project with only private
+    datasets stays hidden from outsiders."""
+    found = Project.objects.select_related("facility", "principal_investigator")
+    if is_site_admin(user):
+        return found.order_by("title", "pk")
+    rule = Q(pk__in=datasets_visible_to(user).filter(project__isnull=False).values("project"))
+    if _is_authenticated(user):
+        rule |= (
+            Q(principal_investigator_id=user.pk)
+            | Q(pk__in=ProjectMembership.objects.filter(user_id=user.pk).values("project_id"))
+            | Q(
+                facility_id__in=FacilityMembership.objects.filter(user_id=user.pk).values(
+                    "facility_id"
+                )
+            )
+        )
+    return found.filter(rule).order_by("title", "pk")
 
 
 def is_insider(user: Any, dataset: Dataset) -> bool:

@@ -21,10 +21,7 @@ from repository.models import (
     DataFile,
     Dataset,
     Facility,
-    FacilityMembership,
     Instrument,
-    Project,
-    ProjectMembership,
 )
 
 DATASET_ORDERINGS: dict[str, tuple[str, ...]] = {
@@ -145,30 +142,3 @@ def facilities() -> QuerySet[Facility]:
 def instruments(*, facility: str = "") -> QuerySet[Instrument]:
     found = Instrument.objects.select_related("facility").order_by("facility__name", "name", "pk")
     return found.filter(facility__slug=facility) if facility else found
-
-
-def projects_visible_to(user: Any) -> QuerySet[Project]:
-    """Projects a user may know of: those with a dataset the user may see, and, for members,
-    those of their own projects and facilities. Proposal titles can be confidential before
-    publication, so a project with only private datasets stays hidden from outsiders.
-
-    Derived from ``access.datasets_visible_to``; belongs in ``repository.access`` once another
-    surface needs it.
-    """
-    found = Project.objects.select_related("facility", "principal_investigator")
-    if access.is_site_admin(user):
-        return found.order_by("title", "pk")
-    rule = Q(
-        pk__in=access.datasets_visible_to(user).filter(project__isnull=False).values("project")
-    )
-    if user is not None and user.is_authenticated and user.is_active:
-        rule |= (
-            Q(principal_investigator_id=user.pk)
-            | Q(pk__in=ProjectMembership.objects.filter(user_id=user.pk).values("project_id"))
-            | Q(
-                facility_id__in=FacilityMembership.objects.filter(user_id=user.pk).values(
-                    "facility_id"
-                )
-            )
-        )
-    return found.filter(rule).order_by("title", "pk")

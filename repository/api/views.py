@@ -539,7 +539,7 @@ class ProjectListView(ApiView[Project]):
         responses={200: s.ProjectSerializer(many=True), **error_responses(400, 401, 429)},
     )
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(filters.projects_visible_to(request.user))
+        page = self.paginate_queryset(access.projects_visible_to(request.user))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
@@ -553,7 +553,7 @@ class ProjectDetailView(ApiView[Project]):
         responses={200: s.ProjectSerializer, **error_responses(401, 404, 429)},
     )
     def get(self, request: Request, code: str) -> Response:
-        project = filters.projects_visible_to(request.user).filter(code=code).first()
+        project = access.projects_visible_to(request.user).filter(code=code).first()
         if project is None:
             raise exceptions.NotFound(f"no project {code} exists or is visible to you")
         return Response(self.get_serializer(project).data)

@@ -147,3 +147,36 @@ def test_visible_querysets_have_no_duplicates_for_users_with_several_roles(world
     Dataset.objects.filter(pk=dataset.pk).update(owner=curator)
     assert list(access.datasets_visible_to(curator).filter(pk=dataset.pk)) == [dataset]
     assert access.datasets_with_files_for(curator).filter(pk=dataset.pk).count() == 1
+
+
+# Projects a persona may know of, by what the project holds (world.project, at world.facility).
+PROJECT_EXPECTED = {
+    "nothing": INSIDERS,
+    "private": INSIDERS,
+    "embargoed_before_date": EVERYONE,
+    "public": EVERYONE,
+}
+
+
+@pytest.mark.parametrize(
+    ("state", "persona"), [(state, persona) for state in PROJECT_EXPECTED for persona in PERSONAS]
+)
+def test_projects_visible_to(world, state, persona):
+    if state != "nothing":
+        make_dataset(world, state)
+    visible = access.projects_visible_to(world[persona])
+    assert visible.filter(pk=world.project.pk).exists() is (persona in PROJECT_EXPECTED[state])
+    assert visible.filter(pk=world.project.pk).count() <= 1  # no duplicates from several roles
+
+
+def test_projects_visible_to_principal_investigator_and_unpublished(world):
+    # The PI holds no membership row: their own project is theirs to see all the same, and an
+    # unpublished public-visibility dataset does not reveal the project to outsiders.
+    dataset = make_dataset(world, "public")
+    Dataset.objects.filter(pk=dataset.pk).update(status=DatasetStatus.READY)
+    pi = world.project.principal_investigator
+    assert access.projects_visible_to(pi).filter(pk=world.project.pk).exists()
+    assert not access.projects_visible_to(world["stranger"]).filter(pk=world.project.pk).exists()
+    pi.is_active = False
+    pi.save()
+    assert not access.projects_visible_to(pi).filter(pk=world.project.pk).exists()
