@@ -282,6 +282,10 @@ CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else None
 )
+# Several portals (or test runs) may share one Redis: a key prefix keeps their queues apart.
+CELERY_BROKER_KEY_PREFIX = env.str("CELERY_BROKER_KEY_PREFIX", default="")
+if CELERY_BROKER_KEY_PREFIX and CELERY_BROKER_URL.startswith("redis"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": CELERY_BROKER_KEY_PREFIX}
 CELERY_TASK_ACKS_LATE = True
 # Keep a worker's database connection across tasks (Celery closes it per task otherwise:
 # a fifth of the per-file cost of ingest).

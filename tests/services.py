@@ -135,6 +135,10 @@ def redis_url() -> str:
     return os.environ.get("OPENEM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+#: This test run's broker keys: two runs on one machine (one Redis) never take each other's tasks.
+BROKER_KEY_PREFIX = f"openem-test-{uuid.uuid4().hex[:12]}:"
+
+
 def redis_available(url: str) -> bool:
     try:
         import redis
@@ -180,9 +184,12 @@ def celery_worker_process(
     database_url = _database_url_for_worker()
     import redis
 
-    # The test broker database is ours alone: start from an empty one, so that a message left by
-    # an earlier test can never reach this worker.
-    redis.Redis.from_url(broker).flushdb()
+    # This run's keys start empty, so that a message left by an earlier test never reaches this
+    # worker; other runs' keys (another prefix) are left alone.
+    client = redis.Redis.from_url(broker)
+    stale = list(client.scan_iter(match=f"{BROKER_KEY_PREFIX}*", count=1000))
+    if stale:
+        client.delete(*stale)
     worker_name = f"test-{uuid.uuid4().hex[:8]}"
     env = {
         key: value
@@ -193,6 +200,7 @@ def celery_worker_process(
         {
             "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": broker,
+            "CELERY_BROKER_KEY_PREFIX": BROKER_KEY_PREFIX,
             "DJANGO_SETTINGS_MODULE": "openem.settings",
             "OPENEM_DATA_DIR": str(tmp_path / "worker-var"),
             "CELERY_WORKER_PREFETCH_MULTIPLIER": "1",
@@ -240,8 +248,14 @@ def celery_worker_process(
         "broker_url": app.conf.broker_url,
         "task_always_eager": app.conf.task_always_eager,
         "result_backend": app.conf.result_backend,
+        "broker_transport_options": app.conf.broker_transport_options,
     }
-    app.conf.update(broker_url=broker, task_always_eager=False, result_backend=broker)
+    app.conf.update(
+        broker_url=broker,
+        task_always_eager=False,
+        result_backend=broker,
+        broker_transport_options={"global_keyprefix": BROKER_KEY_PREFIX},
+    )
     _forget_connections(app)
     try:
         _wait_for_worker(process, log)

@@ -61,7 +61,8 @@ def test_full_stack_settings_are_read_from_the_environment(tmp_path):
         "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','openem.settings'); "
         "from django.conf import settings; "
         "print(settings.DATABASES['default']['ENGINE'], settings.OPENEM_STORAGE['backend'], "
-        "settings.OPENEM_STORAGE['bucket'], settings.CELERY_TASK_ALWAYS_EAGER)"
+        "settings.OPENEM_STORAGE['bucket'], settings.CELERY_TASK_ALWAYS_EAGER, "
+        "settings.CELERY_BROKER_TRANSPORT_OPTIONS['global_keyprefix'])"
     )
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("S3_", "DATABASE_URL", "CELERY_"))
@@ -69,12 +70,17 @@ def test_full_stack_settings_are_read_from_the_environment(tmp_path):
     env.update(
         DATABASE_URL="postgres://u@127.0.0.1:5432/db",
         CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+        CELERY_BROKER_KEY_PREFIX="portal-a:",
         S3_BUCKET="em-data",
         S3_ENDPOINT_URL="http://127.0.0.1:9000",
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )  # noqa: S603
-    assert result.stdout.split() == ["django.db.backends.postgresql", "s3", "em-data", "False"], (
-        result.stderr
-    )
+    assert result.stdout.split() == [
+        "django.db.backends.postgresql",
+        "s3",
+        "em-data",
+        "False",
+        "portal-a:",
+    ], result.stderr
