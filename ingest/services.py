@@ -331,7 +331,7 @@ def fixity_check_batch(
             "pk", flat=True
         )[:limit]
     )
-    counts = {"checked": 0, "mismatched": 0, "missing": 0}
+    counts = {"checked": 0, "mismatched": 0, "missing": 0, "unreadable": 0}
     store = storage.get_store()
     for datafile in DataFile.objects.filter(pk__in=ids).select_related("dataset"):
         counts["checked"] += 1
@@ -347,6 +347,13 @@ def fixity_check_batch(
         except ObjectNotFound:
             problem = "checksum mismatch: the file is missing from storage"
             counts["missing"] += 1
+        except StorageError as exc:
+            # Storage unreachable or throttled for this file (retries spent): not evidence of
+            # damage. Its check time stays as it was, so it is first in line next run, and the
+            # other files of the batch are still checked.
+            logger.warning("fixity check of file %s could not read it: %s", datafile.pk, exc)
+            counts["unreadable"] += 1
+            continue
         if problem is None:
             DataFile.objects.filter(pk=datafile.pk).update(checksum_verified_at=timezone.now())
             continue

@@ -10,8 +10,8 @@ from .storage import TransientStorageError
 
 @shared_task(
     name="ingest.process_file",
-    acks_late=True,
-    ignore_result=True,  # the outcome is in the database; nobody reads the task result  # safe: the claim makes a second delivery a no-op
+    acks_late=True,  # safe: the claim makes a second delivery a no-op
+    ignore_result=True,  # the outcome is in the database; nobody reads the task result
     autoretry_for=(TransientStorageError,),
     retry_backoff=2,
     retry_backoff_max=300,

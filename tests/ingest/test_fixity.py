@@ -60,7 +60,7 @@ def test_oldest_checks_come_first_and_the_time_is_recorded(ready_files, admins, 
 
     counts = fixity_check_batch(limit=2)
 
-    assert counts == {"checked": 2, "mismatched": 0, "missing": 0}
+    assert counts == {"checked": 2, "mismatched": 0, "missing": 0, "unreadable": 0}
     after = {f.pk: DataFile.objects.get(pk=f.pk) for f in ready_files}
     # Never checked first, then the one checked 3 days ago; the two more recent are left.
     for datafile in (ready_files[3], ready_files[2]):
@@ -92,7 +92,7 @@ def test_bit_rot_is_flagged_audited_and_mailed_to_the_admins(ready_files, admins
 
     counts = fixity_check_batch(limit=2)
 
-    assert counts == {"checked": 2, "mismatched": 1, "missing": 0}
+    assert counts == {"checked": 2, "mismatched": 1, "missing": 0, "unreadable": 0}
     victim.refresh_from_db()
     assert victim.state == FileState.FAILED
     assert victim.error == (
@@ -122,7 +122,7 @@ def test_a_vanished_object_is_reported_as_missing(ready_files, admins, mailoutbo
 
     counts = fixity_check_batch(limit=1)
 
-    assert counts == {"checked": 1, "mismatched": 1, "missing": 1}
+    assert counts == {"checked": 1, "mismatched": 1, "missing": 1, "unreadable": 0}
     victim.refresh_from_db()
     assert victim.state == FileState.FAILED
     assert victim.error == "checksum mismatch: the file is missing from storage"
@@ -130,9 +130,51 @@ def test_a_vanished_object_is_reported_as_missing(ready_files, admins, mailoutbo
     assert len(mailoutbox) == 1
 
 
+class _FlakyStore:
+    """The configured store, except that one object cannot be read: the storage module has
+    already spent its retries on it (a bucket throttling, a network partition)."""
+
+    def __init__(self, inner: Any, unreadable_key: str):
+        self.inner, self.unreadable_key = inner, unreadable_key
+
+    def iter_chunks(self, key: str, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+        if key == self.unreadable_key:
+            raise storage.TransientStorageError(f"S3 throttled the read of {key} (SlowDown)")
+        return self.inner.iter_chunks(key, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_an_unreadable_file_does_not_stop_the_batch_nor_count_as_damage(
+    ready_files, admins, mailoutbox, monkeypatch
+):
+    first_in_line = ready_files[3]  # never checked
+    flaky = _FlakyStore(storage.get_store(), first_in_line.storage_key)
+    real_get_store = storage.get_store
+
+    def get_flaky_store() -> Any:
+        return flaky
+
+    get_flaky_store.cache_clear = real_get_store.cache_clear  # type: ignore[attr-defined]
+    monkeypatch.setattr(storage, "get_store", get_flaky_store)
+    started = timezone.now()
+
+    counts = fixity_check_batch(limit=2)
+
+    assert counts == {"checked": 2, "mismatched": 0, "missing": 0, "unreadable": 1}
+    unread = DataFile.objects.get(pk=first_in_line.pk)
+    assert unread.state == FileState.READY and unread.error == ""
+    assert unread.checksum_verified_at is None  # still first in line for the next run
+    # The next file of the batch was checked all the same.
+    assert DataFile.objects.get(pk=ready_files[2].pk).checksum_verified_at >= started
+    assert mailoutbox == []
+    assert not AuditEvent.objects.filter(action=AuditAction.FIXITY_FAILED).exists()
+
+
 def test_the_periodic_task_runs_the_batch(ready_files, settings):
     settings.OPENEM_FIXITY_FRACTION = 1.0
-    assert tasks.fixity_check() == {"checked": 4, "mismatched": 0, "missing": 0}
+    assert tasks.fixity_check() == {"checked": 4, "mismatched": 0, "missing": 0, "unreadable": 0}
 
 
 # ---------------------------------------------------------------------------------------------
