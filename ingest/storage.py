@@ -11,6 +11,7 @@ from ids only, never from user-supplied names.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -479,9 +480,13 @@ class S3Store:
         parts: list[dict[str, Any]] = []
         marker = 0
         while True:
-            response = with_retries(
-                lambda m=marker: self.client.list_parts(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumberMarker=m
+            response: dict[str, Any] = with_retries(
+                functools.partial(
+                    self.client.list_parts,
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumberMarker=marker,
                 ),
                 key=key,
             )
@@ -494,10 +499,10 @@ class S3Store:
             marker = response["NextPartNumberMarker"]
 
     def multipart_complete(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
-        ordered = sorted(
-            ({"PartNumber": int(p["PartNumber"]), "ETag": str(p["ETag"])} for p in parts),
-            key=lambda p: p["PartNumber"],
-        )
+        ordered = [
+            {"PartNumber": number, "ETag": etag}
+            for number, etag in sorted((int(p["PartNumber"]), str(p["ETag"])) for p in parts)
+        ]
         with_retries(
             lambda: self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": ordered}
