@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.postgres.search import (
     SearchQuery,
     SearchRank,
@@ -45,7 +46,6 @@ from django.contrib.postgres.search import (
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import (
-    BooleanField,
     Count,
     DateTimeField,
     DecimalField,
@@ -70,7 +70,7 @@ from metadata.validation import pint_unit
 from openem.errors import ValidationFailed
 
 from . import access
-from .models import Dataset, Facility, Instrument, Technique, Visibility
+from .models import Dataset, DatasetStatus, Facility, Instrument, Technique, Visibility
 
 PAGE_SIZE = 20
 #: Deeper pages than this are refused with a message (narrow the search instead): OFFSET
@@ -399,7 +399,7 @@ def search_datasets(*, user: Any, params: SearchParams, with_facets: bool = True
         key = _facets_cache_key(user, params)
         cached = cache.get(key)
         if cached is None:
-            cached = _facet_counts(narrowed, filters, user=user)
+            cached = _facet_counts(narrowed, filters, user=user, params=params)
             cache.set(key, cached, FACETS_CACHE_SECONDS)
         counts, total = cached
     if total is None:
@@ -607,19 +607,19 @@ def _facet_names(user: Any) -> list[str]:
 
 
 def _facet_counts(
-    narrowed: QuerySet[Dataset], filters: Mapping[str, Q], *, user: Any
+    narrowed: QuerySet[Dataset], filters: Mapping[str, Q], *, user: Any, params: SearchParams
 ) -> tuple[dict[str, Counts], int | None]:
     """Counts per facet value, each facet counted with every filter but its own, and the
     number of matching datasets (PostgreSQL; None on SQLite, where it is counted apart).
 
-    PostgreSQL: one pass over the narrowed datasets with ``GROUPING SETS``, reading only the
-    facet index; each chosen facet's filter becomes a boolean column, and each grouping set
-    counts the rows that pass every filter but its own (``COUNT(*) FILTER (WHERE ...)``).
+    PostgreSQL: one pass with ``GROUPING SETS`` over the rows of :func:`_facet_sources`;
+    each chosen facet's filter becomes a boolean column, and each grouping set counts the
+    rows that pass every filter but its own (``SUM(n) FILTER (WHERE ...)``).
     SQLite (small catalogues): one query per facet.
     """
     names = _facet_names(user)
     if uses_full_text():
-        return _grouped_counts(narrowed, names, filters)
+        return _grouped_counts(_facet_sources(narrowed, user, params), names, _flag_sql(params))
     counts: dict[str, Counts] = {}
     for name in names:
         others = [q for other, q in filters.items() if other != name]
@@ -637,56 +637,158 @@ _GROUP_COLUMNS = {
     "year": "facet_year",
     "detector": "facet_detectors",
 }
+#: The columns of every source of facet rows, in this order, then ``n`` (rows it stands for).
+_ROW_COLUMNS = (
+    "technique",
+    "facility_id",
+    "instrument_id",
+    "licence",
+    "visibility",
+    "facet_year",
+    "facet_detectors",
+)
+#: Dataset counts per combination of facet values, status and visibility, kept exact by
+#: triggers on the dataset table (migration 0005).
+CELL_TABLE = "repository_dataset_facet_cell"
 #: Enough memory for the facet passes to hash every grouping set instead of sorting on disk.
 FACET_WORK_MEM = "64MB"
 
+SQL = tuple[str, list[Any]]
+
+
+def _facet_sources(narrowed: QuerySet[Dataset], user: Any, params: SearchParams) -> list[SQL]:
+    """The rows the facets count, as SQL of (:data:`_ROW_COLUMNS`, n) rows.
+
+    Words and ranges need each matching dataset. Without them (the home page, browsing by
+    facets) the datasets everyone may see are counted from the cells of migration 0005, by
+    (status, visibility) as ``repository.access`` rules for anonymous visitors; a signed-in
+    user's own datasets outside those cells (private, drafts of their projects and
+    facilities) are added one by one, and a site admin, who sees all, counts every cell.
+    """
+    if params.q or params.ranges:
+        return [_dataset_rows(narrowed)]
+    if access.is_site_admin(user):
+        return [_cell_rows(None)]
+    public = _public_cells()
+    sources = [_cell_rows(public)]
+    if getattr(user, "is_authenticated", False):
+        outside = functools.reduce(
+            operator.or_, (Q(status=status, visibility=visibility) for status, visibility in public)
+        )
+        sources.append(_dataset_rows(narrowed.exclude(outside)))
+    return sources
+
+
+def _public_cells() -> list[tuple[str, str]]:
+    """The (status, visibility) pairs whose datasets an anonymous visitor may see, which
+    are therefore visible to everyone (asked of ``repository.access``, never restated)."""
+    anonymous = AnonymousUser()
+    return [
+        (status, visibility)
+        for status in DatasetStatus.values
+        for visibility in Visibility.values
+        if access.can_view(anonymous, Dataset(status=status, visibility=visibility))
+    ]
+
+
+def _cell_rows(pairs: Sequence[tuple[str, str]] | None) -> SQL:
+    sql = _CELL_SQL.format(table=CELL_TABLE)
+    if pairs is None:
+        return sql, []
+    if not pairs:
+        return sql + " WHERE false", []
+    where = " OR ".join("(status = %s AND visibility = %s)" for _ in pairs)
+    return f"{sql} WHERE {where}", [value for pair in pairs for value in pair]
+
+
+def _dataset_rows(queryset: QuerySet[Dataset]) -> SQL:
+    values = (
+        queryset.order_by()
+        .annotate(facet_year=_year(), facet_detectors=Detectors())
+        .values(*_ROW_COLUMNS)
+    )
+    # The inner query is the compiled (parameterised) queryset; nothing user-typed is pasted.
+    inner, params = values.query.sql_with_params()
+    quote = connection.ops.quote_name
+    columns = ", ".join(f"facet_dataset.{quote(c)}" for c in _ROW_COLUMNS)
+    return _DATASET_ROWS_SQL.format(columns=columns, inner=inner), list(params)
+
+
+# Cells store a missing instrument or year as 0 (their key has no NULLs).
+_CELL_SQL = (
+    "SELECT technique, facility_id, NULLIF(instrument_id, 0), licence, visibility, "
+    "NULLIF(search_year, 0), search_detectors, n FROM {table}"
+)
+_DATASET_ROWS_SQL = "SELECT {columns}, 1 FROM ({inner}) AS facet_dataset"
+
+
+def _flag_sql(params: SearchParams) -> dict[str, SQL]:
+    """The filter of each facet with chosen values, on the columns of the facet rows (the
+    same conditions as :func:`_facet_filters`, which filters the datasets listed)."""
+    flags: dict[str, SQL] = {}
+    for name, values in params.filters:
+        if name in ("technique", "licence", "visibility"):
+            flags[name] = (f"{name} = ANY(%s)", [list(values)])
+        elif name == "facility":
+            ids = list(Facility.objects.filter(slug__in=values).values_list("pk", flat=True))
+            flags[name] = ("facility_id = ANY(%s)", [ids])
+        elif name == "instrument":
+            flags[name] = ("instrument_id = ANY(%s)", [[int(v) for v in values if v.isdigit()]])
+        elif name == "year":
+            years = [int(v) for v in values if v.isdigit() and len(v) == 4]
+            flags[name] = ("facet_year = ANY(%s)", [years])
+        elif name == "detector":
+            flags[name] = (
+                "(" + " OR ".join("facet_detectors::jsonb @> %s::jsonb" for _ in values) + ")",
+                [json.dumps([v]) for v in values],
+            )
+    return flags
+
 
 def _grouped_counts(
-    narrowed: QuerySet[Dataset], names: list[str], filters: Mapping[str, Q]
+    sources: Sequence[SQL], names: list[str], flags: Mapping[str, SQL]
 ) -> tuple[dict[str, Counts], int]:
     """Every facet and the total in one pass (PostgreSQL ``GROUPING SETS``)."""
     quote = connection.ops.quote_name
     columns = [_GROUP_COLUMNS[name] for name in names]
-    flags = {
-        f"flag_{name}": ExpressionWrapper(q, output_field=BooleanField())
-        for name, q in filters.items()
-    }
-    values = (
-        narrowed.order_by()
-        .annotate(facet_year=_year(), facet_detectors=Detectors(), **flags)
-        .values(*columns, *flags)
-    )
-    # The inner query is the compiled (parameterised) queryset; nothing user-typed is pasted.
-    inner_sql, params = values.query.sql_with_params()
 
     def passing(skip: str | None) -> str:
-        kept = [f"COALESCE({quote('flag_' + n)}, false)" for n in filters if n != skip]
+        kept = [quote("flag_" + n) for n in flags if n != skip]
         return " AND ".join(kept) or "true"
 
-    counts = [f"COUNT(*) FILTER (WHERE {passing(None)})"]
-    counts += [f"COUNT(*) FILTER (WHERE {passing(name)})" for name in names if name in filters]
+    counts = [f"SUM(n) FILTER (WHERE {passing(None)})"]
+    counts += [f"SUM(n) FILTER (WHERE {passing(name)})" for name in names if name in flags]
     # A row that fails two chosen filters counts nowhere: leave it out before grouping.
-    failures = " + ".join(f"(NOT COALESCE({quote('flag_' + n)}, false))::int" for n in filters)
+    failures = " + ".join(f"(NOT {quote('flag_' + n)})::int" for n in flags)
     keys = ", ".join(quote(c) for c in columns)
+    flag_columns = "".join(
+        f", COALESCE({condition}, false) AS {quote('flag_' + n)}"
+        for n, (condition, _) in flags.items()
+    )
+    row_columns = ", ".join(quote(c) for c in (*_ROW_COLUMNS, "n"))
     # Two levels: rows collapse into their distinct combinations first (one hash per row),
     # then the grouping sets add those up (far fewer rows to hash once per set).
     sql = _GROUPED_SQL.format(
-        where=f"WHERE {failures} <= 1" if len(filters) > 1 else "",
+        where=f"WHERE {failures} <= 1" if len(flags) > 1 else "",
         keys=keys or "()",
         select=f"{keys}, " if columns else "",
         grouping=", ".join(f"GROUPING({quote(c)})" for c in columns) or "0",
         counts=", ".join(f"{count} AS n{index}" for index, count in enumerate(counts)),
         sums=", ".join(f"SUM(n{index})" for index in range(len(counts))),
-        inner=inner_sql,
+        flags=flag_columns,
+        row_columns=row_columns,
+        union=" UNION ALL ".join(f"({sql})" for sql, _ in sources),
         sets=", ".join([*(f"({quote(c)})" for c in columns), "()"]),
     )
+    params = [p for _, flag_params in flags.values() for p in flag_params]
+    params += [p for _, source_params in sources for p in source_params]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL work_mem = '{FACET_WORK_MEM}'")
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     # Which count column serves each facet: its own when it has a chosen value.
-    chosen = [name for name in names if name in filters]
-    count_index = {name: 1 + chosen.index(name) if name in filters else 0 for name in names}
+    chosen = [name for name in names if name in flags]
+    count_index = {name: 1 + chosen.index(name) if name in flags else 0 for name in names}
     raw: dict[str, list[tuple[Any, int]]] = {name: [] for name in names}
     total = 0
     width = len(columns)
@@ -704,7 +806,9 @@ def _grouped_counts(
 
 _GROUPED_SQL = """
 SELECT {select}{grouping}, {sums} FROM (
-  SELECT {select}{counts} FROM ({inner}) AS facet_rows {where} GROUP BY {keys}
+  SELECT {select}{counts} FROM (
+    SELECT facet_union.*{flags} FROM ({union}) AS facet_union ({row_columns})
+  ) AS facet_rows {where} GROUP BY {keys}
 ) AS facet_base
 GROUP BY GROUPING SETS ({sets})
 """

@@ -341,3 +341,99 @@ def test_two_chosen_facets_count_like_brute_force(world: Any) -> None:
     assert facet_counts(result, "technique") == {**expected_techniques, "microed": 0}
     assert facet_counts(result, "licence") == expected_licences
     assert sum(facet_counts(result, "facility").values()) == result.total
+
+
+def _brute_force_facets(user: Any, chosen: dict[str, set[str]]) -> dict[str, dict[str, int]]:
+    """Facet counts done by hand over what ``repository.access`` lets ``user`` see."""
+    from repository import access
+
+    def value(dataset: Dataset, name: str) -> str:
+        if name == "facility":
+            return dataset.facility.slug
+        if name == "visibility":
+            return dataset.visibility
+        return getattr(dataset, name)
+
+    visible = list(access.datasets_visible_to(user).select_related("facility"))
+    expected: dict[str, dict[str, int]] = {}
+    for name in ("technique", "facility", "licence", "visibility"):
+        counts: dict[str, int] = {}
+        for dataset in visible:
+            if all(
+                value(dataset, other) in values for other, values in chosen.items() if other != name
+            ):
+                counts[value(dataset, name)] = counts.get(value(dataset, name), 0) + 1
+        expected[name] = counts
+    return expected
+
+
+def test_facet_counts_are_each_persons_own_and_follow_every_write(
+    catalogue: Catalogue, world: Any
+) -> None:
+    """Without words, PostgreSQL counts from per-combination cells kept by triggers
+    (migration 0005) plus the user's own non-public datasets: the counts must equal a
+    count by hand for every persona, before and after creating, editing, publishing, bulk
+    updating and deleting datasets."""
+    for index in range(3):
+        DatasetFactory(
+            title=f"Other facility set {index}",
+            facility=world.other_facility,
+            technique="subtomo",
+            licence="CC0-1.0",
+            visibility="private" if index else "public",
+            status=DatasetStatus.READY if index else DatasetStatus.PUBLISHED,
+        )
+    queries = {
+        "": {},
+        "technique=spa&licence=CC0-1.0": {"technique": {"spa"}, "licence": {"CC0-1.0"}},
+    }
+
+    def check(step: str) -> None:
+        for persona in ("anonymous", "stranger", "member", "staff", "other_staff", "admin"):
+            user = world[persona]
+            for query, chosen in queries.items():
+                search.cache.clear()
+                result = run(user, query)
+                expected = _brute_force_facets(user, chosen)
+                for name in ("technique", "facility", "licence"):
+                    got = {k: v for k, v in facet_counts(result, name).items() if v}
+                    assert got == expected[name], (step, persona, query, name)
+                if persona != "anonymous":
+                    got = {k: v for k, v in facet_counts(result, "visibility").items() if v}
+                    if got:  # shown only when there is something non-public to tell apart
+                        assert got == expected["visibility"], (step, persona, query)
+                # every dataset has one technique: its counts, filtered by the other
+                # chosen facets, and chosen themselves, add up to the total
+                wanted = chosen.get("technique")
+                assert result.total == sum(
+                    n for k, n in expected["technique"].items() if not wanted or k in wanted
+                ), (step, persona, query)
+
+    check("created")
+    catalogue.private.status = DatasetStatus.PUBLISHED
+    catalogue.private.visibility = "public"
+    catalogue.private.licence = "CC0-1.0"
+    catalogue.private.save()
+    check("published")
+    Dataset.objects.filter(facility=world.other_facility).update(technique="spa", licence="CC0-1.0")
+    check("bulk update")
+    catalogue.public.delete()
+    Dataset.objects.filter(title__startswith="Other facility set 0").delete()
+    check("deleted")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the cells are PostgreSQL's")
+def test_facet_cells_equal_a_count_of_the_datasets(catalogue: Catalogue, world: Any) -> None:
+    DatasetFactory(title="Another", facility=world.other_facility, instrument=None)
+    Dataset.objects.filter(pk=catalogue.draft.pk).update(visibility="public")
+    catalogue.embargoed.delete()
+    key = (
+        "status, visibility, technique, facility_id, COALESCE(instrument_id, 0), licence, "
+        "COALESCE(search_year, 0), COALESCE(search_detectors, '[]')"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {key}, COUNT(*) FROM repository_dataset GROUP BY {key}")
+        expected = sorted(cursor.fetchall())
+        cursor.execute(f"SELECT * FROM {search.CELL_TABLE}")
+        cells = sorted(cursor.fetchall())
+    assert cells == expected and cells
