@@ -268,6 +268,34 @@ def test_a_second_delivery_is_skipped_and_changes_nothing(world, backend):
     assert object_sha256(before["thumbnail_key"]) == thumbnail_before
 
 
+@pytest.mark.skipif(
+    django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="synchronous_commit is a PostgreSQL setting (this run uses SQLite)",
+)
+def test_file_claims_and_outcomes_skip_the_disk_flush_but_dataset_settling_does_not(world, backend):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    dataset = new_dataset(world)
+    datafile = store(world, new_session(world, dataset), "a.mrc", micrograph((64, 64)))
+
+    with CaptureQueriesContext(connection) as captured:
+        assert datafile_process(datafile.pk) == Outcome.READY
+
+    statements = [q["sql"] for q in captured.captured_queries]
+    writes = [
+        i for i, sql in enumerate(statements) if sql.startswith('UPDATE "repository_datafile"')
+    ]
+    assert len(writes) == 2  # the claim and the outcome
+    for index in writes:
+        assert statements[index - 1] == "SET LOCAL synchronous_commit TO OFF"
+    settle = next(
+        i for i, sql in enumerate(statements) if sql.startswith('UPDATE "repository_dataset"')
+    )
+    assert "SET LOCAL synchronous_commit TO OFF" not in statements[writes[-1] + 1 : settle]
+    assert Dataset.objects.get(pk=dataset.pk).status == DatasetStatus.READY
+
+
 def test_a_file_claimed_by_another_worker_is_skipped(world, backend):
     datafile = store(world, new_session(world, new_dataset(world)), "a.mrc", micrograph((64, 64)))
     assert datafile_claim(datafile.pk) is True  # the other worker
