@@ -8,7 +8,7 @@ from django.db import models
 
 class UploadSessionState(models.TextChoices):
     OPEN = "open", "Open (uploading)"
-    COMPLETED = "completed", "Completed (ingesting)"
+    COMPLETED = "completed", "Upload complete"
     ABORTED = "aborted", "Aborted"
 
 
