@@ -619,7 +619,10 @@ def _facet_counts(
     """
     names = _facet_names(user)
     if uses_full_text():
-        return _grouped_counts(_facet_sources(narrowed, user, params), names, _flag_sql(params))
+        sources = _facet_sources(narrowed, user, params)
+        # Rows of single datasets collapse into their combinations first; cells already are.
+        collapse = bool(params.q or params.ranges)
+        return _grouped_counts(sources, names, _flag_sql(params), collapse=collapse)
     counts: dict[str, Counts] = {}
     for name in names:
         others = [q for other, q in filters.items() if other != name]
@@ -669,26 +672,36 @@ def _facet_sources(narrowed: QuerySet[Dataset], user: Any, params: SearchParams)
         return [_dataset_rows(narrowed)]
     if access.is_site_admin(user):
         return [_cell_rows(None)]
-    public = _public_cells()
+    public, others = _public_cells()
     sources = [_cell_rows(public)]
     if getattr(user, "is_authenticated", False):
-        outside = functools.reduce(
-            operator.or_, (Q(status=status, visibility=visibility) for status, visibility in public)
-        )
-        sources.append(_dataset_rows(narrowed.exclude(outside)))
+        # Named statuses and visibilities, not "not public": each part is then a range of
+        # the (status, visibility) facet index instead of a filter over all of it.
+        by_status: dict[str, list[str]] = {}
+        for status, visibility in others:
+            by_status.setdefault(status, []).append(visibility)
+        whole = [st for st, vis in by_status.items() if len(vis) == len(Visibility.values)]
+        if whole:
+            sources.append(_dataset_rows(narrowed.filter(status__in=whole)))
+        for status, visibilities in by_status.items():
+            if status not in whole:
+                part = narrowed.filter(status=status, visibility__in=visibilities)
+                sources.append(_dataset_rows(part))
     return sources
 
 
-def _public_cells() -> list[tuple[str, str]]:
+def _public_cells() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """The (status, visibility) pairs whose datasets an anonymous visitor may see, which
-    are therefore visible to everyone (asked of ``repository.access``, never restated)."""
+    are therefore visible to everyone (asked of ``repository.access``, never restated),
+    and the other pairs."""
     anonymous = AnonymousUser()
-    return [
-        (status, visibility)
-        for status in DatasetStatus.values
-        for visibility in Visibility.values
-        if access.can_view(anonymous, Dataset(status=status, visibility=visibility))
-    ]
+    public: list[tuple[str, str]] = []
+    others: list[tuple[str, str]] = []
+    for status in DatasetStatus.values:
+        for visibility in Visibility.values:
+            dataset = Dataset(status=status, visibility=visibility)
+            (public if access.can_view(anonymous, dataset) else others).append((status, visibility))
+    return public, others
 
 
 def _cell_rows(pairs: Sequence[tuple[str, str]] | None) -> SQL:
@@ -746,7 +759,7 @@ def _flag_sql(params: SearchParams) -> dict[str, SQL]:
 
 
 def _grouped_counts(
-    sources: Sequence[SQL], names: list[str], flags: Mapping[str, SQL]
+    sources: Sequence[SQL], names: list[str], flags: Mapping[str, SQL], *, collapse: bool = True
 ) -> tuple[dict[str, Counts], int]:
     """Every facet and the total in one pass (PostgreSQL ``GROUPING SETS``)."""
     quote = connection.ops.quote_name
@@ -768,7 +781,7 @@ def _grouped_counts(
     row_columns = ", ".join(quote(c) for c in (*_ROW_COLUMNS, "n"))
     # Two levels: rows collapse into their distinct combinations first (one hash per row),
     # then the grouping sets add those up (far fewer rows to hash once per set).
-    sql = _GROUPED_SQL.format(
+    sql = (_GROUPED_SQL if collapse else _FLAT_GROUPED_SQL).format(
         where=f"WHERE {failures} <= 1" if len(flags) > 1 else "",
         keys=keys or "()",
         select=f"{keys}, " if columns else "",
@@ -810,6 +823,12 @@ SELECT {select}{grouping}, {sums} FROM (
     SELECT facet_union.*{flags} FROM ({union}) AS facet_union ({row_columns})
   ) AS facet_rows {where} GROUP BY {keys}
 ) AS facet_base
+GROUP BY GROUPING SETS ({sets})
+"""
+_FLAT_GROUPED_SQL = """
+SELECT {select}{grouping}, {counts} FROM (
+  SELECT facet_union.*{flags} FROM ({union}) AS facet_union ({row_columns})
+) AS facet_rows {where}
 GROUP BY GROUPING SETS ({sets})
 """
 
