@@ -197,8 +197,12 @@ def build_catalogue(world: Any) -> Catalogue:
         "tilt": (embargoed, "TS_01/TS_01.mrc", b"\x01\x02" * 5000, True),
         "secret": (private, "Micrographs/secret.mrc", b"secret bytes " * 1000, True),
     }
+    formats = {".eer": "eer", ".mrc": "mrc", ".txt": "other"}
     for name, (dataset, path, data, thumbnail) in entries.items():
-        catalogue.files[name] = add_file(dataset, path, data, thumbnail=thumbnail)
+        file_format = formats[path[path.rindex(".") :]]
+        catalogue.files[name] = add_file(
+            dataset, path, data, thumbnail=thumbnail, file_format=file_format
+        )
         catalogue.contents[name] = data
     return catalogue
 
