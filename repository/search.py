@@ -395,23 +395,28 @@ def search_datasets(*, user: Any, params: SearchParams, with_facets: bool = True
     matched = narrowed.filter(*filters.values()) if filters else narrowed
     counts: dict[str, Counts] = {}
     total: int | None = None
+    ids: list[int] | None = None
     if with_facets:
         key = _facets_cache_key(user, params)
         cached = cache.get(key)
         if cached is None:
-            cached = _facet_counts(narrowed, filters, user=user, params=params)
-            cache.set(key, cached, FACETS_CACHE_SECONDS)
+            # Ranked by relevance, the page needs every match read and ranked, as the counts
+            # do: both come from the same pass over the matches.
+            ranked = rank if params.effective_sort == Sort.RELEVANCE else None
+            *cached, ids = _facet_counts(narrowed, filters, user=user, params=params, rank=ranked)
+            cache.set(key, tuple(cached), FACETS_CACHE_SECONDS)
         counts, total = cached
     if total is None:
         total = matched.count()
     page = min(params.page, max(1, math.ceil(total / PAGE_SIZE)))
-    params = params if page == params.page else params.with_page(page)
+    if page != params.page:
+        params, ids = params.with_page(page), None
     offset = (page - 1) * PAGE_SIZE
-    # Ids first (the listing, title or facet index gives them without reading the wide
-    # rows), then the rows of the page.
-    ids = list(
-        _ordered(matched, params, rank).values_list("pk", flat=True)[offset : offset + PAGE_SIZE]
-    )
+    if ids is None:
+        # Ids first (the listing, title or facet index gives them without reading the wide
+        # rows), then the rows of the page.
+        ordered = _ordered(matched, params, rank)
+        ids = list(ordered.values_list("pk", flat=True)[offset : offset + PAGE_SIZE])
     rows = Dataset.objects.select_related("facility", "instrument").in_bulk(ids)
     facets = _facets(counts, params) if with_facets else []
     return SearchResult(
@@ -607,10 +612,17 @@ def _facet_names(user: Any) -> list[str]:
 
 
 def _facet_counts(
-    narrowed: QuerySet[Dataset], filters: Mapping[str, Q], *, user: Any, params: SearchParams
-) -> tuple[dict[str, Counts], int | None]:
+    narrowed: QuerySet[Dataset],
+    filters: Mapping[str, Q],
+    *,
+    user: Any,
+    params: SearchParams,
+    rank: Any = None,
+) -> tuple[dict[str, Counts], int | None, list[int] | None]:
     """Counts per facet value, each facet counted with every filter but its own, and the
     number of matching datasets (PostgreSQL; None on SQLite, where it is counted apart).
+    With a ``rank`` (PostgreSQL, words sorted by relevance), also the ids of the page the
+    parameters ask for, ranked in the same pass (else None).
 
     PostgreSQL: one pass with ``GROUPING SETS`` over the rows of :func:`_facet_sources`;
     each chosen facet's filter becomes a boolean column, and each grouping set counts the
@@ -619,16 +631,21 @@ def _facet_counts(
     """
     names = _facet_names(user)
     if uses_full_text():
+        flags = _flag_sql(params)
+        if rank is not None and params.q:
+            offset = (params.page - 1) * PAGE_SIZE
+            source = _dataset_rows(narrowed, rank=rank)
+            return _grouped_counts([source], names, flags, page_offset=offset)
         sources = _facet_sources(narrowed, user, params)
         # Rows of single datasets collapse into their combinations first; cells already are.
         collapse = bool(params.q or params.ranges)
-        return _grouped_counts(sources, names, _flag_sql(params), collapse=collapse)
+        return _grouped_counts(sources, names, flags, collapse=collapse)
     counts: dict[str, Counts] = {}
     for name in names:
         others = [q for other, q in filters.items() if other != name]
         base = narrowed.filter(*others) if others else narrowed
         counts[name] = _COUNTERS[name](base.order_by())
-    return counts, None
+    return counts, None, None
 
 
 _GROUP_COLUMNS = {
@@ -714,16 +731,23 @@ def _cell_rows(pairs: Sequence[tuple[str, str]] | None) -> SQL:
     return f"{sql} WHERE {where}", [value for pair in pairs for value in pair]
 
 
-def _dataset_rows(queryset: QuerySet[Dataset]) -> SQL:
+def _dataset_rows(queryset: QuerySet[Dataset], *, rank: Any = None) -> SQL:
+    """One row per dataset; with a ``rank``, also the columns of :data:`_PAGE_COLUMNS`."""
+    extra: tuple[str, ...] = ()
+    if rank is not None:
+        queryset, extra = queryset.annotate(page_rank=rank), ("id", "page_rank", "created")
     values = (
         queryset.order_by()
         .annotate(facet_year=_year(), facet_detectors=Detectors())
-        .values(*_ROW_COLUMNS)
+        .values(*_ROW_COLUMNS, *extra)
     )
     # The inner query is the compiled (parameterised) queryset; nothing user-typed is pasted.
     inner, params = values.query.sql_with_params()
     quote = connection.ops.quote_name
     columns = ", ".join(f"facet_dataset.{quote(c)}" for c in _ROW_COLUMNS)
+    if extra:
+        columns = f"{columns}, 1, " + ", ".join(f"facet_dataset.{quote(c)}" for c in extra)
+        return _DATASET_PAGE_ROWS_SQL.format(columns=columns, inner=inner), list(params)
     return _DATASET_ROWS_SQL.format(columns=columns, inner=inner), list(params)
 
 
@@ -733,6 +757,10 @@ _CELL_SQL = (
     "NULLIF(search_year, 0), search_detectors, n FROM {table}"
 )
 _DATASET_ROWS_SQL = "SELECT {columns}, 1 FROM ({inner}) AS facet_dataset"
+_DATASET_PAGE_ROWS_SQL = "SELECT {columns} FROM ({inner}) AS facet_dataset"
+#: With a ranked page: the dataset, its rank and its creation (the relevance order).
+_PAGE_COLUMNS = ("page_id", "page_rank", "page_created")
+_PAGE_ORDER = "page_rank DESC, page_created DESC, page_id DESC"
 
 
 def _flag_sql(params: SearchParams) -> dict[str, SQL]:
@@ -759,9 +787,16 @@ def _flag_sql(params: SearchParams) -> dict[str, SQL]:
 
 
 def _grouped_counts(
-    sources: Sequence[SQL], names: list[str], flags: Mapping[str, SQL], *, collapse: bool = True
-) -> tuple[dict[str, Counts], int]:
-    """Every facet and the total in one pass (PostgreSQL ``GROUPING SETS``)."""
+    sources: Sequence[SQL],
+    names: list[str],
+    flags: Mapping[str, SQL],
+    *,
+    collapse: bool = True,
+    page_offset: int | None = None,
+) -> tuple[dict[str, Counts], int, list[int] | None]:
+    """Every facet and the total in one pass (PostgreSQL ``GROUPING SETS``); with a
+    ``page_offset``, the rows (one source, with :data:`_PAGE_COLUMNS`) are read once into a
+    CTE that also gives the ids of that page in relevance order."""
     quote = connection.ops.quote_name
     columns = [_GROUP_COLUMNS[name] for name in names]
 
@@ -778,10 +813,14 @@ def _grouped_counts(
         f", COALESCE({condition}, false) AS {quote('flag_' + n)}"
         for n, (condition, _) in flags.items()
     )
-    row_columns = ", ".join(quote(c) for c in (*_ROW_COLUMNS, "n"))
+    page = page_offset is not None
+    row_columns = ", ".join(
+        quote(c) for c in (*_ROW_COLUMNS, "n", *(_PAGE_COLUMNS if page else ()))
+    )
+    template = _GROUPED_SQL if collapse else _FLAT_GROUPED_SQL
     # Two levels: rows collapse into their distinct combinations first (one hash per row),
     # then the grouping sets add those up (far fewer rows to hash once per set).
-    sql = (_GROUPED_SQL if collapse else _FLAT_GROUPED_SQL).format(
+    sql = (_RANKED_GROUPED_SQL if page else template).format(
         where=f"WHERE {failures} <= 1" if len(flags) > 1 else "",
         keys=keys or "()",
         select=f"{keys}, " if columns else "",
@@ -792,9 +831,13 @@ def _grouped_counts(
         row_columns=row_columns,
         union=" UNION ALL ".join(f"({sql})" for sql, _ in sources),
         sets=", ".join([*(f"({quote(c)})" for c in columns), "()"]),
+        passing=passing(None),
+        order=_PAGE_ORDER,
     )
     params = [p for _, flag_params in flags.values() for p in flag_params]
     params += [p for _, source_params in sources for p in source_params]
+    if page:
+        params += [PAGE_SIZE, page_offset]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL work_mem = '{FACET_WORK_MEM}'")
         cursor.execute(sql, params)
@@ -804,8 +847,11 @@ def _grouped_counts(
     count_index = {name: 1 + chosen.index(name) if name in flags else 0 for name in names}
     raw: dict[str, list[tuple[Any, int]]] = {name: [] for name in names}
     total = 0
+    page_ids: list[int] | None = None
     width = len(columns)
     for row in rows:
+        if page:
+            page_ids, row = list(row[-1] or []), row[:-1]
         keys, set_flags, tallies = row[:width], row[width : 2 * width], row[2 * width :]
         if width == 0 or all(set_flags):
             total = int(tallies[0] or 0)
@@ -814,7 +860,8 @@ def _grouped_counts(
         n = int(tallies[count_index[names[index]]] or 0)
         if n:
             raw[names[index]].append((keys[index], n))
-    return {name: _label_counts(name, raw[name]) for name in names}, total
+    counts = {name: _label_counts(name, raw[name]) for name in names}
+    return counts, total, page_ids if page else None
 
 
 _GROUPED_SQL = """
@@ -822,6 +869,22 @@ SELECT {select}{grouping}, {sums} FROM (
   SELECT {select}{counts} FROM (
     SELECT facet_union.*{flags} FROM ({union}) AS facet_union ({row_columns})
   ) AS facet_rows {where} GROUP BY {keys}
+) AS facet_base
+GROUP BY GROUPING SETS ({sets})
+"""
+#: The matches are read (and ranked) once: the grouping sets count them, and the page of
+#: the relevance order is taken from the same rows (``array_agg``: one value per row).
+_RANKED_GROUPED_SQL = """
+WITH facet_rows AS MATERIALIZED (
+  SELECT facet_union.*{flags} FROM ({union}) AS facet_union ({row_columns})
+)
+SELECT {select}{grouping}, {sums}, (
+  SELECT array_agg(page_id ORDER BY {order}) FROM (
+    SELECT page_id, page_rank, page_created FROM facet_rows WHERE {passing}
+    ORDER BY {order} LIMIT %s OFFSET %s
+  ) AS page
+) FROM (
+  SELECT {select}{counts} FROM facet_rows {where} GROUP BY {keys}
 ) AS facet_base
 GROUP BY GROUPING SETS ({sets})
 """

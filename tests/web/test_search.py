@@ -437,3 +437,22 @@ def test_facet_cells_equal_a_count_of_the_datasets(catalogue: Catalogue, world: 
         cursor.execute(f"SELECT * FROM {search.CELL_TABLE}")
         cells = sorted(cursor.fetchall())
     assert cells == expected and cells
+
+
+def test_a_new_search_and_its_next_pages_list_in_the_same_order(world: Any) -> None:
+    """A new search ranks its page in the pass that counts the facets (PostgreSQL); paging
+    with the counts cached ranks with the listing query: both give the same order."""
+    for index in range(45):
+        DatasetFactory(
+            title=f"Ribosome set {index}" if index % 3 else f"Spliceosome set {index}",
+            description="ribosome " * (index % 5) + "in a nanodisc",
+            facility=world.facility,
+            technique="spa" if index % 2 else "subtomo",
+        )
+    for query in ("q=ribosome", "q=ribosome&page=2", "q=ribosome&technique=spa&page=2"):
+        search.cache.clear()
+        new = run(world["anonymous"], query)
+        again = run(world["anonymous"], query)  # counts reused: the listing query ranks
+        assert new.total == again.total and new.total > 20
+        assert [d.pk for d in new.datasets] == [d.pk for d in again.datasets], query
+        assert len(new.datasets) == min(20, new.total - (new.params.page - 1) * 20)
