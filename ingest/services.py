@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import mail_admins
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -58,32 +58,42 @@ def thumbnail_key(datafile: DataFile) -> str:
 
 
 @contextlib.contextmanager
-def _recomputable_write() -> Iterator[None]:
-    """A transaction for a file's claim or outcome: visible to everyone when it commits, but
-    (on PostgreSQL) committed without waiting for the disk flush, which would otherwise cost a
-    disk sync (1-4 ms) per file.
+def _recomputable_writes() -> Iterator[None]:
+    """Within this block, this connection's commits (on PostgreSQL) do not wait for the disk
+    flush, which would otherwise cost a disk sync (1-4 ms) per file; they are visible to
+    everyone as soon as they commit, as usual.
 
-    Everything written this way can be recomputed from the stored bytes. A database crash can
-    lose at most the last fraction of a second of such writes: a lost claim leaves the file
-    ``stored``, a lost outcome leaves it ``processing``; the reconciler hands both back to the
-    queue. The dataset's settle step commits durably, and since the WAL is ordered, that flushes
-    every file outcome written before it.
+    Only a file's claim and outcome are written this way: everything in them can be recomputed
+    from the stored bytes. A database crash can lose the last fraction of a second of them: a
+    lost claim leaves the file ``stored``, a lost outcome leaves it ``processing``, and the
+    reconciler hands both back to the queue. The dataset's settle step runs after the block and
+    commits durably; the WAL is ordered, so that also flushes every outcome written before it.
+    One SET and one RESET per file: cheaper than a transaction with ``SET LOCAL`` per write.
     """
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    if connection.vendor != "postgresql":
         yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+        except DatabaseError:
+            # The connection or its transaction failed: a rollback undoes the SET anyway, and
+            # the error that matters is the one already on its way up.
+            pass
 
 
 def datafile_claim(datafile_id: int) -> bool:
     """Atomically move a stored file to processing; False if someone else owns it."""
-    with _recomputable_write():
-        return bool(
-            DataFile.objects.filter(pk=datafile_id, state=FileState.STORED).update(
-                state=FileState.PROCESSING, modified=timezone.now(), error=""
-            )
+    return bool(
+        DataFile.objects.filter(pk=datafile_id, state=FileState.STORED).update(
+            state=FileState.PROCESSING, modified=timezone.now(), error=""
         )
+    )
 
 
 def _fail(datafile: DataFile, message: str, **fields: Any) -> str:
@@ -91,31 +101,34 @@ def _fail(datafile: DataFile, message: str, **fields: Any) -> str:
         setattr(datafile, name, value)
     datafile.state = FileState.FAILED
     datafile.error = message[:2000]
-    with _recomputable_write():
-        datafile.save(update_fields=["state", "error", "modified", *fields])
+    datafile.save(update_fields=["state", "error", "modified", *fields])
     return Outcome.FAILED
 
 
 def datafile_process(datafile_id: int) -> str:
     """Checksum, detect, read the header and make a thumbnail for one stored file."""
-    if not datafile_claim(datafile_id):
-        return Outcome.SKIPPED
-    datafile = DataFile.objects.select_related("dataset").get(pk=datafile_id)
-    store = storage.get_store()
+    with _recomputable_writes():
+        if not datafile_claim(datafile_id):
+            return Outcome.SKIPPED
+        datafile = DataFile.objects.select_related("dataset").get(pk=datafile_id)
+        outcome = _process_claimed(datafile)
+    dataset_settle_if_done(datafile.dataset_id)
+    return outcome
+
+
+def _process_claimed(datafile: DataFile) -> str:
     try:
-        outcome = _process(datafile, store)
+        return _process(datafile, storage.get_store())
     except TransientStorageError:
         # Give the file back so the retried task can claim it again.
-        DataFile.objects.filter(pk=datafile_id, state=FileState.PROCESSING).update(
+        DataFile.objects.filter(pk=datafile.pk, state=FileState.PROCESSING).update(
             state=FileState.STORED
         )
         raise
     except ObjectNotFound:
-        outcome = _fail(datafile, "the file is missing from storage (deleted or never uploaded)")
+        return _fail(datafile, "the file is missing from storage (deleted or never uploaded)")
     except StorageError as exc:
-        outcome = _fail(datafile, f"storage error: {exc}")
-    dataset_settle_if_done(datafile.dataset_id)
-    return outcome
+        return _fail(datafile, f"storage error: {exc}")
 
 
 def _read_and_hash(
@@ -179,8 +192,7 @@ def _process(datafile: DataFile, store: storage.ObjectStore) -> str:
         )
     datafile.state = FileState.READY
     datafile.error = ""
-    with _recomputable_write():
-        datafile.save(update_fields=["state", "error", "modified", *fields])
+    datafile.save(update_fields=["state", "error", "modified", *fields])
     return Outcome.READY
 
 

@@ -287,12 +287,13 @@ def test_file_claims_and_outcomes_skip_the_disk_flush_but_dataset_settling_does_
         i for i, sql in enumerate(statements) if sql.startswith('UPDATE "repository_datafile"')
     ]
     assert len(writes) == 2  # the claim and the outcome
-    for index in writes:
-        assert statements[index - 1] == "SET LOCAL synchronous_commit TO OFF"
+    asynchronous = statements.index("SET synchronous_commit TO OFF")
+    durable_again = statements.index("RESET synchronous_commit")
+    assert asynchronous < writes[0] < writes[1] < durable_again
     settle = next(
         i for i, sql in enumerate(statements) if sql.startswith('UPDATE "repository_dataset"')
     )
-    assert "SET LOCAL synchronous_commit TO OFF" not in statements[writes[-1] + 1 : settle]
+    assert durable_again < settle
     assert Dataset.objects.get(pk=dataset.pk).status == DatasetStatus.READY
 
 
