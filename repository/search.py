@@ -12,10 +12,16 @@ filters, sort and pagination, always over what ``repository.access`` lets the us
 
 Facets are disjunctive: the counts of one facet are computed with every filter except its own,
 so that choosing a second value of a facet widens (OR) the result, as the counts promise. On
-PostgreSQL they are counted in one pass (``GROUPING SETS``) over a covering index of the columns
-facets, access rules and range filters read (migration 0004 also generates the year, detector
-and SI columns it holds); the counts of a search are cached for a few seconds, so that paging
-and re-sorting reuse them. Range filters (pixel size, voltage, dose) are unit-aware conditions
+PostgreSQL they are counted in one pass (``GROUPING SETS``), and the total with them:
+
+- without words or ranges (the home page, browsing by facets), from the per-combination cells
+  of migration 0005 (datasets per status, visibility and facet values, kept exact by triggers)
+  for what everyone may see, plus the user's own other datasets from the facet index;
+- with words or ranges, over the matching datasets (the covering facet index of migration
+  0004 holds the year, detector and SI columns); words sorted by relevance are read and ranked
+  once, for the counts and the page together.
+
+The counts of a search are cached for a few seconds, so that paging and re-sorting reuse them. Range filters (pixel size, voltage, dose) are unit-aware conditions
 of :mod:`metadata.search` (on PostgreSQL, the same bounds on the generated SI columns).
 The parsed request is a :class:`SearchParams`; its :meth:`~SearchParams.url` is what makes a
 result page shareable: the same URL gives the same result to anyone allowed to see it.
