@@ -57,9 +57,25 @@ def schema_get(*, name: str, version: str) -> MetadataSchema | None:
     return MetadataSchema.objects.filter(name=name, version=version).first()
 
 
-def schemas_list(*, status: str | None = None) -> QuerySet[MetadataSchema]:
+def schemas_list(
+    *, status: str | None = None, name: str | None = None, technique: str | None = None
+) -> QuerySet[MetadataSchema]:
+    """Schema versions by name, newest first; ``technique`` keeps those that list it (the
+    registry holds tens of versions, so that test runs here rather than as a JSON lookup
+    each database spells differently)."""
     queryset = MetadataSchema.objects.all()
-    return queryset.filter(status=status) if status else queryset
+    if status:
+        queryset = queryset.filter(status=status)
+    if name:
+        queryset = queryset.filter(name=name)
+    if technique:
+        ids = [
+            pk
+            for pk, techniques in queryset.values_list("pk", "techniques")
+            if isinstance(techniques, list) and technique in techniques
+        ]
+        queryset = queryset.filter(pk__in=ids)
+    return queryset
 
 
 def schema_latest_active(*, name: str, builtin: bool | None = None) -> MetadataSchema | None:

@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 v1_urlpatterns = [
     path("", include("repository.api.urls")),
     path("", include("ingest.api_urls")),
+    path("", include("metadata.api_urls")),
 ]
 
 urlpatterns = [
