@@ -169,6 +169,8 @@ class DepositionApiView(GenericAPIView[Deposition]):
 
 
 class DepositionListView(DepositionApiView):
+    pagination_class = None  # at most one deposition per archive: a plain list
+
     @extend_schema(
         operation_id="depositions_list",
         summary="A dataset's depositions",
@@ -364,7 +366,15 @@ class DepositionDocumentView(DepositionApiView):
             OpenApiParameter("format", str, enum=["mmcif"], required=False),
         ],
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY),
+            (200, "application/json"): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="EMPIAR: the deposition JSON."
+            ),
+            (200, "application/xml"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="EMDB: the header XML."
+            ),
+            (200, "chemical/x-mmcif"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="With `?format=mmcif`: the em_* categories."
+            ),
             **error_responses(401, 403, 404, 429),
         },
     )

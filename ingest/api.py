@@ -751,6 +751,11 @@ class ContentView(GenericAPIView[DataFile]):
     parser_classes = [RawBytesParser]
     serializer_class = s.ChunkOffsetSerializer
 
+    def get_object(self) -> DataFile:
+        # DRF's OPTIONS asks for the object a PUT would change (to describe the PUT only to
+        # those who may send it); the file comes from the URL under the upload rules.
+        return _session_file(self.request, self.kwargs["session_id"], self.kwargs["file_id"])
+
     @extend_schema(
         operation_id="uploads_content_offset",
         summary="How many bytes of a file have arrived",

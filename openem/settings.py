@@ -336,7 +336,7 @@ OPENEM_API_THROTTLE_RATES = {
 }
 
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "openem.api.schema.AutoSchema",
     # Token first: its WWW-Authenticate header makes unauthenticated requests 401, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "openem.api.authentication.ApiTokenAuthentication",

@@ -18,7 +18,9 @@ import logging
 import math
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse
@@ -105,6 +107,23 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             error_body("storage_unavailable", "the file storage is not available; try again soon"),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
+    if isinstance(exc, RequestDataTooBig):
+        # Django's parsers refuse form bodies above DATA_UPLOAD_MAX_MEMORY_SIZE.
+        return Response(
+            error_body(
+                "request_too_large",
+                f"the request body is larger than the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} "
+                "bytes the API reads at once",
+            ),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        exc = exceptions.ParseError(
+            f"the form has too many fields (at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}); "
+            "send a JSON body instead"
+        )
+    elif isinstance(exc, SuspiciousOperation):  # too many files in a form, ...
+        exc = exceptions.ParseError(f"the request cannot be read: {exc}")
     if isinstance(exc, Http404):
         message = str(exc) or "not found"
         exc = exceptions.NotFound(message[:1].lower() + message[1:])
@@ -169,6 +188,8 @@ _ERROR_DESCRIPTIONS = {
     403: "Not allowed (a read-scope token used to write, not a curator, ...).",
     404: "No such object, or not visible to you.",
     409: "The request conflicts with the object's state.",
+    413: "The request body is too large (forms; send large lists as JSON).",
+    415: "The request body is in a media type this endpoint does not read (see Content-Type).",
     429: "Too many requests: wait details.retry_after seconds (also the Retry-After header).",
 }
 

@@ -63,6 +63,34 @@ def test_malformed_json_body_is_400(world):
     assert error_of(response)["code"] == "parse_error"
 
 
+def test_form_with_too_many_fields_is_400_not_500(world, settings):
+    # Found by the fuzz test: a multipart form of 1,001 fields made Django's parser raise
+    # TooManyFieldsSent (a SuspiciousOperation), which reached the API as an unhandled 500.
+    client = APIClient()
+    client.force_login(world["staff"])
+    fields = "&".join(["keywords=x"] * (settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+    response = client.post(
+        "/api/v1/datasets/", fields, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "parse_error"
+    assert "too many fields" in error["message"]
+
+
+def test_form_body_over_the_memory_limit_is_413(world, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client = APIClient()
+    client.force_login(world["staff"])
+    response = client.post(
+        "/api/v1/datasets/", "title=" + "x" * 2000, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 413
+    error = error_of(response)
+    assert error["code"] == "request_too_large"
+    assert "1000 bytes" in error["message"]
+
+
 def test_unknown_api_url_is_json_404(db):
     response = Client().get("/api/v1/no-such-endpoint/")
     assert response.status_code == 404

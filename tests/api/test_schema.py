@@ -143,3 +143,40 @@ def test_schema_and_viewers_are_served_without_a_cdn(db):
         assert "drf_spectacular_sidecar" in html
         assert "cdn.jsdelivr.net" not in html and "unpkg.com" not in html
     assert "/api/schema/" in docs.content.decode()
+
+
+# --- found by the fuzz test (tests/api/test_fuzz.py): what the schema promised and the API did not
+
+
+def test_generic_errors_are_documented_where_they_can_happen(schema):
+    for (path, method), operation in _operations(schema).items():
+        responses = operation["responses"]
+        if "requestBody" in operation:
+            # A body in a media type the endpoint does not read (415), a form too large (413)
+            # or that cannot be parsed (400).
+            assert {"400", "413", "415"} <= set(responses), (path, method)
+        if method == "get" and "page" in {p["name"] for p in operation.get("parameters", [])}:
+            assert "404" in responses, (path, method)  # ?page= past the last page
+
+
+def test_a_deposition_list_is_documented_as_the_plain_list_it_is(schema):
+    listing = _operations(schema)[("/api/v1/datasets/{pid}/depositions/", "get")]
+    body = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    assert body["type"] == "array"
+    assert "page" not in {p["name"] for p in listing.get("parameters", [])}
+
+
+def test_a_deposition_document_is_documented_in_its_media_types(schema):
+    document = _operations(schema)[("/api/v1/datasets/{pid}/depositions/{target}/document", "get")]
+    assert set(document["responses"]["200"]["content"]) == {
+        "application/json",
+        "application/xml",
+        "chemical/x-mmcif",
+    }
+
+
+def test_an_optional_facility_homepage_is_not_promised_as_a_uri(schema):
+    # An empty homepage is served as "", which is not a "uri".
+    homepage = schema["components"]["schemas"]["Facility"]["properties"]["homepage"]
+    assert homepage["type"] == "string"
+    assert "format" not in homepage

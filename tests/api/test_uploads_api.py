@@ -404,6 +404,29 @@ def test_multipart_endpoints_say_to_use_chunks_on_local_storage(staff, dataset, 
     assert "chunked upload endpoint" in error_of(response)["message"]
 
 
+def test_options_on_a_content_endpoint_is_answered_not_a_500(
+    staff, client_for, dataset, local_storage
+):
+    # Found by the fuzz test: DRF's OPTIONS asks the view for the object a PUT would change,
+    # and the content view had none to give (500 for every OPTIONS request).
+    session = open_session(staff, dataset)
+    [registered] = register(staff, session, [{"path": "a.bin", "size": 10}]).json()["files"]
+    content_url = registered["upload"]["url"]
+
+    response = staff.options(content_url)
+    stranger = client_for("stranger").options(content_url)
+    unknown = staff.options(content_url.replace(f"/files/{registered['id']}/", "/files/0/"))
+
+    assert response.status_code == 200
+    assert {"GET", "PUT", "POST"} <= {m.strip() for m in response["Allow"].split(",")}
+    assert "PUT" in response.json()["actions"]
+    assert stranger.status_code == unknown.status_code == 200
+    # The PUT is described only to those who may send it to this file.
+    assert "PUT" not in stranger.json().get("actions", {})
+    assert "PUT" not in unknown.json().get("actions", {})
+    assert DataFile.objects.get(pk=registered["id"]).state == FileState.REGISTERED
+
+
 # ---------------------------------------------------------------------------------------------
 # Local chunks
 
