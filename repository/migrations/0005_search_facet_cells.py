@@ -44,7 +44,7 @@ KEYS = ", ".join(KEY)
 #: All text is built from the constants above (no input): templates keep it readable.
 ADD_SQL = (
     "INSERT INTO {cells} AS cell ({keys}, n) "
-    "SELECT {row_key}, {sign}COUNT(*) FROM {rows} AS rows "
+    "SELECT {row_key}, {sign}COUNT(*) FROM {rows} AS rows{moved} "
     "GROUP BY {row_key} ORDER BY {row_key} "
     "ON CONFLICT ({keys}) DO UPDATE SET n = cell.n + excluded.n;"
 )
@@ -55,16 +55,32 @@ BACKFILL_SQL = (
 )
 
 
-def _add(transition: str, sign: str) -> str:
+#: An update moves a dataset between cells only when its key changed: the others (a new
+#: description, a modified time) touch no cell, so they never wait for another writer's.
+MOVED_SQL = (
+    " JOIN {other} AS other ON other.id = rows.id WHERE ({row_key}) IS DISTINCT FROM ({other_key})"
+)
+
+
+def _add(transition: str, sign: str, *, other: str = "") -> str:
+    moved = ""
+    if other:
+        other_key = ROW_KEY.replace("rows.", "other.")
+        moved = MOVED_SQL.format(other=other, row_key=ROW_KEY, other_key=other_key)
     # ORDER BY: concurrent writers lock the cells in the same order (no deadlock).
-    return ADD_SQL.format(cells=CELL_TABLE, keys=KEYS, row_key=ROW_KEY, sign=sign, rows=transition)
+    return ADD_SQL.format(
+        cells=CELL_TABLE, keys=KEYS, row_key=ROW_KEY, sign=sign, rows=transition, moved=moved
+    )
 
 
 EMPTY_CELLS = EMPTY_CELLS_SQL.format(cells=CELL_TABLE)
 FUNCTIONS = {
     "openem_facet_cells_insert": _add("new_rows", ""),
     "openem_facet_cells_delete": _add("old_rows", "-") + EMPTY_CELLS,
-    "openem_facet_cells_update": _add("old_rows", "-") + " " + _add("new_rows", "") + EMPTY_CELLS,
+    "openem_facet_cells_update": _add("old_rows", "-", other="new_rows")
+    + " "
+    + _add("new_rows", "", other="old_rows")
+    + EMPTY_CELLS,
     "openem_facet_cells_truncate": EMPTY_CELLS,
 }
 TRIGGERS = {
