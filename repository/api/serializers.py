@@ -347,8 +347,6 @@ class DataFileDetailSerializer(DataFileSerializer):
 
 class FacilitySerializer(serializers.ModelSerializer[Facility]):
     url = serializers.HyperlinkedIdentityField(view_name="api:facility-detail", lookup_field="slug")
-    # A URL or empty (the model's URLField is optional): not every value is a "uri".
-    homepage = serializers.CharField(read_only=True, help_text="The facility's web site, or empty.")
     datasets_url = serializers.SerializerMethodField(help_text="Its datasets visible to you.")
     instruments_url = serializers.SerializerMethodField()
 
