@@ -125,6 +125,9 @@ def home(request: HttpRequest) -> HttpResponse:
 def dataset_list(request: HttpRequest) -> HttpResponse:
     params, problems = search.SearchParams.from_query(request.GET)
     result = search.search_datasets(user=request.user, params=params)
+    previews = landing.previews_for(request.user, result.datasets)
+    for dataset in result.datasets:
+        dataset.preview = previews.get(dataset.pk)  # type: ignore[attr-defined]
     context = {
         "result": result,
         "params": result.params,
