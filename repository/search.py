@@ -21,8 +21,10 @@ PostgreSQL they are counted in one pass (``GROUPING SETS``), and the total with 
   0004 holds the year, detector and SI columns); words sorted by relevance are read and ranked
   once, for the counts and the page together.
 
-The counts of a search are cached for a few seconds, so that paging and re-sorting reuse them. Range filters (pixel size, voltage, dose) are unit-aware conditions
-of :mod:`metadata.search` (on PostgreSQL, the same bounds on the generated SI columns).
+The counts of a search are cached for a few seconds, so that paging and re-sorting reuse
+them. Range filters (pixel size, voltage, dose) are unit-aware conditions of
+:mod:`metadata.search` (on PostgreSQL, the same bounds on the generated SI columns, each with
+a covering index of its own, migration 0006).
 The parsed request is a :class:`SearchParams`; its :meth:`~SearchParams.url` is what makes a
 result page shareable: the same URL gives the same result to anyone allowed to see it.
 """
