@@ -86,6 +86,9 @@ class ObjectStore(Protocol):
     def presign_get(
         self, key: str, *, filename: str | None = None, expires: int = ...
     ) -> str | None: ...
+    def presign_head(
+        self, key: str, *, filename: str | None = None, expires: int = ...
+    ) -> str | None: ...
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,6 +168,11 @@ class LocalStore:
 
     def presign_get(self, key: str, *, filename: str | None = None, expires: int = 0) -> str | None:
         """Local files have no presigned URL: the web layer streams them with Range support."""
+        return None
+
+    def presign_head(
+        self, key: str, *, filename: str | None = None, expires: int = 0
+    ) -> str | None:
         return None
 
     # -- chunked upload (the local counterpart of S3 multipart) ---------------------------------
@@ -441,13 +449,22 @@ class S3Store:
         return self.size(dst_key)
 
     def presign_get(self, key: str, *, filename: str | None = None, expires: int = 0) -> str | None:
+        return self._presign("get_object", key, filename, expires)
+
+    def presign_head(
+        self, key: str, *, filename: str | None = None, expires: int = 0
+    ) -> str | None:
+        """For HEAD requests: S3 signs the method, so a GET URL answers HEAD with 403."""
+        return self._presign("head_object", key, filename, expires)
+
+    def _presign(self, operation: str, key: str, filename: str | None, expires: int) -> str:
         params: dict[str, str] = {"Bucket": self.bucket, "Key": key}
         if filename:
             safe = filename.replace('"', "")
             params["ResponseContentDisposition"] = f'attachment; filename="{safe}"'
         return str(
             self.public_client.generate_presigned_url(
-                "get_object", Params=params, ExpiresIn=expires or settings.OPENEM_PRESIGN_EXPIRY
+                operation, Params=params, ExpiresIn=expires or settings.OPENEM_PRESIGN_EXPIRY
             )
         )
 

@@ -177,7 +177,9 @@ def datafile_response(request: HttpRequest, *, datafile: DataFile) -> HttpRespon
             user=request.user, datafile=datafile, byte_range=request.headers.get("Range", "")
         )
     store = get_store()
-    presigned = store.presign_get(datafile.storage_key, filename=datafile.name)
+    # S3 signs the method: a HEAD (size, ETag) is sent to a URL presigned for HEAD.
+    presign = store.presign_head if request.method == "HEAD" else store.presign_get
+    presigned = presign(datafile.storage_key, filename=datafile.name)
     if presigned:
         return HttpResponseRedirect(presigned)
     return stream_object(

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
+from botocore.auth import S3SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from rest_framework.test import APIClient
 
 from repository.models import AuditAction, AuditEvent, DataFile, FileState, Visibility
@@ -285,13 +289,12 @@ def test_errors_are_json_whatever_the_client_accepts(world):
     assert error_of(response)["code"] == "not_found"
 
 
-def test_s3_download_redirects_to_a_presigned_url(world, s3_storage):
+def _s3_file(dataset) -> DataFile:
     from ingest.storage import get_store
 
-    dataset = DatasetFactory(facility=world.facility, visibility=Visibility.PUBLIC)
     key = f"datasets/{dataset.pid}/files/0001"
     get_store().put(key, CONTENT)
-    datafile = DataFile.objects.create(
+    return DataFile.objects.create(
         dataset=dataset,
         path="Images/a.eer",
         directory="Images",
@@ -300,6 +303,11 @@ def test_s3_download_redirects_to_a_presigned_url(world, s3_storage):
         storage_key=key,
         state=FileState.READY,
     )
+
+
+def test_s3_download_redirects_to_a_presigned_url(world, s3_storage):
+    dataset = DatasetFactory(facility=world.facility, visibility=Visibility.PUBLIC)
+    datafile = _s3_file(dataset)
 
     response = _download(dataset, datafile)
 
@@ -313,3 +321,51 @@ def test_s3_download_redirects_to_a_presigned_url(world, s3_storage):
     assert 'filename="a.eer"' in fetched.headers["Content-Disposition"]
     ranged = requests.get(location, headers={"Range": "bytes=10-19"}, timeout=10)
     assert ranged.content == CONTENT[10:20]
+
+
+def signed_for(url: str, method: str, server) -> bool:
+    """Whether the presigned ``url`` is valid for ``method``, checked the way S3 checks it:
+    Signature V4 covers the method. (moto's server does not check presigned signatures, so
+    the check is done here with botocore's signer and the server's secret key.)"""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    values = dict(query)
+    unsigned = [(k, v) for k, v in query if k != "X-Amz-Signature"]
+    request = AWSRequest(
+        method=method, url=urlunsplit(parts._replace(query=urlencode(unsigned, quote_via=quote)))
+    )
+    request.context["timestamp"] = values["X-Amz-Date"]
+    access_key, _day, region, service, _ = values["X-Amz-Credential"].split("/")
+    auth = S3SigV4QueryAuth(
+        Credentials(access_key, server.secret_key), service, region, int(values["X-Amz-Expires"])
+    )
+    canonical = auth.canonical_request(request)
+    return (
+        auth.signature(auth.string_to_sign(request, canonical), request)
+        == values["X-Amz-Signature"]
+    )
+
+
+def test_s3_download_answers_head_through_its_redirect(world, s3_storage, live_server):
+    # A HEAD was redirected to a URL presigned for GET, which S3 refuses (403): the signature
+    # covers the method. Clients could not learn a file's size and ETag before downloading it.
+    dataset = DatasetFactory(facility=world.facility, visibility=Visibility.PUBLIC)
+    datafile = _s3_file(dataset)
+    url = f"{live_server.url}/api/v1/datasets/{dataset.pid}/files/{datafile.pk}/download"
+
+    head = requests.head(url, allow_redirects=True, timeout=10)
+
+    assert [r.status_code for r in head.history] == [302]
+    location = head.history[0].headers["Location"]
+    assert location.startswith(s3_storage.endpoint_url)
+    assert signed_for(location, "HEAD", s3_storage)
+    assert not signed_for(location, "GET", s3_storage)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert int(head.headers["Content-Length"]) == len(CONTENT)
+    assert head.headers["ETag"] == f'"{hashlib.md5(CONTENT).hexdigest()}"'  # noqa: S324
+    # (moto applies response-content-disposition to GET only, so the name is not checked here.)
+    got = requests.get(url, timeout=10)  # GET still gets a URL presigned for GET
+    assert got.content == CONTENT
+    assert signed_for(got.history[0].headers["Location"], "GET", s3_storage)
+    assert 'filename="a.eer"' in got.headers["Content-Disposition"]
