@@ -868,8 +868,8 @@ def _grouped_counts(
         n = int(tallies[count_index[names[index]]] or 0)
         if n:
             raw[names[index]].append((keys[index], n))
-    counts = {name: _label_counts(name, raw[name]) for name in names}
-    return counts, total, page_ids if page else None
+    labelled = {name: _label_counts(name, raw[name]) for name in names}
+    return labelled, total, page_ids if page else None
 
 
 _GROUPED_SQL = """
