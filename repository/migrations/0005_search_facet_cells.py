@@ -49,6 +49,7 @@ ADD_SQL = (
     "ON CONFLICT ({keys}) DO UPDATE SET n = cell.n + excluded.n;"
 )
 EMPTY_CELLS_SQL = " DELETE FROM {cells} WHERE n <= 0;"
+ALL_CELLS_SQL = "DELETE FROM {cells};"
 BACKFILL_SQL = (
     "INSERT INTO {cells} ({keys}, n) "
     "SELECT {row_key}, COUNT(*) FROM {table} AS rows GROUP BY {row_key}"
@@ -81,7 +82,7 @@ FUNCTIONS = {
     + " "
     + _add("new_rows", "", other="old_rows")
     + EMPTY_CELLS,
-    "openem_facet_cells_truncate": EMPTY_CELLS,
+    "openem_facet_cells_truncate": ALL_CELLS_SQL.format(cells=CELL_TABLE),
 }
 TRIGGERS = {
     "openem_facet_cells_insert": "AFTER INSERT ON {table} REFERENCING NEW TABLE AS new_rows",
