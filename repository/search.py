@@ -1090,3 +1090,24 @@ def _format_number(value: float) -> str:
 
 def _facet_order(item: tuple[str, tuple[str, ...]]) -> int:
     return [name for name, _ in FACETS].index(item[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# For the API's dataset list: the same text match and range filters as the pages
+
+
+def text_search(queryset: QuerySet[Dataset], q: str) -> tuple[QuerySet[Dataset], Any]:
+    """``queryset`` narrowed to the datasets matching ``q`` as the search page matches them
+    (ranked full text on PostgreSQL, every word somewhere on SQLite); with the rank expression
+    (None when there is no ranking)."""
+    return _text_filter(queryset, " ".join(q.split())[:MAX_QUERY_LENGTH])
+
+
+def range_filters(ranges: Sequence[tuple[str, float | None, float | None]]) -> list[Any]:
+    """Filters for ``(key, low, high)`` ranges of :data:`RANGES`, as the search page applies
+    them; a bound the metadata module refuses raises ValidationFailed (the API answers 400)."""
+    messages: list[str] = []
+    expressions, _labels = _range_conditions(SearchParams(ranges=tuple(ranges)), messages)
+    if messages:
+        raise ValidationFailed("; ".join(messages))
+    return expressions
