@@ -44,7 +44,7 @@ KEYS = ", ".join(KEY)
 #: All text is built from the constants above (no input): templates keep it readable.
 ADD_SQL = (
     "INSERT INTO {cells} AS cell ({keys}, n) "
-    "SELECT {row_key}, {sign}COUNT(*) FROM {rows} AS rows{moved} "
+    "SELECT {row_key}, {sign}COUNT(*) FROM {rows} AS rows "
     "GROUP BY {row_key} ORDER BY {row_key} "
     "ON CONFLICT ({keys}) DO UPDATE SET n = cell.n + excluded.n;"
 )
@@ -58,30 +58,34 @@ BACKFILL_SQL = (
 
 #: An update moves a dataset between cells only when its key changed: the others (a new
 #: description, a modified time) touch no cell, so they never wait for another writer's.
-MOVED_SQL = (
-    " JOIN {other} AS other ON other.id = rows.id WHERE ({row_key}) IS DISTINCT FROM ({other_key})"
+#: Leaving and entering cells is one statement, so its cells are locked in one order too.
+MOVES_SQL = (
+    "INSERT INTO {cells} AS cell ({keys}, n) "
+    "SELECT {keys}, SUM(n) FROM ("
+    "SELECT {row_key}, -1 FROM old_rows AS rows JOIN new_rows AS other ON other.id = rows.id "
+    "WHERE ({row_key}) IS DISTINCT FROM ({other_key}) "
+    "UNION ALL "
+    "SELECT {row_key}, 1 FROM new_rows AS rows JOIN old_rows AS other ON other.id = rows.id "
+    "WHERE ({row_key}) IS DISTINCT FROM ({other_key})"
+    ") AS moves ({keys}, n) "
+    "GROUP BY {keys} HAVING SUM(n) <> 0 ORDER BY {keys} "
+    "ON CONFLICT ({keys}) DO UPDATE SET n = cell.n + excluded.n;"
 )
 
 
-def _add(transition: str, sign: str, *, other: str = "") -> str:
-    moved = ""
-    if other:
-        other_key = ROW_KEY.replace("rows.", "other.")
-        moved = MOVED_SQL.format(other=other, row_key=ROW_KEY, other_key=other_key)
+def _add(transition: str, sign: str) -> str:
     # ORDER BY: concurrent writers lock the cells in the same order (no deadlock).
-    return ADD_SQL.format(
-        cells=CELL_TABLE, keys=KEYS, row_key=ROW_KEY, sign=sign, rows=transition, moved=moved
-    )
+    return ADD_SQL.format(cells=CELL_TABLE, keys=KEYS, row_key=ROW_KEY, sign=sign, rows=transition)
 
 
 EMPTY_CELLS = EMPTY_CELLS_SQL.format(cells=CELL_TABLE)
+MOVES = MOVES_SQL.format(
+    cells=CELL_TABLE, keys=KEYS, row_key=ROW_KEY, other_key=ROW_KEY.replace("rows.", "other.")
+)
 FUNCTIONS = {
     "openem_facet_cells_insert": _add("new_rows", ""),
     "openem_facet_cells_delete": _add("old_rows", "-") + EMPTY_CELLS,
-    "openem_facet_cells_update": _add("old_rows", "-", other="new_rows")
-    + " "
-    + _add("new_rows", "", other="old_rows")
-    + EMPTY_CELLS,
+    "openem_facet_cells_update": MOVES + EMPTY_CELLS,
     "openem_facet_cells_truncate": ALL_CELLS_SQL.format(cells=CELL_TABLE),
 }
 TRIGGERS = {
