@@ -34,6 +34,7 @@ from rest_framework.reverse import reverse
 from openem.api.authentication import TokenScopePermission
 from openem.api.exceptions import error_responses
 from openem.api.pagination import FileCursorPagination, PageNumberPagination
+from openem.api.throttling import UPLOAD_THROTTLES
 from openem.errors import ValidationFailed
 from repository import access
 from repository.models import DataFile, Dataset, FileState
@@ -327,6 +328,7 @@ class UploadStatusView(GenericAPIView[UploadSession]):
 
 class UploadFilesView(GenericAPIView[DataFile]):
     permission_classes = AUTHENTICATED
+    throttle_classes = UPLOAD_THROTTLES  # many requests per session: a budget of their own
     pagination_class = FileCursorPagination
     serializer_class = s.UploadFileSerializer
 
@@ -439,6 +441,7 @@ def _multipart_start_body(
 
 class MultipartView(GenericAPIView[DataFile]):
     permission_classes = AUTHENTICATED
+    throttle_classes = UPLOAD_THROTTLES  # many requests per session: a budget of their own
     serializer_class = s.MultipartStartSerializer
 
     @extend_schema(
@@ -515,6 +518,7 @@ class MultipartView(GenericAPIView[DataFile]):
 
 class MultipartPartsView(GenericAPIView[DataFile]):
     permission_classes = AUTHENTICATED
+    throttle_classes = UPLOAD_THROTTLES  # many requests per session: a budget of their own
     serializer_class = s.SignedPartsSerializer
 
     @extend_schema(
@@ -621,6 +625,7 @@ class MultipartPartsView(GenericAPIView[DataFile]):
 
 class MultipartCompleteView(GenericAPIView[DataFile]):
     permission_classes = AUTHENTICATED
+    throttle_classes = UPLOAD_THROTTLES  # many requests per session: a budget of their own
     serializer_class = s.UploadFileSerializer
 
     @extend_schema(
@@ -748,6 +753,7 @@ CHUNK_EXAMPLES = [
 
 class ContentView(GenericAPIView[DataFile]):
     permission_classes = AUTHENTICATED
+    throttle_classes = UPLOAD_THROTTLES  # many requests per session: a budget of their own
     parser_classes = [RawBytesParser]
     serializer_class = s.ChunkOffsetSerializer
 

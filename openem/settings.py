@@ -335,6 +335,9 @@ OPENEM_API_THROTTLE_RATES = {
     "user": _throttle_rate("OPENEM_API_THROTTLE_USER", "300/minute"),
     "facility_staff": _throttle_rate("OPENEM_API_THROTTLE_FACILITY_STAFF", "1200/minute"),
     "manifests": _throttle_rate("OPENEM_API_THROTTLE_MANIFESTS", "30/minute"),
+    # Per-file upload endpoints, for staff, curators and admins: 10,000 small files are
+    # 20,000-30,000 requests (register, multipart start, complete), counted apart.
+    "uploads": _throttle_rate("OPENEM_API_THROTTLE_UPLOADS", "200/second"),
 }
 
 REST_FRAMEWORK = {

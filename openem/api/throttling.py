@@ -1,5 +1,7 @@
-"""Request throttling: per anonymous IP, per user, higher for facility staff, and per scope for
-expensive endpoints (``throttle_scope = "manifests"`` on a view).
+"""Request throttling: per anonymous IP, per user, higher for facility staff, per scope for
+expensive endpoints (``throttle_scope = "manifests"`` on a view), and a budget of its own for the
+per-file upload endpoints (:class:`UploadThrottle`), where a session of many small files makes
+a few requests per file.
 
 Rates come from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (set from the environment in
 settings: ``OPENEM_API_THROTTLE_*``) and are read at request time, not at import time as DRF's
@@ -23,6 +25,7 @@ ANON_SCOPE = "anon"
 USER_SCOPE = "user"
 FACILITY_STAFF_SCOPE = "facility_staff"
 MANIFESTS_SCOPE = "manifests"
+UPLOADS_SCOPE = "uploads"
 
 
 def _rate(scope: str) -> str | None:
@@ -57,13 +60,37 @@ class UserThrottle(throttling.UserRateThrottle):
         user = request.user
         if not (user and user.is_authenticated):
             return True  # AnonThrottle's business
-        is_staff = bool(user.is_superuser) or (
-            FacilityMembership.objects.filter(user_id=user.pk).exists()
-        )
-        self.scope = FACILITY_STAFF_SCOPE if is_staff else USER_SCOPE
-        self.rate = _rate(self.scope)
+        return self._allow(request, view, FACILITY_STAFF_SCOPE if _is_staff(user) else USER_SCOPE)
+
+    def _allow(self, request: Request, view: Any, scope: str) -> bool:
+        self.scope = scope  # also names the request history in the cache
+        self.rate = _rate(scope)
         self.num_requests, self.duration = self.parse_rate(self.rate)
         return super().allow_request(request, view)
+
+
+def _is_staff(user: Any) -> bool:
+    """Staff and curators of a facility, and site admins: the people who upload."""
+    return bool(user.is_superuser) or FacilityMembership.objects.filter(user_id=user.pk).exists()
+
+
+class UploadThrottle(UserThrottle):
+    """The per-file upload endpoints (registration, multipart start/parts/complete, chunks).
+
+    An upload session of 10,000 small files makes two or three requests per file; at the
+    ``facility_staff`` rate it would wait for minutes on throttling alone. Uploaders get the
+    ``uploads`` rate here, counted apart from their other requests; anyone else keeps the
+    ``user`` rate (and the ordinary count), so these endpoints are no way around throttling.
+    """
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return True  # AnonThrottle's business
+        return self._allow(request, view, UPLOADS_SCOPE if _is_staff(user) else USER_SCOPE)
+
+
+UPLOAD_THROTTLES = [AnonThrottle, UploadThrottle]
 
 
 class ScopedThrottle(throttling.ScopedRateThrottle):

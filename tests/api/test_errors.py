@@ -13,8 +13,10 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from ingest.uploads import upload_session_create
 from repository import tokens
 from repository.models import Visibility
+from repository.services import dataset_create
 from tests.api.conftest import error_of
 from tests.factories import DatasetFactory
 
@@ -156,7 +158,12 @@ def low_rates(settings):
         defaults = {"anon": "3/minute", "user": "3/minute", "facility_staff": "6/minute"}
         settings.REST_FRAMEWORK = {
             **settings.REST_FRAMEWORK,
-            "DEFAULT_THROTTLE_RATES": {"manifests": "100/minute", **defaults, **rates},
+            "DEFAULT_THROTTLE_RATES": {
+                "manifests": "100/minute",
+                "uploads": "100/minute",
+                **defaults,
+                **rates,
+            },
         }
 
     return apply
@@ -218,6 +225,54 @@ def test_manifests_have_their_own_scope(world, public_dataset, low_rates):
     assert statuses == [200, 200, 429]
     assert error_of(client.get(url))["code"] == "throttled"
     assert client.get("/api/v1/datasets/").status_code == 200
+
+
+@pytest.fixture
+def upload_session(world, local_storage):
+    dataset = dataset_create(
+        actor=world["staff"],
+        facility=world.facility,
+        project=world.project,
+        technique="spa",
+        title="Many small files",
+    )
+    return upload_session_create(actor=world["staff"], dataset=dataset)
+
+
+def test_upload_endpoints_give_uploaders_a_budget_of_their_own(world, upload_session, low_rates):
+    # A session of 10,000 small files is 20,000-30,000 requests to the per-file endpoints:
+    # at the facility_staff rate a pipeline would wait on throttling alone.
+    low_rates(facility_staff="3/minute", uploads="5/minute")
+    staff = APIClient()
+    staff.force_login(world["staff"])
+    files_url = f"/api/v1/uploads/{upload_session.pk}/files/"
+
+    uploads = [staff.get(files_url).status_code for _ in range(6)]
+    others = [staff.get("/api/v1/datasets/").status_code for _ in range(4)]
+
+    assert uploads == [200] * 5 + [429]
+    assert others == [200] * 3 + [429]  # counted apart, at the facility_staff rate
+
+
+def test_upload_endpoints_are_no_way_around_the_user_rate(world, upload_session, low_rates):
+    low_rates(user="3/minute", uploads="100/minute")
+    member = APIClient()  # sees the dataset (project member) but may not upload
+    member.force_login(world["member"])
+
+    statuses = [
+        member.get(f"/api/v1/uploads/{upload_session.pk}/files/").status_code for _ in range(2)
+    ]
+    statuses += [member.get("/api/v1/datasets/").status_code for _ in range(2)]
+
+    assert statuses == [404, 404, 200, 429]
+
+
+def test_default_upload_rate_lets_a_pipeline_send_10000_small_files(settings):
+    # register (1,000 per request), multipart start (presigning the part) and complete, per
+    # file: the default rate passes a whole session in under five minutes.
+    count, _, period = settings.OPENEM_API_THROTTLE_RATES["uploads"].partition("/")
+    per_second = int(count) / {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
+    assert per_second * 300 >= 10 + 2 * 10_000
 
 
 def test_a_rate_can_be_switched_off(world, low_rates):
