@@ -128,7 +128,7 @@ def database_url(workdir: Path) -> tuple[str, str]:
 
 
 def portal_env(
-    workdir: Path, server: S3Server, db_url: str, broker: str | None, part_size: int
+    workdir: Path, server: S3Server, db_url: str, broker: str | None, part_size: int | None
 ) -> dict[str, str]:
     env = {
         key: value
@@ -146,9 +146,10 @@ def portal_env(
             "S3_SECRET_ACCESS_KEY": server.secret_key,
             "S3_REGION": server.region,
             "PYTHONUNBUFFERED": "1",
-            "OPENEM_UPLOAD_PART_SIZE": str(part_size),
         }
     )
+    if part_size:
+        env["OPENEM_UPLOAD_PART_SIZE"] = str(part_size)
     if broker:
         env["CELERY_BROKER_URL"] = broker
     return env
@@ -158,6 +159,7 @@ SETUP_CODE = """
 import json
 from django.contrib.auth import get_user_model
 from ingest import storage
+from ingest.uploads import part_size_for
 from repository import tokens
 from repository.models import Facility, FacilityMembership, FacilityRole
 from repository.services import dataset_create
@@ -168,7 +170,7 @@ user, _ = get_user_model().objects.get_or_create(username="bench-staff")
 FacilityMembership.objects.get_or_create(user=user, facility=facility, defaults={"role": FacilityRole.STAFF})
 _, secret = tokens.token_create(user=user, name="cli transfer bench", scope="read_write")
 pids = [dataset_create(actor=user, facility=facility, technique="other", title=f"CLI bench {i}").pid for i in range(COUNT)]
-print(json.dumps({"token": secret, "pids": pids}))
+print(json.dumps({"token": secret, "pids": pids, "part_size": part_size_for(SIZE)}))
 """
 
 
@@ -246,7 +248,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         with moto_server(workdir) as server:
             db_url, database = database_url(workdir)
-            env = portal_env(workdir, server, db_url, broker, parse_size(args.part_size))
+            env = portal_env(
+                workdir,
+                server,
+                db_url,
+                broker,
+                parse_size(args.part_size) if args.part_size else None,
+            )
             _log(f"database {database}; broker {broker or 'none (ingest in-process)'}")
             _run([sys.executable, "manage.py", "migrate", "--noinput"], env)
             setup = _run(
@@ -255,11 +263,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "manage.py",
                     "shell",
                     "-c",
-                    SETUP_CODE.replace("COUNT", str(args.repeats)),
+                    SETUP_CODE.replace("COUNT", str(args.repeats)).replace("SIZE", str(size)),
                 ],
                 env,
             )
             config = json.loads(setup.stdout.strip().splitlines()[-1])
+            part_size = int(config["part_size"])
+            _log(f"upload parts of {part_size / 2**20:g} MiB (the portal's choice for this size)")
             if broker:
                 # A worker declares the queues on the broker; until one has, Redis would drop
                 # the ingest messages the upload sends.
@@ -285,10 +295,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         else "in-process, inside the upload's last request (timed with the upload)",
         "awscli": (aws_version.stdout or aws_version.stderr).strip(),
         "aws_defaults": "s3 cp: 8 MiB multipart chunks, 10 concurrent requests",
-        "openem": f"--parallel {args.parallel}; upload parts of the portal's "
-        f"OPENEM_UPLOAD_PART_SIZE, here {args.part_size}; download ranges of 64 MiB; SHA-256 "
-        "computed before the upload and verified after the download",
+        "openem": f"--parallel {args.parallel}; upload parts of {part_size / 2**20:g} MiB, "
+        "the portal's choice for this size ("
+        + (f"OPENEM_UPLOAD_PART_SIZE={args.part_size}" if args.part_size else "its default")
+        + "); download ranges of 64 MiB; SHA-256 computed before the upload and verified "
+        "after the download",
     }
+    figures["upload_part_size"] = part_size
     return figures
 
 
@@ -339,6 +352,7 @@ def _measure(
         for run in runs if index % 2 == 0 else reversed(runs):
             run()
 
+    load = [round(value, 2) for value in os.getloadavg()]
     sessions = []
     for index, pid in enumerate(config["pids"]):
         _log(f"upload, round {index + 1}")
@@ -407,7 +421,6 @@ def _measure(
     }
     return {
         "size_bytes": size,
-        "upload_part_size": args.part_size,
         "repeats": args.repeats,
         "seconds_best": {name: round(value, 2) for name, value in best.items()},
         "seconds_all": {name: [round(v, 2) for v in values] for name, values in times.items()},
@@ -416,6 +429,8 @@ def _measure(
         "ratio_openem_to_aws": ratio,
         "ratio_openem_to_aws_of_medians": ratio_median,
         "goal": f"openem throughput >= {GOAL}x aws s3 cp",
+        # The machine may be shared: the 1/5/15-minute load averages at the start and the end.
+        "load_average": {"start": load, "end": [round(v, 2) for v in os.getloadavg()]},
         "meets_goal": all(value >= GOAL for value in ratio.values()),
     }
 
@@ -431,9 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", type=int, default=8, help="openem --parallel (8)")
     parser.add_argument(
         "--part-size",
-        default="8MiB",
-        help="the portal's OPENEM_UPLOAD_PART_SIZE (8MiB: awscli's multipart chunk size, so "
-        "that both send the same parts; the portal's own default is 64MiB)",
+        default="",
+        help="set the portal's OPENEM_UPLOAD_PART_SIZE (default: leave the portal's own "
+        "default, what users get; awscli sends 8MiB parts)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)

@@ -841,6 +841,73 @@ def _remote_state(
     return in_dataset, in_session
 
 
+class _Checksums:
+    """SHA-256s of the files to register, computed by background threads in file order, so
+    that uploading the first batch of files overlaps hashing the next ones.
+
+    Hashing may start before the server has said which files it needs (:meth:`start`): the
+    first files are hashed while the session and listing requests run, and a file that turns
+    out not to be needed is stopped (:meth:`keep`). Bytes hashed are reported only while the
+    ``checksum`` stage is open: once uploading starts, the upload's bar is the one to watch."""
+
+    def __init__(self, reporter: TransferReporter, parallel: int):
+        self.reporter = reporter
+        # hashlib releases the GIL: one thread per core.
+        self.workers = max(1, min(parallel, os.cpu_count() or 1))
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="openem-hash")
+        self.futures: dict[str, Future[str]] = {}
+        self.stops: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._hashed: dict[str, int] = {}
+        self._reporting = False
+
+    def start(self, files: Iterable[LocalFile]) -> None:
+        for local in files:
+            if local.path in self.futures:
+                continue
+            stop = self.stops[local.path] = threading.Event()
+
+            def progress(amount: int, path: str = local.path) -> None:
+                with self._lock:
+                    self._hashed[path] = self._hashed.get(path, 0) + amount
+                    if not self._reporting:
+                        return
+                self.reporter.advance(amount)
+
+            self.futures[local.path] = self.pool.submit(
+                file_sha256, local.source, on_bytes=progress, stop=stop
+            )
+
+    def keep(self, files: list[LocalFile]) -> None:
+        """Only ``files`` are needed (hashing starts for those not started): stop the others."""
+        wanted = {local.path for local in files}
+        for path, future in self.futures.items():
+            if path not in wanted:
+                self.stops[path].set()
+                future.cancel()
+        self.start(files)
+
+    def open_stage(self, files: list[LocalFile]) -> None:
+        """The ``checksum`` stage's bar, counting what was hashed before it opened."""
+        self.reporter.stage("checksum", sum(f.size for f in files), files=len(files))
+        with self._lock:
+            self._reporting = True
+            done = sum(self._hashed.get(f.path, 0) for f in files)
+        self.reporter.advance(done)
+
+    def close_stage(self) -> None:
+        with self._lock:
+            self._reporting = False
+
+    def digest(self, local: LocalFile) -> str:
+        return self.futures[local.path].result()
+
+    def shutdown(self) -> None:
+        for stop in self.stops.values():
+            stop.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 def upload_directory(
     client: Client,
     root: Path,
@@ -858,14 +925,38 @@ def upload_directory(
     Uses the dataset's open upload session (or opens one); files already stored are skipped,
     files registered earlier continue where they stopped (S3 parts listed, local offset asked),
     new files are checksummed (SHA-256, verified again by ingest) and registered 1,000 at a
-    time. ``complete`` closes the session once every file is up. Problems with single files
-    (a different size on the server...) are collected in the report, not raised.
+    time, each batch once its checksums are in, while the batches before it upload.
+    ``complete`` closes the session once every file is up. Problems with single files (a
+    different size on the server...) are collected in the report, not raised.
     """
     reporter = reporter or TransferReporter()
     root = Path(root)
     if not root.is_dir():
         raise OpenEMError(f"{root} is not a folder")
     local_files = scan_directory(root, exclude=exclude)
+    checksums = _Checksums(reporter, parallel) if checksum else None
+    try:
+        if checksums:
+            # The first files are most likely new: hash them while the server is asked.
+            checksums.start(local_files[: checksums.workers])
+        return _upload(
+            client, pid, local_files, checksums, reporter, parallel, stop_after_parts, complete
+        )
+    finally:
+        if checksums:
+            checksums.shutdown()
+
+
+def _upload(
+    client: Client,
+    pid: str,
+    local_files: list[LocalFile],
+    checksums: _Checksums | None,
+    reporter: TransferReporter,
+    parallel: int,
+    stop_after_parts: int | None,
+    complete: bool,
+) -> UploadReport:
     session = client.open_upload_session(pid) or client.create_upload_session(pid)
     report = UploadReport(dataset=pid, session=int(session["id"]), storage=session["storage"])
     report.files_local = len(local_files)
@@ -898,6 +989,8 @@ def upload_directory(
                     "yours; it cannot be sent from here",
                 }
             )
+    if checksums:
+        checksums.keep(to_register)
 
     uploader = _Uploader(
         client, report, reporter, parallel=parallel, stop_after_parts=stop_after_parts
@@ -905,24 +998,39 @@ def upload_directory(
     file_pool = ThreadPoolExecutor(max(1, parallel), thread_name_prefix="openem-file")
     pending: dict[Future[None], LocalFile] = {}
     upload_bytes = sum(f.size for f, _ in to_resume) + sum(f.size for f in to_register)
+    uploading = False
+
+    def submit(local: LocalFile, remote: dict[str, Any], fresh: bool) -> None:
+        nonlocal uploading
+        if not uploading:
+            uploading = True
+            if checksums:
+                checksums.close_stage()
+            reporter.stage("upload", upload_bytes, files=len(to_resume) + len(to_register))
+        pending[file_pool.submit(uploader.upload_file, local, remote, fresh)] = local
+
     try:
-        digests = _checksum_files(to_register, reporter, parallel) if checksum else {}
-        reporter.stage("upload", upload_bytes, files=len(to_resume) + len(to_register))
+        if checksums and to_register and not to_resume:
+            checksums.open_stage(to_register)
         for local, remote in to_resume:
-            pending[file_pool.submit(uploader.upload_file, local, remote, False)] = local
+            submit(local, remote, False)
+        # A batch is registered (all or nothing: every refused path is listed at once) when its
+        # checksums are in, and uploads while the next batches are hashed.
         for start in range(0, len(to_register), REGISTER_BATCH):
             if uploader.counter.stop.is_set():
                 break
             batch = to_register[start : start + REGISTER_BATCH]
             entries = [
                 {"path": f.path, "size": f.size}
-                | ({"sha256": digests[f.path]} if f.path in digests else {})
+                | ({"sha256": checksums.digest(f)} if checksums else {})
                 for f in batch
             ]
             registered = client.register_files(report.session, entries)
             report.files_registered += len(registered)
             for local, remote in zip(batch, registered, strict=True):
-                pending[file_pool.submit(uploader.upload_file, local, remote, True)] = local
+                submit(local, remote, True)
+        if not uploading:
+            reporter.stage("upload", 0)
         stopped = False
         for future in list(pending):
             try:
@@ -947,19 +1055,6 @@ def upload_directory(
         client.complete_upload_session(report.session)
         report.session_completed = True
     return report
-
-
-def _checksum_files(
-    files: list[LocalFile], reporter: TransferReporter, parallel: int
-) -> dict[str, str]:
-    """SHA-256 of the files about to be registered, several at a time (hashlib releases the GIL)."""
-    reporter.stage("checksum", sum(f.size for f in files), files=len(files))
-    try:
-        with ThreadPoolExecutor(max(1, min(parallel, os.cpu_count() or 1))) as pool:
-            digests = pool.map(lambda f: file_sha256(f.source, on_bytes=reporter.advance), files)
-            return {local.path: digest for local, digest in zip(files, digests, strict=True)}
-    finally:
-        reporter.close()
 
 
 def wait_for_ingest(

@@ -16,7 +16,8 @@ from ingest.models import UploadSession, UploadSessionState
 from ingest.storage import get_store
 from ingest.uploads import upload_multipart_list_parts
 from openem import cli as openem_cli
-from openem.client import Client, Throttled
+from openem import client as openem_client
+from openem.client import Client, Throttled, TransferReporter, upload_directory
 from repository.models import DataFile, Dataset, DatasetStatus, FileState, Visibility
 from repository.services import dataset_create
 from tests.cli.conftest import MiB, sha256_of, write_file
@@ -147,6 +148,53 @@ def test_an_interrupted_upload_resumes_without_sending_parts_again(
     datafile.refresh_from_db()
     assert datafile.checksum_sha256 == sha256_of(big)
     assert stored_sha256(datafile) == sha256_of(big)
+
+
+class StageRecorder(TransferReporter):
+    """The stages a transfer went through, and the units counted in each."""
+
+    def __init__(self) -> None:
+        self.stages: list[tuple[str, int]] = []
+        self.counted: dict[str, int] = {}
+
+    def stage(self, name: str, total: int, unit: str = "B", files: int = 0) -> None:
+        self.stages.append((name, total))
+        self.counted.setdefault(name, 0)
+
+    def advance(self, amount: int) -> None:
+        name = self.stages[-1][0]
+        self.counted[name] += amount
+
+
+def test_files_are_registered_in_batches_as_their_checksums_come_in(
+    live_server, token_for, dataset, session_folder, s3_storage, small_parts, monkeypatch
+):
+    monkeypatch.setattr(openem_client, "REGISTER_BATCH", 2)
+    reporter = StageRecorder()
+    total = sum(f.stat().st_size for f in session_folder.rglob("*") if f.is_file())
+
+    with Client(live_server.url, token_for("staff")) as client:
+        report = upload_directory(
+            client, session_folder, pid=dataset.pid, reporter=reporter, parallel=2
+        )
+
+    assert (report.files_registered, report.files_uploaded) == (3, 3)
+    assert reporter.stages == [("checksum", total), ("upload", total)]
+    # Every byte is uploaded; the hashing that went on after the first batch was registered
+    # is not drawn on the upload's bar.
+    assert reporter.counted["upload"] == total
+    assert reporter.counted["checksum"] <= total
+    for datafile in DataFile.objects.filter(dataset=dataset):
+        assert datafile.expected_sha256 == sha256_of(session_folder / datafile.path)
+        assert datafile.state != FileState.REGISTERED
+
+    # Again: everything is stored, so nothing is hashed (the hashing begun while the server
+    # was asked stops) and nothing is sent.
+    again = StageRecorder()
+    with Client(live_server.url, token_for("staff")) as client:
+        repeat = upload_directory(client, session_folder, pid=dataset.pid, reporter=again)
+    assert (repeat.files_skipped, repeat.parts_sent) == (3, 0)
+    assert again.stages == [("upload", 0)]
 
 
 def test_local_storage_uploads_in_chunks_and_resumes_at_the_offset(
