@@ -21,6 +21,7 @@ ValidationFailed with a message naming it.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -261,6 +262,46 @@ def condition_filters(condition: Condition) -> list[Any]:
     if field.kind is Kind.BOOLEAN:
         return _boolean_filters(condition, field)
     return _text_filters(condition, field)
+
+
+_CONDITION_RE = re.compile(r"^\s*([A-Za-z0-9_.\[\]/]+)\s*(<=|>=|=|<|>|~)\s*(.*?)\s*$", re.S)
+_NUMBER = r"[-+]?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBERS_RE = re.compile(rf"^({_NUMBER})(?:\s*\.\.\s*({_NUMBER}))?\s*(.*)$")
+CONDITION_SYNTAX = (
+    "FIELD OP VALUE with OP one of = < <= > >= ~ (contains), e.g. "
+    "'acquisition.pixel_size<=1.1 Å', 'acquisition.pixel_size=0.8..1.2 Å' (a range), "
+    "'instrument.acceleration_voltage=300 kV', 'acquisition.detectors.name~Falcon'"
+)
+
+
+def parse_condition(text: str) -> Condition:
+    """One condition as a person or script writes it: ``FIELD OP VALUE [UNIT]``.
+
+    ``=`` with ``LOW..HIGH`` is a range; ``~`` is ``contains``. Quantities take a unit after
+    the number (``1.1 Å``, ``0.11 nm``), compared in SI; other numbers and text take the value
+    as written. Anything unreadable raises ValidationFailed naming the syntax."""
+    match = _CONDITION_RE.match(text or "")
+    if match is None or not match.group(3):
+        raise ValidationFailed(f"cannot read the condition {text!r}: write {CONDITION_SYNTAX}")
+    name, operator, rest = match.groups()
+    field = _field(name)
+    relation = Relation.CONTAINS.value if operator == "~" else operator
+    if field.kind in (Kind.QUANTITY, Kind.NUMBER, Kind.INTEGER):
+        numbers = _NUMBERS_RE.match(rest)
+        if numbers is None:
+            raise ValidationFailed(
+                f"{field.label} ({name}): {rest!r} does not start with a number"
+            )
+        low, high, unit = numbers.groups()
+        if high is not None and relation != Relation.EQ.value:
+            raise ValidationFailed(f"{field.label} ({name}): a range LOW..HIGH goes with '='")
+        value: Any = (float(low), float(high)) if high is not None else float(low)
+        if high is not None:
+            relation = Relation.RANGE.value
+        if field.kind is not Kind.QUANTITY and unit:
+            raise ValidationFailed(f"{field.label} ({name}) has no unit, got {unit!r}")
+        return Condition(name, relation, value, unit or None)
+    return Condition(name, relation, rest)
 
 
 def metadata_filter(

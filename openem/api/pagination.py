@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.cache import cache
+from django.core.paginator import Page, Paginator
+from django.utils.functional import cached_property
 from rest_framework import exceptions, pagination
 from rest_framework.request import Request
+from rest_framework.response import Response
+
+#: How long a dataset list's count is reused while paging (as the search page's facet counts).
+COUNT_CACHE_SECONDS = 30
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -15,6 +22,87 @@ class PageNumberPagination(pagination.PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+class _IdsFirstPaginator(Paginator):
+    """Pages of a queryset read as ids first (from an index, without the wide rows), then the
+    rows of those ids; the count is kept in the cache for a few seconds under ``count_key``,
+    so that paging through a result counts it once."""
+
+    def __init__(self, object_list: Any, per_page: int, *, count_key: str = "", **kwargs: Any):
+        super().__init__(object_list, per_page, **kwargs)
+        self.count_key = count_key
+
+    @cached_property
+    def count(self) -> int:
+        if not self.count_key:
+            return int(super().count)
+        found = cache.get(self.count_key)
+        if found is None:
+            found = int(super().count)
+            cache.set(self.count_key, found, COUNT_CACHE_SECONDS)
+        return int(found)
+
+    def page(self, number: Any) -> Page:
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        ids = list(self.object_list.values_list("pk", flat=True)[bottom : bottom + self.per_page])
+        related = self.object_list.query.select_related
+        rows = self.object_list.model._default_manager.select_related(
+            *(related if isinstance(related, dict) else ())
+        ).in_bulk(ids)
+        return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
+
+
+class DatasetPagination(PageNumberPagination):
+    """Numbered pages of datasets, read ids first; the view may name a cache key for the count
+    (``view.count_cache_key``) and extra fields for the page (``view.page_extra``)."""
+
+    def django_paginator_class(self, object_list: Any, per_page: int) -> Paginator:  # type: ignore[override]
+        return _IdsFirstPaginator(
+            object_list, per_page, count_key=getattr(self, "count_cache_key", "")
+        )
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
+        self.count_cache_key = getattr(view, "count_cache_key", "")
+        self.page_extra = getattr(view, "page_extra", None) or {}
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data: Any) -> Response:
+        response = super().get_paginated_response(data)
+        response.data.update(self.page_extra)
+        return response
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        paginated = super().get_paginated_response_schema(schema)
+        paginated["properties"]["facets"] = {
+            "type": "object",
+            "description": "With `facets=true`: per facet (technique, facility, instrument, "
+            "detector, year, licence, visibility), its values with their counts.",
+            "example": {
+                "technique": [
+                    {
+                        "value": "spa",
+                        "label": "Single-particle analysis",
+                        "count": 1204,
+                        "selected": True,
+                    }
+                ]
+            },
+            "additionalProperties": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "value": {"type": "string"},
+                        "label": {"type": "string"},
+                        "count": {"type": "integer"},
+                        "selected": {"type": "boolean"},
+                    },
+                },
+            },
+        }
+        return paginated
 
 
 class FileCursorPagination(pagination.CursorPagination):

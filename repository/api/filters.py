@@ -1,22 +1,25 @@
 """Selectors behind the API's listings: search and filters over what a user may see.
 
-Access always comes from ``repository.access``; this module narrows and orders. The dataset
-search is a plain case-insensitive substring match for now, kept behind
-:func:`dataset_search` so that PostgreSQL full-text search (a ``SearchVector`` over title,
-description and keywords, with a GIN index) can replace it without touching the views.
+Access always comes from ``repository.access``; this module narrows and orders. Words and the
+metadata ranges match as on the search page (``repository.search``: ranked full text on
+PostgreSQL); metadata conditions are those of ``metadata.search`` (unit-aware).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 from django.utils import timezone
 
-from repository import access
+from metadata.search import Condition, metadata_filter
+from repository import access, search
 from repository.models import (
     DataFile,
     Dataset,
@@ -24,13 +27,14 @@ from repository.models import (
     Instrument,
 )
 
-DATASET_ORDERINGS: dict[str, tuple[str, ...]] = {
+RELEVANCE = "relevance"
+DATASET_ORDERINGS: dict[str, tuple[Any, ...]] = {
+    RELEVANCE: ("-rank", "-created", "-pk"),  # with words; without, the same as newest
     "newest": ("-created", "-pk"),
     "oldest": ("created", "pk"),
-    "title": ("title", "pk"),
-    "-title": ("-title", "-pk"),
+    "title": (Lower("title"), "pk"),  # the title index (search migration)
+    "-title": (Lower("title").desc(), "-pk"),
 }
-MAX_SEARCH_TERMS = 10
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,16 @@ class DatasetQuery:
     keyword: str = ""
     created_after: dt.date | None = None
     created_before: dt.date | None = None
-    ordering: str = "newest"
+    ordering: str = ""
+    #: ``(key, low, high)`` of ``repository.search.RANGES`` (pixel size, voltage, dose)
+    ranges: tuple[tuple[str, float | None, float | None], ...] = ()
+    metadata: tuple[Condition, ...] = ()
+
+    @property
+    def effective_ordering(self) -> str:
+        if self.ordering:
+            return self.ordering
+        return RELEVANCE if self.q.strip() else "newest"
 
 
 def _start_of_day(day: dt.date) -> dt.datetime:
@@ -68,22 +81,14 @@ def _keywords_contain(text: str, *, whole: bool) -> Q:
     return query
 
 
-def _term_q(term: str) -> Q:
-    return (
-        Q(title__icontains=term)
-        | Q(description__icontains=term)
-        | _keywords_contain(term, whole=False)
-    )
-
-
 def dataset_search(*, user: Any, query: DatasetQuery) -> QuerySet[Dataset]:
     """The datasets ``user`` may see that match ``query``, ordered, ready to paginate."""
-    datasets = access.datasets_visible_to(user).select_related(
-        "facility", "instrument", "project", "metadata_schema"
-    )
-    terms = query.q.split()[:MAX_SEARCH_TERMS]
-    for term in terms:  # every term must match somewhere
-        datasets = datasets.filter(_term_q(term))
+    datasets, rank = search.text_search(access.datasets_visible_to(user), query.q)
+    datasets = datasets.select_related("facility", "instrument", "project", "metadata_schema")
+    if query.ranges:
+        datasets = datasets.filter(*search.range_filters(query.ranges))
+    if query.metadata:
+        datasets = metadata_filter(datasets, query.metadata)
     if query.keyword:
         datasets = datasets.filter(_keywords_contain(query.keyword.strip(), whole=True))
     if query.facility:
@@ -104,7 +109,44 @@ def dataset_search(*, user: Any, query: DatasetQuery) -> QuerySet[Dataset]:
     if query.created_before is not None:
         next_day = query.created_before + dt.timedelta(days=1)
         datasets = datasets.filter(created__lt=_start_of_day(next_day))
-    return datasets.order_by(*DATASET_ORDERINGS[query.ordering])
+    ordering = query.effective_ordering
+    if ordering == RELEVANCE:
+        if rank is None:  # no words, or no ranking (SQLite): newest first
+            return datasets.order_by(*DATASET_ORDERINGS["newest"])
+        datasets = datasets.annotate(rank=rank)
+    return datasets.order_by(*DATASET_ORDERINGS[ordering])
+
+
+def dataset_count_cache_key(*, user: Any, query: DatasetQuery) -> str:
+    """Where the count of ``query``'s matches is kept while a client pages (per user: what
+    one may see differs from another; the ordering does not change the count)."""
+    who = f"user:{user.pk}" if getattr(user, "is_authenticated", False) else "anonymous"
+    asked = {name: value for name, value in dataclasses.asdict(query).items() if name != "ordering"}
+    digest = hashlib.sha256(f"{who}|{json.dumps(asked, sort_keys=True, default=str)}".encode())
+    return f"openem:api:datasets:count:{digest.hexdigest()}"
+
+
+def dataset_facets(*, user: Any, query: DatasetQuery) -> dict[str, list[dict[str, Any]]]:
+    """The search page's facet counts for the part of ``query`` they take into account (the
+    input serializer refuses facets together with any other filter)."""
+    chosen = [
+        (name, (value,))
+        for name, value in (
+            ("technique", query.technique),
+            ("facility", query.facility),
+            ("visibility", query.visibility),
+        )
+        if value
+    ]
+    params = search.SearchParams(q=query.q, filters=tuple(chosen), ranges=query.ranges)
+    found = search.search_datasets(user=user, params=params, with_facets=True)
+    return {
+        facet.name: [
+            {"value": v.value, "label": v.label, "count": v.count, "selected": v.selected}
+            for v in facet.values
+        ]
+        for facet in found.facets
+    }
 
 
 def dataset_visible(*, user: Any, pid: str) -> Dataset | None:

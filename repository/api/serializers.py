@@ -11,6 +11,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.reverse import reverse
 
+from metadata.search import CONDITION_SYNTAX, Condition, condition_filters, parse_condition
+from openem.errors import ValidationFailed
 from repository.manifests import ManifestFormat
 from repository.models import (
     ApiToken,
@@ -26,6 +28,7 @@ from repository.models import (
     TokenScope,
     Visibility,
 )
+from repository.search import RANGE_BY_KEY
 
 from .filters import DATASET_ORDERINGS
 
@@ -42,8 +45,9 @@ class DatasetListQuerySerializer(serializers.Serializer[Any]):
     q = serializers.CharField(
         required=False,
         max_length=200,
-        help_text="Words to find in the title, description or keywords (all must match, "
-        "case-insensitive).",
+        help_text="Words to find, as on the search page: title, keywords, authors, sample, "
+        "microscope, detectors, description and instrument; ranked full text with "
+        '`"exact phrase"`, `or` and `-word` on PostgreSQL.',
     )
     facility = serializers.SlugField(required=False, help_text="Facility slug, e.g. `basel`.")
     instrument = serializers.IntegerField(required=False, min_value=1, help_text="Instrument id.")
@@ -74,9 +78,40 @@ class DatasetListQuerySerializer(serializers.Serializer[Any]):
     ordering = serializers.ChoiceField(
         choices=list(DATASET_ORDERINGS),
         required=False,
-        default="newest",
-        help_text="newest (default), oldest, title, -title.",
+        default="",
+        help_text="relevance (the default with `q`), newest (the default without), oldest, "
+        "title, -title.",
     )
+    pixel_size_min = serializers.FloatField(required=False, help_text="Pixel size from (Å).")
+    pixel_size_max = serializers.FloatField(required=False, help_text="Pixel size up to (Å).")
+    voltage_min = serializers.FloatField(required=False, help_text="Voltage from (kV).")
+    voltage_max = serializers.FloatField(required=False, help_text="Voltage up to (kV).")
+    dose_min = serializers.FloatField(required=False, help_text="Dose per movie from (e/Å²).")
+    dose_max = serializers.FloatField(required=False, help_text="Dose per movie up to (e/Å²).")
+    metadata = serializers.ListField(
+        child=serializers.CharField(max_length=300),
+        required=False,
+        max_length=10,
+        help_text="Metadata conditions (repeatable, all must hold), unit-aware: "
+        + CONDITION_SYNTAX
+        + ".",
+    )
+    facets = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Also count the matches per technique, facility, instrument, detector, year, "
+        "licence (and visibility, signed in), as the search page does. Counted for `q`, "
+        "`technique`, `facility`, `visibility` and the min/max ranges.",
+    )
+
+    def validate_metadata(self, texts: list[str]) -> list[Condition]:
+        try:
+            conditions = [parse_condition(text) for text in texts]
+            for condition in conditions:
+                condition_filters(condition)  # checks the field's relation, unit and values
+            return conditions
+        except ValidationFailed as exc:
+            raise serializers.ValidationError(exc.message) from None
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         after, before = attrs.get("created_after"), attrs.get("created_before")
@@ -84,7 +119,42 @@ class DatasetListQuerySerializer(serializers.Serializer[Any]):
             raise serializers.ValidationError(
                 {"created_before": ["must not be earlier than created_after"]}
             )
+        ranges = []
+        for key in RANGE_BY_KEY:
+            low, high = attrs.pop(f"{key}_min", None), attrs.pop(f"{key}_max", None)
+            if low is not None and high is not None and low > high:
+                raise serializers.ValidationError({f"{key}_max": ["must not be below the minimum"]})
+            if low is not None or high is not None:
+                ranges.append((key, low, high))
+        attrs["ranges"] = tuple(ranges)
+        attrs["metadata"] = tuple(attrs.get("metadata") or ())
+        if attrs.get("facets"):
+            uncounted = sorted(FACETLESS_FILTERS & {k for k, v in attrs.items() if v})
+            if uncounted:
+                raise serializers.ValidationError(
+                    {
+                        "facets": [
+                            "facets are counted for q, technique, facility, visibility and the "
+                            f"min/max ranges; ask without facets to filter by {', '.join(uncounted)}"
+                        ]
+                    }
+                )
         return attrs
+
+
+#: Filters of the API's list that the search page's facet counts do not take into account.
+FACETLESS_FILTERS = frozenset(
+    {
+        "instrument",
+        "project",
+        "kind",
+        "status",
+        "keyword",
+        "created_after",
+        "created_before",
+        "metadata",
+    }
+)
 
 
 class FileListQuerySerializer(serializers.Serializer[Any]):

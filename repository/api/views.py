@@ -28,7 +28,7 @@ from rest_framework.response import Response
 
 from openem.api.authentication import TokenScopePermission, request_token
 from openem.api.exceptions import error_responses
-from openem.api.pagination import FileCursorPagination, PageNumberPagination
+from openem.api.pagination import DatasetPagination, FileCursorPagination, PageNumberPagination
 from openem.api.throttling import MANIFESTS_SCOPE
 from openem.errors import NotAllowed
 from repository import access, downloads, manifests, services, tokens
@@ -151,7 +151,7 @@ class JsonErrorsNegotiation(BaseContentNegotiation):
 
 class DatasetListView(ApiView[Dataset]):
     permission_classes = READ_OR_AUTHENTICATED
-    pagination_class = PageNumberPagination
+    pagination_class = DatasetPagination
     serializer_class = s.DatasetSerializer
 
     @extend_schema(
@@ -172,7 +172,12 @@ class DatasetListView(ApiView[Dataset]):
     def get(self, request: Request) -> Response:
         params = s.DatasetListQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        query = filters.DatasetQuery(**params.validated_data)
+        wanted = dict(params.validated_data)
+        with_facets = wanted.pop("facets", False)
+        query = filters.DatasetQuery(**wanted)
+        self.count_cache_key = filters.dataset_count_cache_key(user=request.user, query=query)
+        if with_facets:
+            self.page_extra = {"facets": filters.dataset_facets(user=request.user, query=query)}
         page = self.paginate_queryset(filters.dataset_search(user=request.user, query=query))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
