@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 from django.utils.functional import cached_property
 from rest_framework import exceptions, pagination
 from rest_framework.request import Request
@@ -46,12 +47,13 @@ class _IdsFirstPaginator(Paginator):
     def page(self, number: Any) -> Page:
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
-        ids = list(self.object_list.values_list("pk", flat=True)[bottom : bottom + self.per_page])
-        related = self.object_list.query.select_related
-        rows = self.object_list.model._default_manager.select_related(
+        queryset: QuerySet[Any] = self.object_list  # type: ignore[assignment]
+        ids = list(queryset.values_list("pk", flat=True)[bottom : bottom + self.per_page])
+        related = queryset.query.select_related
+        rows = queryset.model._default_manager.select_related(
             *(related if isinstance(related, dict) else ())
         ).in_bulk(ids)
-        return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
+        return Page([rows[pk] for pk in ids if pk in rows], number, self)
 
 
 class DatasetPagination(PageNumberPagination):
