@@ -288,7 +288,7 @@ class LinkField(serializers.Field):  # type: ignore[type-arg]
         self.url_kwarg = url_kwarg or lookup_field
 
     def _template(self) -> tuple[str, str]:
-        templates = self.context.setdefault("_link_templates", {})
+        templates = self.context.setdefault("_link_templates", {})  # type: ignore[attr-defined]
         key = (self.view_name, self.url_kwarg)
         if key not in templates:
             for placeholder in self._PLACEHOLDERS:
