@@ -300,7 +300,8 @@ class DataFile(models.Model):
         indexes = [
             models.Index(fields=["dataset", "directory", "name"], name="datafile_browse_idx"),
             models.Index(fields=["dataset", "state"], name="datafile_state_idx"),
-            models.Index(fields=["dataset", "format"], name="datafile_format_idx"),
+            # Listing one format in path order (the API's ?format=): no sort of all its files.
+            models.Index(fields=["dataset", "format", "path"], name="datafile_format_path_idx"),
             models.Index(fields=["state", "modified"], name="datafile_reconcile_idx"),
             models.Index(fields=["checksum_verified_at"], name="datafile_fixity_idx"),
         ]
