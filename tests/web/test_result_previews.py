@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from repository import landing
@@ -78,3 +79,24 @@ def test_a_dataset_without_thumbnails_has_no_preview(catalogue: Catalogue, world
     assert set(previews) == {catalogue.public.pk}  # the draft has no file with a picture
     assert previews[catalogue.public.pk].thumbnail_key
     assert landing.previews_for(world["staff"], []) == {}
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="one UNION for all previews is PostgreSQL's (SQLite asks once per dataset)",
+)
+def test_a_page_of_previews_costs_two_queries(
+    catalogue: Catalogue, world: Any, django_assert_max_num_queries: Any
+):
+    datasets = list(Dataset.objects.all())
+    assert len(datasets) >= 4
+
+    with django_assert_max_num_queries(2):
+        previews = landing.previews_for(world["admin"], datasets)
+
+    assert set(previews) == {
+        catalogue.public.pk,
+        catalogue.embargoed.pk,
+        catalogue.private.pk,
+    }
+    assert all(preview.thumbnail_key for preview in previews.values())
