@@ -198,6 +198,8 @@ def _quantity_filters(condition: Condition, field: SearchField) -> list[Any]:
         )
     raw = _bounds(condition, field) if relation is Relation.RANGE else (condition.value,) * 2
     low, high = (units.to_si(_number(v, field), pint_unit(unit))[0] for v in raw)
+    if not (math.isfinite(low) and math.isfinite(high)):  # a finite value, overflowing in SI
+        raise ValidationFailed(f"{field.label}: the value is too large")
     if low > high:
         raise ValidationFailed(f"{field.label}: the range starts above its end")
     return _numeric_filters([*field.keys, "valueSI"], relation, low, high)
@@ -289,9 +291,7 @@ def parse_condition(text: str) -> Condition:
     if field.kind in (Kind.QUANTITY, Kind.NUMBER, Kind.INTEGER):
         numbers = _NUMBERS_RE.match(rest)
         if numbers is None:
-            raise ValidationFailed(
-                f"{field.label} ({name}): {rest!r} does not start with a number"
-            )
+            raise ValidationFailed(f"{field.label} ({name}): {rest!r} does not start with a number")
         low, high, unit = numbers.groups()
         if high is not None and relation != Relation.EQ.value:
             raise ValidationFailed(f"{field.label} ({name}): a range LOW..HIGH goes with '='")
