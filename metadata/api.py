@@ -30,7 +30,7 @@ READ_ONLY = [TokenScopePermission, permissions.AllowAny]
 LATEST = "latest"
 
 NAME = OpenApiParameter(
-    "name", str, OpenApiParameter.PATH, description="The schema's name, e.g. `oscem-spa`."
+    "name", str, OpenApiParameter.PATH, description="The schema's name, e.g. `spa`."
 )
 VERSION = OpenApiParameter(
     "version",
@@ -40,10 +40,10 @@ VERSION = OpenApiParameter(
 )
 EXAMPLE_BASE = "https://openem.example.org/api/v1"
 EXAMPLE_SCHEMA = {
-    "name": "oscem-spa",
+    "name": "spa",
     "version": "1.0.2",
-    "url": f"{EXAMPLE_BASE}/schemas/oscem-spa/1.0.2/",
-    "document_url": f"{EXAMPLE_BASE}/schemas/oscem-spa/1.0.2/document",
+    "url": f"{EXAMPLE_BASE}/schemas/spa/1.0.2/",
+    "document_url": f"{EXAMPLE_BASE}/schemas/spa/1.0.2/document",
     "title": "OSC-EM single-particle acquisition",
     "techniques": ["spa"],
     "status": "active",
