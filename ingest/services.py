@@ -21,6 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from metadata.services import with_si_for_technique
 from openem.errors import NotFound
 from repository.models import AuditAction, DataFile, Dataset, DatasetStatus, FileState
 from repository.services import audit_record
@@ -286,7 +287,9 @@ def dataset_aggregate_metadata(dataset: Dataset, *, cs_mm: float | None = None) 
     previous = dataset.metadata.get("_derived") or {}
     # What a person entered is what differs from the previous derivation.
     entered = _entered_only(entered, previous)
-    merged = _merge(derived, entered)
+    # Entered quantities get their SI values as the metadata form would give them (range
+    # searches compare those); derived ones already have them.
+    merged = with_si_for_technique(_merge(derived, entered), dataset.technique)
     source = sidecars.provenance()
     merged_leaves = _leaves(merged)
     merged["_provenance"] = (

@@ -91,6 +91,17 @@ def changed_paths(before: Any, after: Any) -> list[str]:
 
 
 @transaction.atomic
+def with_si_for_technique(document: dict[str, Any], technique: str) -> dict[str, Any]:
+    """``document`` with ``valueSI``/``unitSI`` on every quantity the technique's schema gives
+    them, as the metadata form stores it: range searches compare those (a document without a
+    schema for its technique is returned as it is)."""
+    schema = selectors.schema_for_technique(technique)
+    if schema is None:
+        return document
+    result: dict[str, Any] = with_si_values(document, schema_fields(schema.document))
+    return result
+
+
 def dataset_update_metadata(*, actor: Any, dataset: Dataset, metadata: dict[str, Any]) -> Dataset:
     """Replace a dataset's OSC-EM document (insiders only, see repository.access.can_edit).
 

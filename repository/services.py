@@ -138,6 +138,10 @@ def dataset_create(
         raise ValidationFailed("licence must be an SPDX identifier such as CC-BY-4.0")
     _check_visibility(visibility, embargo_until)
     _check_cross_references(emdb_ids, empiar_id, publication_dois)
+    if metadata:
+        from metadata.services import with_si_for_technique
+
+        metadata = with_si_for_technique(metadata, technique)
     dataset = Dataset.objects.create(
         title=title,
         description=description.strip(),

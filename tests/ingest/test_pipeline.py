@@ -409,6 +409,12 @@ def test_values_a_person_entered_win_over_derived_ones(world, backend):
     assert dataset.metadata["instrument"]["acceleration_voltage"]["value"] == 200.0
     assert dataset.metadata["_derived"]["instrument"]["acceleration_voltage"]["value"] == 300.0
     assert dataset.metadata["acquisition"]["pixel_size"]["value"] == 2.68
+    # The entered value gets its SI value like a derived one, so range searches find it.
+    voltage = dataset.metadata["instrument"]["acceleration_voltage"]
+    assert (voltage["valueSI"], voltage["unitSI"]) == (200_000.0, "V")
+    assert Dataset.objects.filter(
+        pk=dataset.pk, metadata__instrument__acceleration_voltage__valueSI__lt=250_000
+    ).exists()
 
 
 def test_progress_counts_files_and_bytes_per_session(world, backend):

@@ -33,6 +33,21 @@ def test_staff_create_a_private_draft_with_a_pid_and_an_audit_event(world):
     assert (event.actor, event.dataset) == (world["staff"], dataset)
 
 
+def test_metadata_given_at_creation_gets_si_values_for_searching(world):
+    dataset = create(
+        world,
+        metadata={
+            "acquisition": {"pixel_size": {"value": 0.083, "unit": "nm"}},
+            "instrument": {"acceleration_voltage": {"value": 300, "unit": "kV"}},
+        },
+    )
+
+    pixel = dataset.metadata["acquisition"]["pixel_size"]
+    assert pixel["value"] == 0.083 and pixel["unit"] == "nm"  # as given
+    assert pixel["unitSI"] == "m" and pixel["valueSI"] == pytest.approx(0.83e-10)
+    assert dataset.metadata["instrument"]["acceleration_voltage"]["valueSI"] == 300_000
+
+
 @pytest.mark.parametrize("persona", ["stranger", "member", "other_staff"])
 def test_people_without_a_role_at_the_facility_cannot_create(world, persona):
     with pytest.raises(NotAllowed, match="not staff of Cryo-EM Facility Basel"):
