@@ -271,3 +271,21 @@ def test_zip_of_too_many_files_is_refused(
     assert crowded.status_code == 409 and "more than 2 files" in crowded.content.decode()
     browser = client.get(f"/datasets/{catalogue.public.pid}/files/", {"dir": "Micrographs"})
     assert "download.zip" not in browser.content.decode()  # no ZIP offered for that folder
+
+
+def test_a_preview_on_s3_answers_head_with_a_url_signed_for_head(
+    client: Client, s3_catalogue: Catalogue, s3_storage: Any
+) -> None:
+    from tests.api.test_files import signed_for
+
+    movie = s3_catalogue.files["movie"]
+    url = f"/datasets/{s3_catalogue.public.pid}/files/{movie.pk}/thumbnail.png"
+
+    head = client.head(url)
+    get = client.get(url)
+
+    assert head.status_code == get.status_code == 302
+    assert signed_for(head["Location"], "HEAD", s3_storage)
+    assert not signed_for(head["Location"], "GET", s3_storage)
+    assert signed_for(get["Location"], "GET", s3_storage)
+    assert requests.get(get["Location"], timeout=10).content.startswith(b"\x89PNG")
