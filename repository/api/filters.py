@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import Func, JSONField, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -74,6 +75,23 @@ def _json_text_forms(text: str) -> set[str]:
     return {json.dumps(text, ensure_ascii=False)[1:-1], json.dumps(text)[1:-1]}
 
 
+class LowerKeywords(Func):
+    """``lower(keywords::text)::jsonb``: the keywords in lower case, as the GIN index of
+    migration 0008 holds them (PostgreSQL)."""
+
+    template = "lower((%(expressions)s)::text)::jsonb"
+    output_field = JSONField()
+
+
+def _with_keyword(datasets: QuerySet[Dataset], keyword: str) -> QuerySet[Dataset]:
+    """Datasets carrying ``keyword`` as a whole keyword, in any case."""
+    if connection.vendor == "postgresql":
+        return datasets.alias(keywords_lower=LowerKeywords("keywords")).filter(
+            keywords_lower__contains=[keyword.lower()]
+        )
+    return datasets.filter(_keywords_contain(keyword, whole=True))
+
+
 def _keywords_contain(text: str, *, whole: bool) -> Q:
     query = Q()
     for form in _json_text_forms(text):
@@ -90,7 +108,7 @@ def dataset_search(*, user: Any, query: DatasetQuery) -> QuerySet[Dataset]:
     if query.metadata:
         datasets = metadata_filter(datasets, query.metadata)
     if query.keyword:
-        datasets = datasets.filter(_keywords_contain(query.keyword.strip(), whole=True))
+        datasets = _with_keyword(datasets, query.keyword.strip())
     if query.facility:
         datasets = datasets.filter(facility__slug=query.facility)
     if query.instrument is not None:
