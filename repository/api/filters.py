@@ -86,8 +86,9 @@ class LowerKeywords(Func):
 def _with_keyword(datasets: QuerySet[Dataset], keyword: str) -> QuerySet[Dataset]:
     """Datasets carrying ``keyword`` as a whole keyword, in any case."""
     if connection.vendor == "postgresql":
+        wanted: Any = [keyword.lower()]  # a JSON array: containment (@>), not text
         return datasets.alias(keywords_lower=LowerKeywords("keywords")).filter(
-            keywords_lower__contains=[keyword.lower()]
+            keywords_lower__contains=wanted
         )
     return datasets.filter(_keywords_contain(keyword, whole=True))
 
