@@ -55,8 +55,14 @@ def test_presigned_get_serves_the_bytes_over_http(s3_storage):
 def test_local_store_has_no_presigned_url_and_rejects_escaping_keys(local_storage):
     store = storage.get_store()
     assert store.presign_get("x") is None
-    with pytest.raises(ValueError):
-        store.path("../../etc/passwd")
+    for escaping in ("../../etc/passwd", "/etc/passwd", "a/../../x", "", ".", "a/.."):
+        with pytest.raises(ValueError, match="escapes the storage root"):
+            store.path(escaping)
+    root = store.root
+    assert store.path("datasets/x/../y/f.mrc") == root / "datasets" / "y" / "f.mrc"
+    sibling = root.parent / (root.name + "-sibling")  # same prefix, outside the root
+    with pytest.raises(ValueError, match="escapes the storage root"):
+        store.path(f"../{sibling.name}/f")
 
 
 @pytest.mark.parametrize("bad", ["", "..", "a/b", "tab\there"])
