@@ -55,7 +55,9 @@ class Outcome:
 
 
 def thumbnail_key(datafile: DataFile) -> str:
-    return storage.object_key("datasets", datafile.dataset.pid, "thumbnails", f"{datafile.pk}.png")
+    # A file claimed by _claim carries its dataset's PID (no second query for it).
+    pid = getattr(datafile, "dataset_pid", None) or datafile.dataset.pid
+    return storage.object_key("datasets", pid, "thumbnails", f"{datafile.pk}.png")
 
 
 @contextlib.contextmanager
@@ -90,11 +92,27 @@ def _recomputable_writes() -> Iterator[None]:
 
 def datafile_claim(datafile_id: int) -> bool:
     """Atomically move a stored file to processing; False if someone else owns it."""
-    return bool(
-        DataFile.objects.filter(pk=datafile_id, state=FileState.STORED).update(
-            state=FileState.PROCESSING, modified=timezone.now(), error=""
-        )
+    return _claim(datafile_id) is not None
+
+
+def _claim(datafile_id: int) -> DataFile | None:
+    """Claim a stored file and read it in one statement (``UPDATE ... RETURNING``, PostgreSQL
+    and SQLite >= 3.35): the conditional UPDATE is the claim, the returned row is the file as
+    claimed, with its dataset's PID beside it. None if someone else owns the file."""
+    quote = connection.ops.quote_name
+    table, datasets = quote(DataFile._meta.db_table), quote(Dataset._meta.db_table)
+    claimed = DataFile.objects.raw(
+        f"UPDATE {table} SET state = %s, modified = %s, error = '' "  # noqa: S608 - names only
+        f"WHERE id = %s AND state = %s RETURNING *, "
+        f"(SELECT pid FROM {datasets} WHERE {datasets}.id = {table}.dataset_id) AS dataset_pid",
+        [
+            str(FileState.PROCESSING),
+            connection.ops.adapt_datetimefield_value(timezone.now()),
+            datafile_id,
+            str(FileState.STORED),
+        ],
     )
+    return next(iter(claimed), None)
 
 
 def _fail(datafile: DataFile, message: str, **fields: Any) -> str:
@@ -109,9 +127,9 @@ def _fail(datafile: DataFile, message: str, **fields: Any) -> str:
 def datafile_process(datafile_id: int) -> str:
     """Checksum, detect, read the header and make a thumbnail for one stored file."""
     with _recomputable_writes():
-        if not datafile_claim(datafile_id):
+        datafile = _claim(datafile_id)
+        if datafile is None:
             return Outcome.SKIPPED
-        datafile = DataFile.objects.select_related("dataset").get(pk=datafile_id)
         outcome = _process_claimed(datafile)
     dataset_settle_if_done(datafile.dataset_id)
     return outcome
