@@ -1,0 +1,528 @@
+"""Uploads: a folder into a dataset, resumable, parts straight to object storage."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .api import RETRY_STATUSES, Client
+from .errors import (
+    _NETWORK_ERRORS,
+    AuthError,
+    Conflict,
+    NetworkError,
+    OpenEMError,
+    TransferError,
+    TransferStopped,
+    _network_reason,
+    _tried,
+)
+from .files import LocalFile, _read_into, file_sha256, scan_directory
+from .progress import TransferReporter
+
+REGISTER_BATCH = 1000
+SETTLED_STATES = {"ready", "failed"}
+STORED_STATES = {"stored", "processing", "ready", "failed"}
+
+
+@dataclass
+class UploadReport:
+    dataset: str
+    session: int
+    storage: str = ""
+    files_local: int = 0
+    bytes_local: int = 0
+    files_registered: int = 0
+    files_uploaded: int = 0
+    bytes_uploaded: int = 0
+    files_skipped: int = 0  # already stored on the server
+    parts_sent: int = 0
+    parts_skipped: int = 0  # already on the server (resumed)
+    chunks_sent: int = 0
+    problems: list[dict[str, str]] = field(default_factory=list)
+    session_completed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class _Counter:
+    def __init__(self, limit: int | None):
+        self._lock = threading.Lock()
+        self.limit = limit
+        self.stop = threading.Event()
+
+    def count_part(self, report: UploadReport) -> None:
+        with self._lock:
+            report.parts_sent += 1
+            if self.limit is not None and report.parts_sent >= self.limit:
+                self.stop.set()
+
+
+class _Uploader:
+    def __init__(
+        self,
+        client: Client,
+        report: UploadReport,
+        reporter: TransferReporter,
+        *,
+        parallel: int,
+        stop_after_parts: int | None,
+    ):
+        self.client = client
+        self.report = report
+        self.reporter = reporter
+        self.parallel = max(1, parallel)
+        self.counter = _Counter(stop_after_parts)
+        self.lock = threading.Lock()
+        self.part_pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="openem-part")
+        self._buffers = threading.local()
+
+    def _part_buffer(self, length: int) -> memoryview:
+        """This thread's part buffer, reused from part to part: one part's memory per worker,
+        and no fresh pages to fault in (and zero) for every part."""
+        buffer: bytearray | None = getattr(self._buffers, "buffer", None)
+        if buffer is None or len(buffer) < length:
+            buffer = self._buffers.buffer = bytearray(length)
+        return memoryview(buffer)[:length]
+
+    # -- one part to S3 ---------------------------------------------------------------------------
+
+    def _put_part(self, url: str, data: bytes | memoryview, resign: Callable[[], str]) -> str:
+        policy = self.client.retry
+        resigned = False
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                response = self.client._session(authenticated=False).put(
+                    url, data=data, timeout=self.client.timeout
+                )
+            except _NETWORK_ERRORS as exc:
+                if attempt == policy.attempts:
+                    raise TransferError(
+                        f"could not send a part to storage: {_network_reason(exc)} "
+                        f"({_tried(attempt)})"
+                    ) from exc
+                self.client._sleep(policy.delay(attempt))
+                continue
+            if response.ok and response.headers.get("ETag"):
+                return str(response.headers["ETag"])
+            if response.status_code == 403 and not resigned:
+                url, resigned = resign(), True  # the presigned URL may have expired
+                continue
+            retriable = response.status_code in RETRY_STATUSES or response.status_code >= 500
+            if not retriable or attempt == policy.attempts:
+                raise TransferError(
+                    f"storage refused a part: {response.status_code} {response.reason} "
+                    f"{response.text[:200]}",
+                    status=response.status_code,
+                )
+            self.client._sleep(policy.delay(attempt, response.headers.get("Retry-After")))
+        raise AssertionError("unreachable")
+
+    def _send_part(
+        self, fd: int, offset: int, length: int, url: str, resign: Callable[[], str]
+    ) -> str:
+        if self.counter.stop.is_set():
+            raise TransferStopped("stopped before sending the part")
+        data = self._part_buffer(length)
+        if _read_into(fd, data, offset) != length:
+            raise TransferError(f"the file shrank while it was uploaded (at byte {offset})")
+        etag = self._put_part(url, data if length else b"", resign)
+        self.counter.count_part(self.report)
+        self.reporter.advance(length)
+        with self.lock:
+            self.report.bytes_uploaded += length
+        return etag
+
+    # -- one file ---------------------------------------------------------------------------------
+
+    def upload_file(self, local: LocalFile, remote: dict[str, Any], fresh: bool) -> None:
+        if self.counter.stop.is_set():
+            raise TransferStopped("stopped")
+        upload = remote.get("upload")
+        if not upload:
+            return
+        if upload["method"] == "multipart":
+            self._multipart(local, remote, upload, fresh)
+        else:
+            self._chunks(local, upload, fresh)
+        with self.lock:
+            self.report.files_uploaded += 1
+        self.reporter.file_done(local.path)
+
+    def _multipart(
+        self,
+        local: LocalFile,
+        remote: dict[str, Any],
+        upload: dict[str, Any],
+        fresh: bool,
+    ) -> None:
+        # A fresh file gets its first part URLs with the start: one request fewer per file.
+        started = self.client.multipart_start(
+            upload["url"], sign_parts=int(upload["part_count"]) if fresh else 0
+        )
+        upload_id = started["upload_id"]
+        part_size = int(started["part_size"])
+        part_count = int(started["part_count"])
+        sizes = {
+            n: min(part_size, local.size - (n - 1) * part_size) for n in range(1, part_count + 1)
+        }
+        sizes = {n: max(0, s) for n, s in sizes.items()}
+        done: dict[int, str] = {}
+        if not fresh:
+            for part in self.client.multipart_parts(started["parts_url"], upload_id):
+                number = int(part["part_number"])
+                if sizes.get(number) == int(part["size"]):
+                    done[number] = str(part["etag"])
+            if done:
+                skipped = sum(sizes[n] for n in done)
+                self.reporter.advance(skipped)
+                self.reporter.note(
+                    f"{local.path}: resuming, {len(done)} of {part_count} parts there"
+                )
+                with self.lock:
+                    self.report.parts_skipped += len(done)
+        missing = [n for n in range(1, part_count + 1) if n not in done]
+        if missing:
+            urls = {int(p["part_number"]): str(p["url"]) for p in started.get("parts") or []}
+            unsigned = [n for n in missing if n not in urls]
+            if unsigned:
+                urls.update(self.client.multipart_sign(started["parts_url"], upload_id, unsigned))
+            fd = os.open(local.source, os.O_RDONLY)
+            try:
+                futures: dict[Future[str], int] = {}
+                for number in missing:
+
+                    def resign(number: int = number) -> str:
+                        signed = self.client.multipart_sign(
+                            started["parts_url"], upload_id, [number]
+                        )
+                        return signed[number]
+
+                    future = self.part_pool.submit(
+                        self._send_part,
+                        fd,
+                        (number - 1) * part_size,
+                        sizes[number],
+                        urls[number],
+                        resign,
+                    )
+                    futures[future] = number
+                finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                failed = [f for f in finished if f.exception() is not None]
+                if failed:
+                    for future in futures:
+                        future.cancel()
+                    wait(futures)
+                    raise failed[0].exception()  # type: ignore[misc]
+                done.update({futures[f]: f.result() for f in futures})
+            finally:
+                os.close(fd)
+        if self.counter.stop.is_set() and missing:
+            # Parts in flight when the limit was reached were sent; the file is completed on
+            # the next run, like a real interruption between the last part and the completion.
+            raise TransferStopped("stopped after the part limit")
+        parts = [{"part_number": n, "etag": done[n]} for n in sorted(done)]
+        self.client.multipart_complete(started["complete_url"], upload_id, parts)
+
+    def _chunks(self, local: LocalFile, upload: dict[str, Any], fresh: bool) -> None:
+        url = upload["url"]
+        chunk_size = int(upload["part_size"])
+        # A fresh file starts at 0; if not (another client), the server says where, below.
+        offset = 0 if fresh else int(self.client.content_offset(url)["offset"])
+        if offset:
+            self.reporter.advance(offset)
+            self.reporter.note(f"{local.path}: resuming at byte {offset:,}")
+            with self.lock:
+                self.report.parts_skipped += offset // chunk_size
+        with open(local.source, "rb") as handle:
+            while True:
+                if self.counter.stop.is_set():
+                    raise TransferStopped("stopped after the part limit")
+                handle.seek(offset)
+                data = handle.read(min(chunk_size, local.size - offset))
+                try:
+                    answer = self.client.send_chunk(url, data, offset, local.size)
+                except Conflict as exc:
+                    expected = (
+                        (exc.details or {}).get("offset") if isinstance(exc.details, dict) else None
+                    )
+                    if expected is None:
+                        raise
+                    offset = int(expected)  # someone (a previous run) got further: go on there
+                    continue
+                offset = int(answer["offset"])
+                self.counter.count_part(self.report)
+                with self.lock:
+                    self.report.chunks_sent += 1
+                    self.report.bytes_uploaded += len(data)
+                self.reporter.advance(len(data))
+                if answer.get("complete") or offset >= local.size:
+                    return
+
+
+def _remote_state(
+    client: Client, pid: str, session_id: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    in_dataset = {f["path"]: f for f in client.files(pid)}
+    in_session = {f["path"]: f for f in client.session_files(session_id, state="registered")}
+    return in_dataset, in_session
+
+
+class _Checksums:
+    """SHA-256s of the files to register, computed by background threads in file order, so
+    that uploading the first batch of files overlaps hashing the next ones.
+
+    Hashing may start before the server has said which files it needs (:meth:`start`): the
+    first files are hashed while the session and listing requests run, and a file that turns
+    out not to be needed is stopped (:meth:`keep`). Bytes hashed are reported only while the
+    ``checksum`` stage is open: once uploading starts, the upload's bar is the one to watch."""
+
+    def __init__(self, reporter: TransferReporter, parallel: int):
+        self.reporter = reporter
+        # hashlib releases the GIL: one thread per core.
+        self.workers = max(1, min(parallel, os.cpu_count() or 1))
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="openem-hash")
+        self.futures: dict[str, Future[str]] = {}
+        self.stops: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._hashed: dict[str, int] = {}
+        self._reporting = False
+
+    def start(self, files: Iterable[LocalFile]) -> None:
+        for local in files:
+            if local.path in self.futures:
+                continue
+            stop = self.stops[local.path] = threading.Event()
+
+            def progress(amount: int, path: str = local.path) -> None:
+                with self._lock:
+                    self._hashed[path] = self._hashed.get(path, 0) + amount
+                    if not self._reporting:
+                        return
+                self.reporter.advance(amount)
+
+            self.futures[local.path] = self.pool.submit(
+                file_sha256, local.source, on_bytes=progress, stop=stop
+            )
+
+    def keep(self, files: list[LocalFile]) -> None:
+        """Only ``files`` are needed (hashing starts for those not started): stop the others."""
+        wanted = {local.path for local in files}
+        for path, future in self.futures.items():
+            if path not in wanted:
+                self.stops[path].set()
+                future.cancel()
+        self.start(files)
+
+    def open_stage(self, files: list[LocalFile]) -> None:
+        """The ``checksum`` stage's bar, counting what was hashed before it opened."""
+        self.reporter.stage("checksum", sum(f.size for f in files), files=len(files))
+        with self._lock:
+            self._reporting = True
+            done = sum(self._hashed.get(f.path, 0) for f in files)
+        self.reporter.advance(done)
+
+    def close_stage(self) -> None:
+        with self._lock:
+            self._reporting = False
+
+    def digest(self, local: LocalFile) -> str:
+        return self.futures[local.path].result()
+
+    def shutdown(self) -> None:
+        for stop in self.stops.values():
+            stop.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def upload_directory(
+    client: Client,
+    root: Path,
+    *,
+    pid: str,
+    reporter: TransferReporter | None = None,
+    parallel: int = 8,
+    checksum: bool = True,
+    exclude: Iterable[str] = (),
+    stop_after_parts: int | None = None,
+    complete: bool = True,
+) -> UploadReport:
+    """Upload the files under ``root`` into dataset ``pid``, resuming what an earlier run began.
+
+    Uses the dataset's open upload session (or opens one); files already stored are skipped,
+    files registered earlier continue where they stopped (S3 parts listed, local offset asked),
+    new files are checksummed (SHA-256, verified again by ingest) and registered 1,000 at a
+    time, each batch once its checksums are in, while the batches before it upload.
+    ``complete`` closes the session once every file is up. Problems with single files (a
+    different size on the server...) are collected in the report, not raised.
+    """
+    reporter = reporter or TransferReporter()
+    root = Path(root)
+    if not root.is_dir():
+        raise OpenEMError(f"{root} is not a folder")
+    local_files = scan_directory(root, exclude=exclude)
+    checksums = _Checksums(reporter, parallel) if checksum else None
+    try:
+        if checksums:
+            # The first files are most likely new: hash them while the server is asked.
+            checksums.start(local_files[: checksums.workers])
+        return _upload(
+            client,
+            pid,
+            local_files,
+            checksums,
+            reporter,
+            parallel,
+            stop_after_parts,
+            complete,
+        )
+    finally:
+        if checksums:
+            checksums.shutdown()
+
+
+def _upload(
+    client: Client,
+    pid: str,
+    local_files: list[LocalFile],
+    checksums: _Checksums | None,
+    reporter: TransferReporter,
+    parallel: int,
+    stop_after_parts: int | None,
+    complete: bool,
+) -> UploadReport:
+    session = client.open_upload_session(pid) or client.create_upload_session(pid)
+    report = UploadReport(dataset=pid, session=int(session["id"]), storage=session["storage"])
+    report.files_local = len(local_files)
+    report.bytes_local = sum(f.size for f in local_files)
+    in_dataset, in_session = _remote_state(client, pid, report.session)
+
+    to_resume: list[tuple[LocalFile, dict[str, Any]]] = []
+    to_register: list[LocalFile] = []
+    for local in local_files:
+        remote = in_dataset.get(local.path)
+        if remote is None:
+            to_register.append(local)
+        elif int(remote["size"]) != local.size:
+            report.problems.append(
+                {
+                    "path": local.path,
+                    "message": f"already in the dataset with {int(remote['size']):,} bytes, "
+                    f"here {local.size:,} bytes",
+                }
+            )
+        elif remote["state"] in STORED_STATES:
+            report.files_skipped += 1
+        elif local.path in in_session:
+            to_resume.append((local, in_session[local.path]))
+        else:
+            report.problems.append(
+                {
+                    "path": local.path,
+                    "message": "registered in another upload session that is closed or not "
+                    "yours; it cannot be sent from here",
+                }
+            )
+    if checksums:
+        checksums.keep(to_register)
+
+    uploader = _Uploader(
+        client, report, reporter, parallel=parallel, stop_after_parts=stop_after_parts
+    )
+    file_pool = ThreadPoolExecutor(max(1, parallel), thread_name_prefix="openem-file")
+    pending: dict[Future[None], LocalFile] = {}
+    upload_bytes = sum(f.size for f, _ in to_resume) + sum(f.size for f in to_register)
+    uploading = False
+
+    def submit(local: LocalFile, remote: dict[str, Any], fresh: bool) -> None:
+        nonlocal uploading
+        if not uploading:
+            uploading = True
+            if checksums:
+                checksums.close_stage()
+            reporter.stage("upload", upload_bytes, files=len(to_resume) + len(to_register))
+        pending[file_pool.submit(uploader.upload_file, local, remote, fresh)] = local
+
+    try:
+        if checksums and to_register and not to_resume:
+            checksums.open_stage(to_register)
+        for local, remote in to_resume:
+            submit(local, remote, False)
+        # A batch is registered (all or nothing: every refused path is listed at once) when its
+        # checksums are in, and uploads while the next batches are hashed.
+        for start in range(0, len(to_register), REGISTER_BATCH):
+            if uploader.counter.stop.is_set():
+                break
+            batch = to_register[start : start + REGISTER_BATCH]
+            entries = [
+                {"path": f.path, "size": f.size}
+                | ({"sha256": checksums.digest(f)} if checksums else {})
+                for f in batch
+            ]
+            registered = client.register_files(report.session, entries)
+            report.files_registered += len(registered)
+            for local, remote in zip(batch, registered, strict=True):
+                submit(local, remote, True)
+        if not uploading:
+            reporter.stage("upload", 0)
+        stopped = False
+        for future in list(pending):
+            try:
+                future.result()
+            except TransferStopped:
+                stopped = True
+            except OpenEMError as exc:
+                if isinstance(exc, AuthError | NetworkError):
+                    raise
+                report.problems.append({"path": pending[future].path, "message": exc.message})
+        if stopped or uploader.counter.stop.is_set():
+            raise TransferStopped(
+                f"stopped after {report.parts_sent} parts, as asked; run the same command "
+                "again to resume"
+            )
+    finally:
+        reporter.close()
+        uploader.counter.stop.set()
+        file_pool.shutdown(wait=True, cancel_futures=True)
+        uploader.part_pool.shutdown(wait=True, cancel_futures=True)
+    if complete and not report.problems:
+        client.complete_upload_session(report.session)
+        report.session_completed = True
+    return report
+
+
+def wait_for_ingest(
+    client: Client,
+    session_id: int,
+    *,
+    reporter: TransferReporter | None = None,
+    interval: float = 2.0,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Poll the session's ingest status until every file is ready or failed."""
+    reporter = reporter or TransferReporter()
+    status = client.upload_status(session_id)
+    reporter.stage("ingest", int(status["files_total"]), unit="file")
+    seen = 0
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while True:
+            settled = int(status["files_done"]) + int(status["files_failed"])
+            if settled > seen:
+                reporter.advance(settled - seen)
+                seen = settled
+            if status["settled"]:
+                return status
+            if deadline is not None and time.monotonic() > deadline:
+                return status
+            client._sleep(interval)
+            status = client.upload_status(session_id)
+    finally:
+        reporter.close()
