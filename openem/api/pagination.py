@@ -3,6 +3,7 @@ where a dataset may hold 10^6 rows and neither COUNT(*) nor OFFSET may be paid p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
@@ -30,17 +31,28 @@ class _IdsFirstPaginator(Paginator):
     rows of those ids; the count is kept in the cache for a few seconds under ``count_key``,
     so that paging through a result counts it once."""
 
-    def __init__(self, object_list: Any, per_page: int, *, count_key: str = "", **kwargs: Any):
+    def __init__(
+        self,
+        object_list: Any,
+        per_page: int,
+        *,
+        count_key: str = "",
+        counter: Callable[[], int] | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(object_list, per_page, **kwargs)
-        self.count_key = count_key
+        self.count_key, self.counter = count_key, counter
+
+    def _count(self) -> int:
+        return self.counter() if self.counter is not None else int(super().count)
 
     @cached_property
     def count(self) -> int:
         if not self.count_key:
-            return int(super().count)
+            return self._count()
         found = cache.get(self.count_key)
         if found is None:
-            found = int(super().count)
+            found = self._count()
             cache.set(self.count_key, found, COUNT_CACHE_SECONDS)
         return int(found)
 
@@ -58,15 +70,20 @@ class _IdsFirstPaginator(Paginator):
 
 class DatasetPagination(PageNumberPagination):
     """Numbered pages of datasets, read ids first; the view may name a cache key for the count
-    (``view.count_cache_key``) and extra fields for the page (``view.page_extra``)."""
+    (``view.count_cache_key``), a cheaper way to count (``view.count_datasets()``) and extra
+    fields for the page (``view.page_extra``)."""
 
     def django_paginator_class(self, object_list: Any, per_page: int) -> Paginator:  # type: ignore[override]
         return _IdsFirstPaginator(
-            object_list, per_page, count_key=getattr(self, "count_cache_key", "")
+            object_list,
+            per_page,
+            count_key=getattr(self, "count_cache_key", ""),
+            counter=getattr(self, "counter", None),
         )
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
         self.count_cache_key = getattr(view, "count_cache_key", "")
+        self.counter = getattr(view, "count_datasets", None)
         self.page_extra = getattr(view, "page_extra", None) or {}
         return super().paginate_queryset(queryset, request, view)
 

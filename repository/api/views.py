@@ -176,6 +176,7 @@ class DatasetListView(ApiView[Dataset]):
         with_facets = wanted.pop("facets", False)
         query = filters.DatasetQuery(**wanted)
         self.count_cache_key = filters.dataset_count_cache_key(user=request.user, query=query)
+        self.count_datasets = lambda: filters.dataset_count(user=request.user, query=query)
         if with_facets:
             self.page_extra = {"facets": filters.dataset_facets(user=request.user, query=query)}
         page = self.paginate_queryset(filters.dataset_search(user=request.user, query=query))

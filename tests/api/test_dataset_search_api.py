@@ -4,6 +4,7 @@ that say what to write."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -156,3 +157,35 @@ def test_words_rank_title_matches_above_description_matches(world, sessions):
     assert len(ranked) == 3
     newest = _pids(APIClient().get("/api/v1/datasets/", {"q": "apoferritin", "ordering": "newest"}))
     assert newest[0] != sessions["fine"].pid
+
+
+@pytest.mark.parametrize(
+    "persona", ["anonymous", "stranger", "member", "other_staff", "staff", "curator", "admin"]
+)
+def test_the_count_from_facet_cells_equals_counting_what_the_reader_sees(world, sessions, persona):
+    from django.contrib.auth.models import AnonymousUser
+
+    from repository.api.filters import DatasetQuery, dataset_count, dataset_search
+
+    DatasetFactory(facility=world.other_facility, status=DatasetStatus.DRAFT)
+    DatasetFactory(facility=world.facility, owner=world["member"], status=DatasetStatus.READY)
+    DatasetFactory(
+        facility=world.other_facility,
+        status=DatasetStatus.PUBLISHED,
+        visibility=Visibility.EMBARGOED,
+        embargo_until=dt.date.today() + dt.timedelta(days=30),
+        technique="spa",
+    )
+    user = AnonymousUser() if persona == "anonymous" else world[persona]
+    for query in (
+        DatasetQuery(),
+        DatasetQuery(technique="spa"),
+        DatasetQuery(facility=world.facility.slug),
+        DatasetQuery(facility="no-such-facility"),
+        DatasetQuery(visibility="private"),
+        DatasetQuery(status="ready", technique="spa"),
+        DatasetQuery(instrument=world.instrument.pk),
+        DatasetQuery(q="apoferritin"),  # words: counted on the datasets
+    ):
+        expected = dataset_search(user=user, query=query).count()
+        assert dataset_count(user=user, query=query) == expected, query
