@@ -239,6 +239,12 @@ def main(argv: list[str] | None = None) -> int:
         user=staff, name="api benchmark", scope=TokenScope.READ_WRITE
     )
     figures: dict[str, Any] = {"data": loaded, "load_average_before": os.getloadavg()}
+    # As the server does at start (openem/wsgi.py): what is loaded by now is frozen, so the
+    # garbage collector's full passes scan only what requests create.
+    from openem.wsgi import freeze_startup_objects
+
+    Api(None).get("/api/v1/datasets/")
+    figures["frozen_startup_objects"] = freeze_startup_objects()
     try:
         apis = {"anonymous": Api(None), "facility_staff_token": Api(secret)}
         figures["dataset_list"] = bench_dataset_list(apis, args.loads)

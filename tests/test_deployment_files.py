@@ -40,3 +40,25 @@ def test_every_setting_read_from_the_environment_is_documented():
     missing_readme = sorted(n for n in names if f"`{n}`" not in readme)
     assert not missing_example, f"not in .env.example: {missing_example}"
     assert not missing_readme, f"not in the README's configuration table: {missing_readme}"
+
+
+def test_the_wsgi_app_freezes_what_it_loads_at_start(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, openem.wsgi as w; "
+        "print(gc.get_freeze_count(), callable(w.application), "
+        "'repository.api.views' in __import__('sys').modules)"
+    )
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "CELERY_", "S3_"))
+    }
+    env.update(OPENEM_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="openem.settings")
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    frozen, callable_app, views_loaded = result.stdout.split()
+    assert int(frozen) > 10_000, result.stderr  # Django, the apps and their views
+    assert callable_app == "True" and views_loaded == "True"
