@@ -139,7 +139,7 @@ def bench_file_list(api: Api, loads: int) -> dict[str, Any]:
         f"after {share:.0%}": ordered[int(total * share)] for share in (0.1, 0.5, 0.9, 0.9999)
     }
     base = f"/api/v1/datasets/{BIG_PID}/files/"
-    urls = {"first page": base, "first page, 1000 per page": f"{base}?page_size=1000"}
+    urls = {"first page": base}
     urls.update({name: f"{base}?cursor={_cursor(path)}" for name, path in positions.items()})
     urls["prefix Movies/, deep"] = (
         f"{base}?prefix=Movies/&cursor={_cursor('Movies/movie_0950000.tiff')}"
@@ -154,7 +154,14 @@ def bench_file_list(api: Api, loads: int) -> dict[str, Any]:
         timed = _time(lambda u=url: api.get(u), loads, before=cache.clear)
         samples += timed
         results[name] = _summary(timed)
+    # The goal is about pages as the API serves them (100 files); the largest page a client
+    # may ask for (1,000) is reported beside them.
     results["all_pages"] = _summary(samples)
+    big_page = f"{base}?page_size=1000"
+    api.get(big_page)
+    results["first page, 1000 per page (not in all_pages)"] = _summary(
+        _time(lambda: api.get(big_page), loads, before=cache.clear)
+    )
     # Walking: each "next" link from the first page, as a client following the cursor does.
     walked = []
     url = base

@@ -138,7 +138,8 @@ def dataset_search(*, user: Any, query: DatasetQuery) -> QuerySet[Dataset]:
 
 def dataset_count(*, user: Any, query: DatasetQuery) -> int:
     """How many datasets :func:`dataset_search` finds. Without words, ranges or filters the
-    facet cells do not hold, from the cells (a few thousand rows, not every dataset)."""
+    facet cells do not hold, from the cells where they can say (a few thousand rows, not every
+    dataset; see ``repository.search.count_from_cells``)."""
     cell_filters = {
         "status": query.status,
         "visibility": query.visibility,
