@@ -70,7 +70,7 @@ EXAMPLE_SESSION = {
     "created": "2026-03-02T09:14:00+01:00",
     "completed_at": None,
     "storage": "s3",
-    "part_size": 67108864,
+    "part_size": 16777216,
     "files_url": f"{EXAMPLE_BASE}/uploads/42/files/",
     "status_url": f"{EXAMPLE_BASE}/uploads/42/status",
     "complete_url": f"{EXAMPLE_BASE}/uploads/42/complete",
@@ -86,8 +86,8 @@ EXAMPLE_FILE = {
     "upload": {
         "method": "multipart",
         "url": f"{EXAMPLE_BASE}/uploads/42/files/1001/multipart",
-        "part_size": 67108864,
-        "part_count": 6,
+        "part_size": 16777216,
+        "part_count": 24,
     },
 }
 EXAMPLE_UPLOAD_ID = "2~fT7sVx0bC1wz9Qm3kR8pLhY4"
@@ -458,8 +458,8 @@ class MultipartView(GenericAPIView[DataFile]):
                 "Started",
                 value={
                     "upload_id": EXAMPLE_UPLOAD_ID,
-                    "part_size": 67108864,
-                    "part_count": 6,
+                    "part_size": 16777216,
+                    "part_count": 24,
                     "parts_url": f"{EXAMPLE_BASE}/uploads/42/files/1001/multipart/parts",
                     "complete_url": f"{EXAMPLE_BASE}/uploads/42/files/1001/multipart/complete",
                     "expires_in": 3600,
@@ -584,18 +584,18 @@ class MultipartPartsView(GenericAPIView[DataFile]):
                 "Two of six parts",
                 value={
                     "upload_id": EXAMPLE_UPLOAD_ID,
-                    "part_size": 67108864,
-                    "part_count": 6,
+                    "part_size": 16777216,
+                    "part_count": 24,
                     "parts": [
                         {
                             "part_number": 1,
                             "etag": '"b1946ac92492d2347c6235b4d2611184"',
-                            "size": 67108864,
+                            "size": 16777216,
                         },
                         {
                             "part_number": 2,
                             "etag": '"591785b794601e212b260e25925636fd"',
-                            "size": 67108864,
+                            "size": 16777216,
                         },
                     ],
                 },
