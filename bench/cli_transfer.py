@@ -39,12 +39,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from bench.common import (
     ROOT,
     S3Server,
     free_port,
+    fresh_postgres_database,
     moto_server,
     parse_size,
     rate,
@@ -116,16 +116,7 @@ def database_url(workdir: Path) -> tuple[str, str]:
     DATABASE_URL points at PostgreSQL, else SQLite in the work folder."""
     configured = os.environ.get("DATABASE_URL", "")
     if configured.startswith(("postgres://", "postgresql://")):
-        import psycopg2
-
-        parts = urlsplit(configured)
-        admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
-        admin.autocommit = True
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-            cursor.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-        admin.close()
-        return urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}")), "postgresql"
+        return fresh_postgres_database(configured, BENCH_DATABASE), "postgresql"
     return f"sqlite:///{workdir / 'db.sqlite3'}", "sqlite"
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -102,6 +103,21 @@ def write_results(name: str, figures: dict[str, Any]) -> Path:
 def rate(nbytes: int, seconds: float) -> float:
     """MiB/s, rounded for the report."""
     return round(nbytes / MiB / seconds, 1) if seconds > 0 else float("inf")
+
+
+def fresh_postgres_database(server_url: str, name: str) -> str:
+    """Drop and create database ``name`` on the PostgreSQL server of ``server_url``; return
+    ``server_url`` pointing at it (a benchmark's own database, afresh each run)."""
+    import psycopg2
+
+    parts = urlsplit(server_url)
+    admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        cursor.execute(f"CREATE DATABASE {name}")
+    admin.close()
+    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 # --- moto's S3 server, as the tests start it ---------------------------------------------------

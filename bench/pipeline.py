@@ -24,11 +24,10 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from bench.common import ROOT
+from bench.common import ROOT, fresh_postgres_database
 
 NAME = "pipeline"
 BENCH_DATABASE = "openem_bench"
@@ -61,17 +60,8 @@ def prepare_environment(args: argparse.Namespace) -> None:
         raise SystemExit("pipeline: set DATABASE_URL=postgres://user@host:5432/anydb")
     if not os.environ.get("CELERY_BROKER_URL"):
         raise SystemExit("pipeline: set CELERY_BROKER_URL=redis://127.0.0.1:6379/<db>")
-    import psycopg2
-
-    parts = urlsplit(database_url)
-    admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-        cursor.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-    admin.close()
     workdir = Path(tempfile.mkdtemp(prefix="openem-bench-pipeline-"))
-    os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}"))
+    os.environ["DATABASE_URL"] = fresh_postgres_database(database_url, BENCH_DATABASE)
     os.environ["OPENEM_DATA_DIR"] = str(workdir / "var")
     os.environ["OPENEM_STORAGE_ROOT"] = str(workdir / "objects")
     for name in [key for key in os.environ if key.startswith("S3_")]:
