@@ -45,30 +45,31 @@ def client_for(world: Any) -> Callable[..., APIClient]:
     return make
 
 
+def stored_file(
+    dataset: Dataset, path: str, content: bytes, *, state: str = FileState.READY, **extra: Any
+) -> DataFile:
+    """A DataFile of ``dataset`` whose bytes are in the configured storage and whose checksum
+    is set, as ingest leaves it."""
+    directory, name = split_path(path)
+    key = f"datasets/{dataset.pid}/files/{hashlib.md5(path.encode()).hexdigest()}"  # noqa: S324
+    get_store().put(key, content)
+    return DataFile.objects.create(
+        dataset=dataset,
+        path=path,
+        directory=directory,
+        name=name,
+        size=len(content),
+        storage_key=key,
+        checksum_sha256=hashlib.sha256(content).hexdigest(),
+        state=state,
+        **extra,
+    )
+
+
 @pytest.fixture
 def store_file(local_storage: Any) -> Callable[..., DataFile]:
-    """``store_file(dataset, "Images/a.mrc", b"...")``: a ready DataFile with its bytes stored
-    and its checksum set, as ingest leaves it."""
-
-    def make(
-        dataset: Dataset, path: str, content: bytes, *, state: str = FileState.READY, **extra: Any
-    ) -> DataFile:
-        directory, name = split_path(path)
-        key = f"datasets/{dataset.pid}/files/{hashlib.md5(path.encode()).hexdigest()}"  # noqa: S324
-        get_store().put(key, content)
-        return DataFile.objects.create(
-            dataset=dataset,
-            path=path,
-            directory=directory,
-            name=name,
-            size=len(content),
-            storage_key=key,
-            checksum_sha256=hashlib.sha256(content).hexdigest(),
-            state=state,
-            **extra,
-        )
-
-    return make
+    """``store_file(dataset, "Images/a.mrc", b"...")``: :func:`stored_file` on local storage."""
+    return stored_file
 
 
 def error_of(response: Any) -> dict[str, Any]:

@@ -19,7 +19,6 @@ act on the test database only; the one token the requests are sent with is never
 
 from __future__ import annotations
 
-import hashlib
 import os
 import zlib
 from collections.abc import Iterator
@@ -37,12 +36,11 @@ from schemathesis.generation import GenerationMode
 from deposition.models import DepositionTarget
 from deposition.services import deposition_validate
 from ingest.models import UploadSession, UploadSessionState
-from ingest.storage import get_store
 from ingest.uploads import upload_session_create, upload_session_register_files
 from repository import tokens
-from repository.models import DataFile, Dataset, FileState, TokenScope
-from repository.paths import split_path
+from repository.models import TokenScope
 from repository.services import dataset_create, dataset_publish
+from tests.api.conftest import stored_file
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("OPENEM_FUZZ_EXAMPLES", "10"))
 SEED = 20260309
@@ -60,22 +58,6 @@ class Seeded:
 
 
 SEEDED = Seeded()
-
-
-def _store_file(dataset: Dataset, path: str, content: bytes) -> DataFile:
-    directory, name = split_path(path)
-    key = f"datasets/{dataset.pid}/files/{hashlib.sha256(path.encode()).hexdigest()[:16]}"
-    get_store().put(key, content)
-    return DataFile.objects.create(
-        dataset=dataset,
-        path=path,
-        directory=directory,
-        name=name,
-        size=len(content),
-        storage_key=key,
-        checksum_sha256=hashlib.sha256(content).hexdigest(),
-        state=FileState.READY,
-    )
 
 
 @pytest.fixture
@@ -103,9 +85,9 @@ def fuzz_world(world: Any, s3_storage: Any, settings: Any) -> str:
         keywords=["apoferritin"],
     )
     stored = [
-        _store_file(published, "Images-Disc1/FoilHole_1_Data_2.eer", b"\x00" * 4096),
-        _store_file(published, "Images-Disc1/FoilHole_1_Data_3.eer", b"\x01" * 1000),
-        _store_file(published, "gain.mrc", b"gain reference"),
+        stored_file(published, "Images-Disc1/FoilHole_1_Data_2.eer", b"\x00" * 4096),
+        stored_file(published, "Images-Disc1/FoilHole_1_Data_3.eer", b"\x01" * 1000),
+        stored_file(published, "gain.mrc", b"gain reference"),
     ]
     published = dataset_publish(actor=curator, dataset=published)
     for target in DepositionTarget.values:
