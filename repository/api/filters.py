@@ -189,13 +189,12 @@ def dataset_facets(*, user: Any, query: DatasetQuery) -> dict[str, list[dict[str
         if value
     ]
     params = search.SearchParams(q=query.q, filters=tuple(chosen), ranges=query.ranges)
-    found = search.search_datasets(user=user, params=params, with_facets=True)
     return {
         facet.name: [
             {"value": v.value, "label": v.label, "count": v.count, "selected": v.selected}
             for v in facet.values
         ]
-        for facet in found.facets
+        for facet in search.search_facets(user=user, params=params)
     }
 
 
