@@ -765,10 +765,16 @@ def _cell_rows(pairs: Sequence[tuple[str, str]] | None) -> SQL:
     sql = _CELL_SQL.format(table=CELL_TABLE)
     if pairs is None:
         return sql, []
+    where, params = _pairs_condition(pairs)
+    return f"{sql} WHERE {where}", params
+
+
+def _pairs_condition(pairs: Sequence[tuple[str, str]]) -> SQL:
+    """SQL matching cells of any of these (status, visibility) pairs."""
     if not pairs:
-        return sql + " WHERE false", []
+        return "false", []
     where = " OR ".join("(status = %s AND visibility = %s)" for _ in pairs)
-    return f"{sql} WHERE {where}", [value for pair in pairs for value in pair]
+    return f"({where})", [value for pair in pairs for value in pair]
 
 
 def _dataset_rows(queryset: QuerySet[Dataset], *, rank: Any = None) -> SQL:
@@ -1169,9 +1175,9 @@ def count_from_cells(user: Any, exact: Mapping[str, Any]) -> int | None:
     params: list[Any] = list(exact.values())
     if not admin:
         public, _others = _public_cells()
-        pairs = " OR ".join("(status = %s AND visibility = %s)" for _ in public) or "false"
-        conditions.append(f"({pairs})")
-        params += [value for pair in public for value in pair]
+        pairs, pair_params = _pairs_condition(public)
+        conditions.append(pairs)
+        params += pair_params
     where = " AND ".join(conditions) or "true"
     with connection.cursor() as cursor:
         # Column names from CELL_FILTER_COLUMNS and placeholders only: values go as parameters.
