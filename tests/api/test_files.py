@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
-from botocore.auth import S3SigV4QueryAuth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from rest_framework.test import APIClient
 
 from repository.models import AuditAction, AuditEvent, DataFile, FileState, Visibility
 from tests.api.conftest import error_of
 from tests.factories import DatasetFactory
+from tests.services import signed_for
 
 CONTENT = bytes(range(256)) * 40  # 10240 bytes, every offset distinguishable
 
@@ -321,29 +318,6 @@ def test_s3_download_redirects_to_a_presigned_url(world, s3_storage):
     assert 'filename="a.eer"' in fetched.headers["Content-Disposition"]
     ranged = requests.get(location, headers={"Range": "bytes=10-19"}, timeout=10)
     assert ranged.content == CONTENT[10:20]
-
-
-def signed_for(url: str, method: str, server) -> bool:
-    """Whether the presigned ``url`` is valid for ``method``, checked the way S3 checks it:
-    Signature V4 covers the method. (moto's server does not check presigned signatures, so
-    the check is done here with botocore's signer and the server's secret key.)"""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    values = dict(query)
-    unsigned = [(k, v) for k, v in query if k != "X-Amz-Signature"]
-    request = AWSRequest(
-        method=method, url=urlunsplit(parts._replace(query=urlencode(unsigned, quote_via=quote)))
-    )
-    request.context["timestamp"] = values["X-Amz-Date"]
-    access_key, _day, region, service, _ = values["X-Amz-Credential"].split("/")
-    auth = S3SigV4QueryAuth(
-        Credentials(access_key, server.secret_key), service, region, int(values["X-Amz-Expires"])
-    )
-    canonical = auth.canonical_request(request)
-    return (
-        auth.signature(auth.string_to_sign(request, canonical), request)
-        == values["X-Amz-Signature"]
-    )
 
 
 def test_s3_download_answers_head_through_its_redirect(world, s3_storage, live_server):

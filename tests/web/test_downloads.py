@@ -18,6 +18,7 @@ from django.test import Client
 
 from repository import landing
 from repository.models import AuditAction, AuditEvent, ProjectMembership
+from tests.services import signed_for
 
 from .conftest import Catalogue, add_file
 
@@ -276,8 +277,6 @@ def test_zip_of_too_many_files_is_refused(
 def test_a_preview_on_s3_answers_head_with_a_url_signed_for_head(
     client: Client, s3_catalogue: Catalogue, s3_storage: Any
 ) -> None:
-    from tests.api.test_files import signed_for
-
     movie = s3_catalogue.files["movie"]
     url = f"/datasets/{s3_catalogue.public.pid}/files/{movie.pk}/thumbnail.png"
 
