@@ -18,6 +18,7 @@ the same rules so that they cannot disagree:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -57,15 +58,35 @@ def is_site_admin(user: Any) -> bool:
     return _is_authenticated(user) and bool(user.is_superuser)
 
 
+def is_signed_in(user: Any) -> bool:
+    """Signed in with an active account: the insider rules apply. Anyone else (anonymous, or
+    an account that was deactivated) sees what anonymous visitors see."""
+    return _is_authenticated(user)
+
+
+def insider_facility_ids(user: Any) -> QuerySet[FacilityMembership, int]:
+    """The facilities where ``user`` is staff or curator, an insider of all their datasets
+    (ids, as a subquery)."""
+    return FacilityMembership.objects.filter(user_id=user.pk).values_list("facility_id", flat=True)
+
+
+def insider_project_ids(user: Any) -> QuerySet[ProjectMembership, int]:
+    """The projects ``user`` is a member of (ids, as a subquery)."""
+    return ProjectMembership.objects.filter(user_id=user.pk).values_list("project_id", flat=True)
+
+
+def personal_insider_q(user: Any, *, project_ids: Iterable[int] | None = None) -> Q:
+    """Datasets ``user`` is an insider of in person, whatever the facility: their own and
+    those of the projects they are a member of. ``project_ids``: those projects when the
+    caller has read them already (a literal list keeps both branches of the OR indexable;
+    the default subquery does not)."""
+    projects = insider_project_ids(user) if project_ids is None else list(project_ids)
+    return Q(owner_id=user.pk) | Q(project_id__in=projects)
+
+
 def _insider_q(user: Any) -> Q:
     """Datasets this user is an insider of (owner, project member, facility staff/curator)."""
-    return (
-        Q(owner_id=user.pk)
-        | Q(project_id__in=ProjectMembership.objects.filter(user_id=user.pk).values("project_id"))
-        | Q(
-            facility_id__in=FacilityMembership.objects.filter(user_id=user.pk).values("facility_id")
-        )
-    )
+    return personal_insider_q(user) | Q(facility_id__in=insider_facility_ids(user))
 
 
 def _public_metadata_q() -> Q:
