@@ -91,6 +91,12 @@ EXAMPLE_FILE = {
     },
 }
 EXAMPLE_UPLOAD_ID = "2~fT7sVx0bC1wz9Qm3kR8pLhY4"
+EXAMPLE_SIGNED_PART = {
+    "part_number": 1,
+    "url": "https://s3.example.org/openem/datasets/oem-7k2m9q4x1z/files/3f2a...?uploadId=2~fT7s"
+    "...&partNumber=1&X-Amz-SignedHeaders=host%3Bx-amz-checksum-crc32&X-Amz-Signature=...",
+    "headers": {"x-amz-checksum-crc32": "kuFt+g=="},
+}
 
 
 def _error_example(name: str, code: str, message: str, details: Any, status_code: str) -> Any:
@@ -425,8 +431,18 @@ class UploadFilesView(GenericAPIView[DataFile]):
 # --- S3 multipart -------------------------------------------------------------------------------
 
 
+SignedParts = dict[int, tuple[str, dict[str, str]]]
+
+
+def _signed_parts(signed: SignedParts) -> list[dict[str, Any]]:
+    return [
+        {"part_number": n, "url": url, "headers": headers}
+        for n, (url, headers) in sorted(signed.items())
+    ]
+
+
 def _multipart_start_body(
-    request: Request, datafile: DataFile, info: dict[str, Any], signed: dict[int, str]
+    request: Request, datafile: DataFile, info: dict[str, Any], signed: SignedParts
 ) -> Any:
     return s.MultipartStartSerializer(
         {
@@ -434,9 +450,13 @@ def _multipart_start_body(
             "parts_url": _file_url(request, "api:upload-multipart-parts", datafile),
             "complete_url": _file_url(request, "api:upload-multipart-complete", datafile),
             "expires_in": settings.OPENEM_PRESIGN_EXPIRY,
-            "parts": [{"part_number": n, "url": url} for n, url in sorted(signed.items())],
+            "parts": _signed_parts(signed),
         }
     ).data
+
+
+def _checksums_of(parts: list[dict[str, Any]]) -> dict[int, str]:
+    return {int(p["part_number"]): str(p["checksum_crc32"]) for p in parts}
 
 
 class MultipartView(GenericAPIView[DataFile]):
@@ -449,7 +469,8 @@ class MultipartView(GenericAPIView[DataFile]):
         summary="Start (or resume) the multipart upload of a file",
         description="S3 storage. Idempotent: a file whose upload was started before gets the "
         "same `upload_id` back, so an interrupted client lists the parts and continues. "
-        "`sign_parts` presigns the first part URLs in the same request.",
+        "`parts` (numbers with their CRC32) presigns part URLs in the same request: a file "
+        "of one part needs no other request to be signed.",
         parameters=[SESSION_ID, FILE_ID],
         request=s.MultipartStartInputSerializer,
         responses={200: s.MultipartStartSerializer, **error_responses(401, 403, 404, 409, 429)},
@@ -463,16 +484,14 @@ class MultipartView(GenericAPIView[DataFile]):
                     "parts_url": f"{EXAMPLE_BASE}/uploads/42/files/1001/multipart/parts",
                     "complete_url": f"{EXAMPLE_BASE}/uploads/42/files/1001/multipart/complete",
                     "expires_in": 3600,
-                    "parts": [
-                        {
-                            "part_number": 1,
-                            "url": "https://s3.example.org/openem/datasets/oem-7k2m9q4x1z/files/"
-                            "3f2a...?uploadId=2~fT7s...&partNumber=1&X-Amz-Signature=...",
-                        }
-                    ],
+                    "parts": [EXAMPLE_SIGNED_PART],
                 },
             ),
-            OpenApiExample("With the first part URLs", request_only=True, value={"sign_parts": 6}),
+            OpenApiExample(
+                "With the first part's URL",
+                request_only=True,
+                value={"parts": [{"part_number": 1, "checksum_crc32": "kuFt+g=="}]},
+            ),
             _error_example(
                 "Already stored",
                 "conflict",
@@ -487,14 +506,11 @@ class MultipartView(GenericAPIView[DataFile]):
         data = s.MultipartStartInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         info = uploads.upload_multipart_start(actor=request.user, datafile=datafile)
-        signed: dict[int, str] = {}
-        wanted = min(int(data.validated_data["sign_parts"]), int(info["part_count"]))
+        signed: SignedParts = {}
+        wanted = _checksums_of(data.validated_data.get("parts") or [])
         if wanted:
             signed = uploads.upload_multipart_sign_parts(
-                actor=request.user,
-                datafile=datafile,
-                upload_id=info["upload_id"],
-                part_numbers=range(1, wanted + 1),
+                actor=request.user, datafile=datafile, upload_id=info["upload_id"], parts=wanted
             )
         return Response(_multipart_start_body(request, datafile, info, signed))
 
@@ -524,8 +540,9 @@ class MultipartPartsView(GenericAPIView[DataFile]):
     @extend_schema(
         operation_id="uploads_multipart_parts_sign",
         summary="Presign part URLs",
-        description="Up to 1000 part numbers per request. PUT each part's bytes to its URL "
-        "(straight to S3) and keep the `ETag` response header.",
+        description="Up to 1000 parts per request, each with its CRC32. PUT each part's "
+        "bytes to its URL (straight to S3) with the `headers` given and keep the `ETag` "
+        "response header. S3 refuses a part whose bytes do not match its CRC32.",
         parameters=[SESSION_ID, FILE_ID],
         request=s.SignPartsInputSerializer,
         responses={200: s.SignedPartsSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
@@ -533,7 +550,13 @@ class MultipartPartsView(GenericAPIView[DataFile]):
             OpenApiExample(
                 "Parts 1 and 2",
                 request_only=True,
-                value={"upload_id": EXAMPLE_UPLOAD_ID, "part_numbers": [1, 2]},
+                value={
+                    "upload_id": EXAMPLE_UPLOAD_ID,
+                    "parts": [
+                        {"part_number": 1, "checksum_crc32": "kuFt+g=="},
+                        {"part_number": 2, "checksum_crc32": "Vb3jBQ=="},
+                    ],
+                },
             ),
             OpenApiExample(
                 "Signed",
@@ -541,13 +564,7 @@ class MultipartPartsView(GenericAPIView[DataFile]):
                 value={
                     "upload_id": EXAMPLE_UPLOAD_ID,
                     "expires_in": 3600,
-                    "parts": [
-                        {
-                            "part_number": 1,
-                            "url": "https://s3.example.org/openem/datasets/oem-7k2m9q4x1z/files/"
-                            "3f2a...?uploadId=2~fT7s...&partNumber=1&X-Amz-Signature=...",
-                        }
-                    ],
+                    "parts": [EXAMPLE_SIGNED_PART],
                 },
             ),
         ],
@@ -557,16 +574,16 @@ class MultipartPartsView(GenericAPIView[DataFile]):
         data = s.SignPartsInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         upload_id = data.validated_data["upload_id"]
-        urls = uploads.upload_multipart_sign_parts(
+        signed = uploads.upload_multipart_sign_parts(
             actor=request.user,
             datafile=datafile,
             upload_id=upload_id,
-            part_numbers=data.validated_data["part_numbers"],
+            parts=_checksums_of(data.validated_data["parts"]),
         )
         body = {
             "upload_id": upload_id,
             "expires_in": settings.OPENEM_PRESIGN_EXPIRY,
-            "parts": [{"part_number": n, "url": url} for n, url in sorted(urls.items())],
+            "parts": _signed_parts(signed),
         }
         return Response(s.SignedPartsSerializer(body).data)
 
@@ -591,11 +608,13 @@ class MultipartPartsView(GenericAPIView[DataFile]):
                             "part_number": 1,
                             "etag": '"b1946ac92492d2347c6235b4d2611184"',
                             "size": 16777216,
+                            "checksum_crc32": "kuFt+g==",
                         },
                         {
                             "part_number": 2,
                             "etag": '"591785b794601e212b260e25925636fd"',
                             "size": 16777216,
+                            "checksum_crc32": "Vb3jBQ==",
                         },
                     ],
                 },
@@ -610,13 +629,17 @@ class MultipartPartsView(GenericAPIView[DataFile]):
         listed = uploads.upload_multipart_list_parts(
             actor=request.user, datafile=datafile, upload_id=upload_id
         )
-        part_size = uploads.part_size_for(datafile.size)
         body = {
             "upload_id": upload_id,
-            "part_size": part_size,
-            "part_count": max(1, -(-datafile.size // part_size)),
+            "part_size": uploads.part_size_for(datafile.size),
+            "part_count": uploads.part_count_for(datafile.size),
             "parts": [
-                {"part_number": p["PartNumber"], "etag": p["ETag"], "size": p["Size"]}
+                {
+                    "part_number": p["PartNumber"],
+                    "etag": p["ETag"],
+                    "size": p["Size"],
+                    "checksum_crc32": p.get("ChecksumCRC32") or "",
+                }
                 for p in listed
             ],
         }
@@ -663,6 +686,7 @@ class MultipartCompleteView(GenericAPIView[DataFile]):
         data.is_valid(raise_exception=True)
         parts = [
             {"PartNumber": p["part_number"], "ETag": p["etag"]}
+            | ({"ChecksumCRC32": p["checksum_crc32"]} if p.get("checksum_crc32") else {})
             for p in data.validated_data.get("parts") or []
         ]
         datafile = uploads.upload_multipart_complete(

@@ -19,7 +19,7 @@ from openem.errors import ValidationFailed
 from repository.models import DataFile, FileState
 
 from .models import UploadSession, UploadSessionState
-from .uploads import MAX_BATCH, MAX_PARTS, part_size_for
+from .uploads import MAX_BATCH, MAX_PARTS, part_count_for, part_size_for
 
 #: The largest size a file may announce (a signed 64-bit integer, the database column's range).
 MAX_FILE_SIZE = 2**63 - 1
@@ -104,25 +104,58 @@ class RegisterFilesInputSerializer(serializers.Serializer[Any]):
         return files
 
 
-class MultipartStartInputSerializer(serializers.Serializer[Any]):
-    sign_parts = serializers.IntegerField(
-        required=False,
-        default=0,
-        min_value=0,
-        max_value=MAX_SIGNED_PARTS,
-        help_text="Also presign the URLs of the first N parts (saves a request per file; "
-        f"at most {MAX_SIGNED_PARTS}).",
+CRC32_HELP = (
+    "The part's CRC32 as S3 writes it: the 4 bytes, big endian, in base64 (8 characters, e.g. "
+    "`kuFt+g==`). S3 checks the part against it on arrival."
+)
+
+
+class PartToSignSerializer(serializers.Serializer[Any]):
+    part_number = serializers.IntegerField(min_value=1, max_value=MAX_PARTS)
+    checksum_crc32 = serializers.RegexField(
+        r"^[A-Za-z0-9+/]{6}==$",
+        help_text=CRC32_HELP,
+        error_messages={
+            "invalid": "checksum_crc32 must be the part's CRC32: 4 bytes in base64, like kuFt+g=="
+        },
     )
+
+
+def _unique_parts(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    numbers = [p["part_number"] for p in parts]
+    repeated = sorted({n for n in numbers if numbers.count(n) > 1})
+    if repeated:
+        raise serializers.ValidationError(
+            f"part {', '.join(map(str, repeated))} is listed more than once"
+        )
+    return parts
+
+
+class MultipartStartInputSerializer(serializers.Serializer[Any]):
+    parts: serializers.ListSerializer[Any] = serializers.ListSerializer(
+        child=PartToSignSerializer(),
+        required=False,
+        max_length=MAX_SIGNED_PARTS,
+        help_text="Also presign these parts (saves a request per file; at most "
+        f"{MAX_SIGNED_PARTS}), each with its CRC32.",
+    )
+
+    def validate_parts(self, parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return _unique_parts(parts)
 
 
 class SignPartsInputSerializer(serializers.Serializer[Any]):
     upload_id = serializers.CharField(max_length=1024, help_text="From the multipart start.")
-    part_numbers = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_PARTS),
+    parts: serializers.ListSerializer[Any] = serializers.ListSerializer(
+        child=PartToSignSerializer(),
         min_length=1,
         max_length=MAX_SIGNED_PARTS,
-        help_text=f"Part numbers (1..{MAX_PARTS}) to sign, at most {MAX_SIGNED_PARTS} per request.",
+        help_text=f"The parts to sign (1..{MAX_PARTS}), each with its CRC32; at most "
+        f"{MAX_SIGNED_PARTS} per request.",
     )
+
+    def validate_parts(self, parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return _unique_parts(parts)
 
 
 class UploadIdQuerySerializer(serializers.Serializer[Any]):
@@ -132,6 +165,15 @@ class UploadIdQuerySerializer(serializers.Serializer[Any]):
 class CompletedPartSerializer(serializers.Serializer[Any]):
     part_number = serializers.IntegerField(min_value=1, max_value=MAX_PARTS)
     etag = serializers.CharField(max_length=200, help_text="The ETag S3 returned for the part.")
+    checksum_crc32 = serializers.RegexField(
+        r"^[A-Za-z0-9+/]{6}==$",
+        required=False,
+        help_text="The CRC32 the part was signed with; left out, the server takes the one S3 "
+        "lists for the part.",
+        error_messages={
+            "invalid": "checksum_crc32 must be the part's CRC32: 4 bytes in base64, like kuFt+g=="
+        },
+    )
 
 
 class CompleteMultipartInputSerializer(serializers.Serializer[Any]):
@@ -248,7 +290,6 @@ class UploadFileSerializer(serializers.ModelSerializer[DataFile]):
     def get_upload(self, datafile: DataFile) -> dict[str, Any] | None:
         if datafile.state != FileState.REGISTERED:
             return None
-        part_size = part_size_for(datafile.size)
         multipart = self.context["storage"] == "s3"
         kwargs = {"session_id": datafile.upload_session_id, "file_id": datafile.pk}
         return {
@@ -256,8 +297,8 @@ class UploadFileSerializer(serializers.ModelSerializer[DataFile]):
             "url": _url(
                 self, "api:upload-multipart" if multipart else "api:upload-content", **kwargs
             ),
-            "part_size": part_size,
-            "part_count": max(1, -(-datafile.size // part_size)),
+            "part_size": part_size_for(datafile.size),
+            "part_count": part_count_for(datafile.size),
         }
 
 
@@ -267,7 +308,11 @@ class RegisteredFilesSerializer(serializers.Serializer[Any]):
 
 class SignedPartSerializer(serializers.Serializer[Any]):
     part_number = serializers.IntegerField()
-    url = serializers.URLField(help_text="PUT the part's bytes here (no other header needed).")
+    url = serializers.URLField(help_text="PUT the part's bytes here, with `headers`.")
+    headers = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="Send these headers with the PUT (the part's CRC32, which the URL signs).",
+    )
 
 
 class MultipartStartSerializer(serializers.Serializer[Any]):
@@ -278,7 +323,7 @@ class MultipartStartSerializer(serializers.Serializer[Any]):
     complete_url = serializers.URLField()
     expires_in = serializers.IntegerField(help_text="Seconds the signed URLs stay valid.")
     parts = SignedPartSerializer(
-        many=True, help_text="Presigned URLs of the first `sign_parts` parts (if asked)."
+        many=True, help_text="Presigned URLs of the `parts` asked for with the start (if any)."
     )
 
 
@@ -292,6 +337,9 @@ class UploadedPartSerializer(serializers.Serializer[Any]):
     part_number = serializers.IntegerField()
     etag = serializers.CharField()
     size = serializers.IntegerField()
+    checksum_crc32 = serializers.CharField(
+        allow_blank=True, help_text="The part's CRC32 where S3 lists it (empty if not)."
+    )
 
 
 class UploadedPartsSerializer(serializers.Serializer[Any]):

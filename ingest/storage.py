@@ -29,6 +29,10 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+# Multipart uploads check every part: the client computes its CRC32 (base64 of the 4 bytes, big
+# endian, as S3 writes it), the presigned URL signs it as a header, S3 compares on arrival.
+PART_CHECKSUM = "CRC32"
+PART_CHECKSUM_HEADER = "x-amz-checksum-crc32"
 T = TypeVar("T")
 
 
@@ -475,27 +479,31 @@ class S3Store:
     # -- multipart upload (browser and CLI upload straight to the bucket) --------------------
 
     def multipart_create(self, key: str, *, content_type: str = "") -> str:
-        kwargs = {"Bucket": self.bucket, "Key": key}
+        """A multipart upload whose every part carries its CRC32 (:data:`PART_CHECKSUM`): S3
+        checks each part as it arrives and refuses one damaged on the way (``BadDigest``)."""
+        kwargs = {"Bucket": self.bucket, "Key": key, "ChecksumAlgorithm": PART_CHECKSUM}
         if content_type:
             kwargs["ContentType"] = content_type
         response = with_retries(lambda: self.client.create_multipart_upload(**kwargs), key=key)
         return str(response["UploadId"])
 
     def multipart_presign_part(
-        self, key: str, upload_id: str, part_number: int, *, expires: int = 0
-    ) -> str:
-        return str(
-            self.public_client.generate_presigned_url(
-                "upload_part",
-                Params={
-                    "Bucket": self.bucket,
-                    "Key": key,
-                    "UploadId": upload_id,
-                    "PartNumber": part_number,
-                },
-                ExpiresIn=expires or settings.OPENEM_PRESIGN_EXPIRY,
-            )
+        self, key: str, upload_id: str, part_number: int, crc32: str, *, expires: int = 0
+    ) -> tuple[str, dict[str, str]]:
+        """The URL to PUT part ``part_number`` to, and the headers to send with it: the part's
+        CRC32 (base64) is a signed header, so S3 refuses the part unless its bytes match."""
+        url = self.public_client.generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "UploadId": upload_id,
+                "PartNumber": part_number,
+                "ChecksumCRC32": crc32,
+            },
+            ExpiresIn=expires or settings.OPENEM_PRESIGN_EXPIRY,
         )
+        return str(url), {PART_CHECKSUM_HEADER: crc32}
 
     def multipart_list_parts(self, key: str, upload_id: str) -> list[dict[str, Any]]:
         parts: list[dict[str, Any]] = []
@@ -512,7 +520,12 @@ class S3Store:
                 key=key,
             )
             parts.extend(
-                {"PartNumber": p["PartNumber"], "ETag": p["ETag"], "Size": p["Size"]}
+                {
+                    "PartNumber": p["PartNumber"],
+                    "ETag": p["ETag"],
+                    "Size": p["Size"],
+                    "ChecksumCRC32": p.get("ChecksumCRC32") or "",
+                }
                 for p in response.get("Parts", [])
             )
             if not response.get("IsTruncated"):
@@ -520,9 +533,11 @@ class S3Store:
             marker = response["NextPartNumberMarker"]
 
     def multipart_complete(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
+        """Assemble ``parts`` (PartNumber, ETag and, where known, ChecksumCRC32)."""
         ordered = [
-            {"PartNumber": number, "ETag": etag}
-            for number, etag in sorted((int(p["PartNumber"]), str(p["ETag"])) for p in parts)
+            {"PartNumber": int(p["PartNumber"]), "ETag": str(p["ETag"])}
+            | ({"ChecksumCRC32": str(p["ChecksumCRC32"])} if p.get("ChecksumCRC32") else {})
+            for p in sorted(parts, key=lambda p: int(p["PartNumber"]))
         ]
         with_retries(
             lambda: self.client.complete_multipart_upload(

@@ -8,7 +8,7 @@ complete and its size matches what was registered; then ingest is enqueued after
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 from django.conf import settings
@@ -143,6 +143,11 @@ def part_size_for(size: int) -> int:
     return part
 
 
+def part_count_for(size: int) -> int:
+    """How many parts a file of ``size`` bytes is sent in (one, even when empty)."""
+    return max(1, -(-size // part_size_for(size)))
+
+
 # --- S3 multipart -------------------------------------------------------------------------------------
 
 
@@ -163,11 +168,10 @@ def upload_multipart_start(*, actor: Any, datafile: DataFile) -> dict[str, Any]:
         if not updated:  # a parallel client started it first: use theirs, drop ours
             store.multipart_abort(datafile.storage_key, upload_id)
         datafile.refresh_from_db(fields=["upload_id"])
-    part_size = part_size_for(datafile.size)
     return {
         "upload_id": datafile.upload_id,
-        "part_size": part_size,
-        "part_count": max(1, -(-datafile.size // part_size)),
+        "part_size": part_size_for(datafile.size),
+        "part_count": part_count_for(datafile.size),
     }
 
 
@@ -177,15 +181,26 @@ def _check_upload_id(datafile: DataFile, upload_id: str) -> None:
 
 
 def upload_multipart_sign_parts(
-    *, actor: Any, datafile: DataFile, upload_id: str, part_numbers: Iterable[int]
-) -> dict[int, str]:
+    *, actor: Any, datafile: DataFile, upload_id: str, parts: Mapping[int, str]
+) -> dict[int, tuple[str, dict[str, str]]]:
+    """Presigned PUT URLs (and the headers to send) of ``parts``: part number -> its CRC32
+    (base64), which S3 checks the part's bytes against."""
     _uploadable(actor, datafile)
     _check_upload_id(datafile, upload_id)
-    numbers = sorted(set(part_numbers))
+    numbers = sorted(parts)
     if not numbers or numbers[0] < 1 or numbers[-1] > MAX_PARTS or len(numbers) > 1000:
         raise ValidationFailed("part numbers must be between 1 and 10000, at most 1000 per request")
+    part_count = part_count_for(datafile.size)
+    if numbers[-1] > part_count:
+        raise ValidationFailed(
+            f"{datafile.path} has {part_count} part{'s' if part_count > 1 else ''} of "
+            f"{part_size_for(datafile.size):,} bytes: there is no part {numbers[-1]}"
+        )
     store = _s3()
-    return {n: store.multipart_presign_part(datafile.storage_key, upload_id, n) for n in numbers}
+    return {
+        n: store.multipart_presign_part(datafile.storage_key, upload_id, n, parts[n])
+        for n in numbers
+    }
 
 
 def upload_multipart_list_parts(
@@ -214,10 +229,23 @@ def upload_multipart_complete(
             f"{datafile.path}: {uploaded} of {datafile.size} bytes uploaded; upload the missing parts first",
             details={"uploaded_bytes": uploaded, "expected_bytes": datafile.size},
         )
-    store.multipart_complete(
-        datafile.storage_key, upload_id, [dict(p) for p in parts] if parts else listed
-    )
+    store.multipart_complete(datafile.storage_key, upload_id, _with_checksums(parts, listed))
     return _mark_stored(datafile)
+
+
+def _with_checksums(
+    parts: Sequence[Mapping[str, Any]] | None, listed: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The client's parts (or, without them, S3's list), each with its CRC32: the client's, or
+    the one S3 lists for the part (S3 wants every part's checksum back at completion)."""
+    if not parts:
+        return listed
+    listed_checksums = {int(p["PartNumber"]): p.get("ChecksumCRC32") for p in listed}
+    return [
+        dict(p)
+        | {"ChecksumCRC32": p.get("ChecksumCRC32") or listed_checksums.get(int(p["PartNumber"]))}
+        for p in parts
+    ]
 
 
 def upload_multipart_abort(*, actor: Any, datafile: DataFile, upload_id: str) -> None:

@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -29,6 +29,21 @@ API_PREFIX = "/api/v1/"
 DEFAULT_TIMEOUT = (10.0, 300.0)  # connect, read (seconds)
 USER_AGENT = "openem-cli/0.1 (+python-requests)"
 SIGN_BATCH = 1000
+SignedPart = tuple[str, dict[str, str]]  # a part's presigned URL and the headers to send
+
+
+def _parts_to_sign(parts: Mapping[int, str]) -> list[dict[str, Any]]:
+    return [{"part_number": n, "checksum_crc32": crc} for n, crc in sorted(parts.items())]
+
+
+def signed_parts(listed: Iterable[dict[str, Any]]) -> dict[int, SignedPart]:
+    """The server's signed parts by number: (URL, headers to PUT the part with)."""
+    return {
+        int(p["part_number"]): (str(p["url"]), {str(k): str(v) for k, v in p["headers"].items()})
+        for p in listed
+    }
+
+
 PAGE_SIZE = 1000
 RETRY_STATUSES = {429, 502, 503, 504}
 IDEMPOTENT_METHODS = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
@@ -265,17 +280,25 @@ class Client:
     def upload_status(self, session_id: int) -> dict[str, Any]:
         return dict(self.get_json(f"uploads/{int(session_id)}/status"))
 
-    def multipart_start(self, multipart_url: str, *, sign_parts: int = 0) -> dict[str, Any]:
-        """Start (or resume) a file's multipart upload; ``sign_parts`` presigns parts 1..N too."""
-        body = {"sign_parts": min(sign_parts, SIGN_BATCH)} if sign_parts else None
+    def multipart_start(
+        self, multipart_url: str, *, parts: Mapping[int, str] | None = None
+    ) -> dict[str, Any]:
+        """Start (or resume) a file's multipart upload; ``parts`` (number -> CRC32) are
+        presigned in the same request (``started["parts"]``)."""
+        body = {"parts": _parts_to_sign(parts)} if parts else None
         return dict(self.post_json(multipart_url, body))
 
-    def multipart_sign(self, parts_url: str, upload_id: str, numbers: list[int]) -> dict[int, str]:
-        signed: dict[int, str] = {}
-        for start in range(0, len(numbers), SIGN_BATCH):
-            batch = numbers[start : start + SIGN_BATCH]
-            body = self.post_json(parts_url, {"upload_id": upload_id, "part_numbers": batch})
-            signed.update({int(p["part_number"]): str(p["url"]) for p in body["parts"]})
+    def multipart_sign(
+        self, parts_url: str, upload_id: str, parts: Mapping[int, str]
+    ) -> dict[int, SignedPart]:
+        """Presigned URLs of ``parts`` (number -> CRC32 in base64), with the headers to send."""
+        signed: dict[int, SignedPart] = {}
+        wanted = _parts_to_sign(parts)
+        for start in range(0, len(wanted), SIGN_BATCH):
+            body = self.post_json(
+                parts_url, {"upload_id": upload_id, "parts": wanted[start : start + SIGN_BATCH]}
+            )
+            signed.update(signed_parts(body["parts"]))
         return signed
 
     def multipart_parts(self, parts_url: str, upload_id: str) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .api import RETRY_STATUSES, Client
+from .api import RETRY_STATUSES, Client, SignedPart, signed_parts
 from .errors import (
     _NETWORK_ERRORS,
     AuthError,
@@ -23,7 +23,7 @@ from .errors import (
     _network_reason,
     _tried,
 )
-from .files import LocalFile, _read_into, file_sha256, scan_directory
+from .files import LocalFile, _read_into, file_sha256, part_crc32, scan_directory
 from .progress import TransferReporter
 
 REGISTER_BATCH = 1000
@@ -94,13 +94,16 @@ class _Uploader:
 
     # -- one part to S3 ---------------------------------------------------------------------------
 
-    def _put_part(self, url: str, data: bytes | memoryview, resign: Callable[[], str]) -> str:
+    def _put_part(
+        self, signed: SignedPart, data: bytes | memoryview, resign: Callable[[], SignedPart]
+    ) -> str:
+        url, headers = signed
         policy = self.client.retry
         resigned = False
         for attempt in range(1, policy.attempts + 1):
             try:
                 response = self.client._session(authenticated=False).put(
-                    url, data=data, timeout=self.client.timeout
+                    url, data=data, headers=headers, timeout=self.client.timeout
                 )
             except _NETWORK_ERRORS as exc:
                 if attempt == policy.attempts:
@@ -113,7 +116,7 @@ class _Uploader:
             if response.ok and response.headers.get("ETag"):
                 return str(response.headers["ETag"])
             if response.status_code == 403 and not resigned:
-                url, resigned = resign(), True  # the presigned URL may have expired
+                (url, headers), resigned = resign(), True  # the presigned URL may have expired
                 continue
             retriable = response.status_code in RETRY_STATUSES or response.status_code >= 500
             if not retriable or attempt == policy.attempts:
@@ -126,19 +129,22 @@ class _Uploader:
         raise AssertionError("unreachable")
 
     def _send_part(
-        self, fd: int, offset: int, length: int, url: str, resign: Callable[[], str]
-    ) -> str:
+        self, fd: int, offset: int, length: int, sign: Callable[[str], SignedPart]
+    ) -> tuple[str, str]:
+        """Read a part, sign it with its CRC32 (which S3 checks on arrival), send it: (ETag,
+        CRC32). A part is read once: the same bytes are checksummed and sent."""
         if self.counter.stop.is_set():
             raise TransferStopped("stopped before sending the part")
         data = self._part_buffer(length)
         if _read_into(fd, data, offset) != length:
             raise TransferError(f"the file shrank while it was uploaded (at byte {offset})")
-        etag = self._put_part(url, data if length else b"", resign)
+        crc = part_crc32(data)
+        etag = self._put_part(sign(crc), data if length else b"", lambda: sign(crc))
         self.counter.count_part(self.report)
         self.reporter.advance(length)
         with self.lock:
             self.report.bytes_uploaded += length
-        return etag
+        return etag, crc
 
     # -- one file ---------------------------------------------------------------------------------
 
@@ -163,10 +169,10 @@ class _Uploader:
         upload: dict[str, Any],
         fresh: bool,
     ) -> None:
-        # A fresh file gets its first part URLs with the start: one request fewer per file.
-        started = self.client.multipart_start(
-            upload["url"], sign_parts=int(upload["part_count"]) if fresh else 0
-        )
+        if fresh and int(upload["part_count"]) == 1:
+            self._single_part(local, upload)
+            return
+        started = self.client.multipart_start(upload["url"])
         upload_id = started["upload_id"]
         part_size = int(started["part_size"])
         part_count = int(started["part_count"])
@@ -174,12 +180,12 @@ class _Uploader:
             n: min(part_size, local.size - (n - 1) * part_size) for n in range(1, part_count + 1)
         }
         sizes = {n: max(0, s) for n, s in sizes.items()}
-        done: dict[int, str] = {}
+        done: dict[int, tuple[str, str]] = {}  # part number -> (ETag, CRC32 if S3 lists it)
         if not fresh:
             for part in self.client.multipart_parts(started["parts_url"], upload_id):
                 number = int(part["part_number"])
                 if sizes.get(number) == int(part["size"]):
-                    done[number] = str(part["etag"])
+                    done[number] = (str(part["etag"]), str(part.get("checksum_crc32") or ""))
             if done:
                 skipped = sum(sizes[n] for n in done)
                 self.reporter.advance(skipped)
@@ -190,28 +196,19 @@ class _Uploader:
                     self.report.parts_skipped += len(done)
         missing = [n for n in range(1, part_count + 1) if n not in done]
         if missing:
-            urls = {int(p["part_number"]): str(p["url"]) for p in started.get("parts") or []}
-            unsigned = [n for n in missing if n not in urls]
-            if unsigned:
-                urls.update(self.client.multipart_sign(started["parts_url"], upload_id, unsigned))
             fd = os.open(local.source, os.O_RDONLY)
             try:
-                futures: dict[Future[str], int] = {}
+                futures: dict[Future[tuple[str, str]], int] = {}
                 for number in missing:
 
-                    def resign(number: int = number) -> str:
+                    def sign(crc: str, number: int = number) -> SignedPart:
                         signed = self.client.multipart_sign(
-                            started["parts_url"], upload_id, [number]
+                            started["parts_url"], upload_id, {number: crc}
                         )
                         return signed[number]
 
                     future = self.part_pool.submit(
-                        self._send_part,
-                        fd,
-                        (number - 1) * part_size,
-                        sizes[number],
-                        urls[number],
-                        resign,
+                        self._send_part, fd, (number - 1) * part_size, sizes[number], sign
                     )
                     futures[future] = number
                 finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
@@ -228,8 +225,32 @@ class _Uploader:
             # Parts in flight when the limit was reached were sent; the file is completed on
             # the next run, like a real interruption between the last part and the completion.
             raise TransferStopped("stopped after the part limit")
-        parts = [{"part_number": n, "etag": done[n]} for n in sorted(done)]
-        self.client.multipart_complete(started["complete_url"], upload_id, parts)
+        self._complete(started, done)
+
+    def _single_part(self, local: LocalFile, upload: dict[str, Any]) -> None:
+        """A new file of one part: read, checksummed, started and signed in one request (the
+        start is idempotent, so signing again after a 403 is the same request), sent."""
+        started: dict[str, Any] = {}
+
+        def sign(crc: str) -> SignedPart:
+            started.update(self.client.multipart_start(upload["url"], parts={1: crc}))
+            return signed_parts(started["parts"])[1]
+
+        fd = os.open(local.source, os.O_RDONLY)
+        try:
+            etag, crc = self._send_part(fd, 0, local.size, sign)
+        finally:
+            os.close(fd)
+        if self.counter.stop.is_set():
+            raise TransferStopped("stopped after the part limit")
+        self._complete(started, {1: (etag, crc)})
+
+    def _complete(self, started: dict[str, Any], done: dict[int, tuple[str, str]]) -> None:
+        parts = [
+            {"part_number": n, "etag": etag} | ({"checksum_crc32": crc} if crc else {})
+            for n, (etag, crc) in sorted(done.items())
+        ]
+        self.client.multipart_complete(started["complete_url"], started["upload_id"], parts)
 
     def _chunks(self, local: LocalFile, upload: dict[str, Any], fresh: bool) -> None:
         url = upload["url"]

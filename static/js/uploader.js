@@ -18,8 +18,9 @@ import Uppy, { BasePlugin } from '@uppy/core'
 import AwsS3 from '@uppy/aws-s3'
 import DropTarget from '@uppy/drop-target'
 
+import { blobCrc32 } from './crc32.js'
+
 const REGISTER_BATCH = 1000
-const SIGN_BATCH = 20
 const PARALLEL_REQUESTS = 6
 const LOCAL_PARALLEL_FILES = 3
 const MAX_PARTS = 10000
@@ -243,8 +244,11 @@ class ChunkUploader extends BasePlugin {
 // --- S3: the AwsS3 plugin's requests, answered by the upload API -------------------------------
 
 function s3Options () {
-  const signed = new Map() // uploadId -> Map(partNumber -> {url, at})
-  const expiresMs = 30 * 60 * 1000 // ask again well before the presigned URLs expire
+  const checksums = new Map() // uploadId -> Map(partNumber -> CRC32), for the completion
+  const checksumsOf = (uploadId) => {
+    if (!checksums.has(uploadId)) checksums.set(uploadId, new Map())
+    return checksums.get(uploadId)
+  }
   return {
     shouldUseMultipart: true,
     limit: PARALLEL_REQUESTS,
@@ -254,35 +258,36 @@ function s3Options () {
       const started = await api('POST', fileUrl(file.meta.serverId, 'multipart'))
       return { uploadId: started.upload_id, key: String(file.meta.serverId) }
     },
-    async signPart (file, { uploadId, partNumber, signal }) {
-      let urls = signed.get(uploadId)
-      if (!urls) { urls = new Map(); signed.set(uploadId, urls) }
-      const known = urls.get(partNumber)
-      if (known && Date.now() - known.at < expiresMs) {
-        urls.delete(partNumber)
-        return { method: 'PUT', url: known.url }
-      }
-      const count = Math.ceil(file.size / partSizeFor(file.size))
-      const numbers = []
-      for (let n = partNumber; n < partNumber + SIGN_BATCH && n <= Math.max(count, 1); n += 1) numbers.push(n)
+    // Each part is signed with its CRC32, which S3 checks the bytes against on arrival: a part
+    // damaged on the way is refused (and sent again) instead of stored.
+    async signPart (file, { uploadId, partNumber, body, signal }) {
+      const checksum = await blobCrc32(body)
+      checksumsOf(uploadId).set(partNumber, checksum)
       const answer = await api('POST', fileUrl(file.meta.serverId, 'multipart/parts'), {
-        json: { upload_id: uploadId, part_numbers: numbers }, signal
+        json: { upload_id: uploadId, parts: [{ part_number: partNumber, checksum_crc32: checksum }] },
+        signal
       })
-      const at = Date.now()
-      for (const part of answer.parts) urls.set(part.part_number, { url: part.url, at })
-      const mine = urls.get(partNumber)
-      urls.delete(partNumber)
-      return { method: 'PUT', url: mine.url }
+      const [part] = answer.parts
+      return { method: 'PUT', url: part.url, headers: part.headers }
     },
     async listParts (file, { uploadId, signal }) {
       const answer = await api('GET', `${fileUrl(file.meta.serverId, 'multipart/parts')}?upload_id=${encodeURIComponent(uploadId)}`, { signal })
+      const known = checksumsOf(uploadId)
+      for (const p of answer.parts) if (p.checksum_crc32) known.set(p.part_number, p.checksum_crc32)
       return answer.parts.map((p) => ({ PartNumber: p.part_number, ETag: p.etag, Size: p.size }))
     },
     async completeMultipartUpload (file, { uploadId, parts, signal }) {
       await api('POST', fileUrl(file.meta.serverId, 'multipart/complete'), {
-        json: { upload_id: uploadId, parts: parts.map((p) => ({ part_number: p.PartNumber, etag: p.ETag })) },
+        json: {
+          upload_id: uploadId,
+          parts: parts.map((p) => {
+            const checksum = checksumsOf(uploadId).get(p.PartNumber)
+            return { part_number: p.PartNumber, etag: p.ETag, ...(checksum ? { checksum_crc32: checksum } : {}) }
+          })
+        },
         signal
       })
+      checksums.delete(uploadId)
       return {}
     },
     async abortMultipartUpload (file, { uploadId }) {

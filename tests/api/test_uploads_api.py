@@ -3,7 +3,9 @@ server over HTTP), local chunks with Content-Range, completion, ingest status, a
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,8 +13,10 @@ import pytest
 import requests
 from rest_framework.test import APIClient
 
+from ingest import storage
 from ingest.models import UploadSession, UploadSessionState
 from openem.celery import app as celery_app
+from openem.client.files import part_crc32
 from repository.models import DataFile, Dataset, DatasetStatus, FileState, TokenScope
 from repository.services import dataset_create
 from tests.api.conftest import error_of
@@ -275,6 +279,23 @@ def test_a_completed_session_takes_no_more_files(staff, dataset, local_storage):
 # S3 multipart, through the API and real presigned URLs
 
 
+def crc32(data: bytes) -> str:
+    return part_crc32(data)
+
+
+def composite_crc32(parts: list[bytes]) -> str:
+    """What S3 reports for a CRC32 multipart object: the CRC32 of the parts' CRC32s (AWS adds
+    `-N`, the number of parts; moto leaves it out on HEAD)."""
+    joined = b"".join(zlib.crc32(p).to_bytes(4, "big") for p in parts)
+    return base64.b64encode(zlib.crc32(joined).to_bytes(4, "big")).decode()
+
+
+def _put_signed(part: dict[str, Any], data: bytes) -> str:
+    response = requests.put(part["url"], data=data, headers=part["headers"], timeout=30)
+    response.raise_for_status()
+    return str(response.headers["ETag"])
+
+
 def _put(url: str, data: bytes) -> str:
     response = requests.put(url, data=data, timeout=30)
     response.raise_for_status()
@@ -295,13 +316,18 @@ def test_multipart_upload_through_the_api_resumes_and_is_ingested(
     started = staff.post(registered["upload"]["url"]).json()
     assert (started["part_size"], started["part_count"]) == (5 * MiB, 3)
     upload_id = started["upload_id"]
+    chunks = [data[i : i + 5 * MiB] for i in range(0, len(data), 5 * MiB)]
+    wanted = [{"part_number": n, "checksum_crc32": crc32(c)} for n, c in enumerate(chunks, 1)]
     signed = staff.post(
-        started["parts_url"], {"upload_id": upload_id, "part_numbers": [1, 2, 3]}, format="json"
+        started["parts_url"], {"upload_id": upload_id, "parts": wanted}, format="json"
     ).json()
     assert [p["part_number"] for p in signed["parts"]] == [1, 2, 3]
     assert signed["parts"][0]["url"].startswith(s3_storage.endpoint_url)
-    chunks = [data[i : i + 5 * MiB] for i in range(0, len(data), 5 * MiB)]
-    _put(signed["parts"][0]["url"], chunks[0])
+    # Each URL signs its part's CRC32 as a header, which S3 checks the bytes against.
+    for part, chunk in zip(signed["parts"], chunks, strict=True):
+        assert part["headers"] == {"x-amz-checksum-crc32": crc32(chunk)}
+        assert "X-Amz-SignedHeaders=host%3Bx-amz-checksum-crc32" in part["url"]
+    _put_signed(signed["parts"][0], chunks[0])
 
     # Interrupted; starting again gives the same upload, whose parts say where to go on.
     assert staff.post(registered["upload"]["url"]).json()["upload_id"] == upload_id
@@ -315,13 +341,16 @@ def test_multipart_upload_through_the_api_resumes_and_is_ingested(
     }
 
     etags = {1: listed["parts"][0]["etag"]}
-    etags |= {n: _put(signed["parts"][n - 1]["url"], chunks[n - 1]) for n in (2, 3)}
+    etags |= {n: _put_signed(signed["parts"][n - 1], chunks[n - 1]) for n in (2, 3)}
     with django_capture_on_commit_callbacks(execute=True):
         response = staff.post(
             started["complete_url"],
             {
                 "upload_id": upload_id,
-                "parts": [{"part_number": n, "etag": e} for n, e in etags.items()],
+                "parts": [
+                    {"part_number": n, "etag": e, "checksum_crc32": crc32(chunks[n - 1])}
+                    for n, e in etags.items()
+                ],
             },
             format="json",
         )
@@ -334,28 +363,67 @@ def test_multipart_upload_through_the_api_resumes_and_is_ingested(
     assert status["files_done"] + status["files_failed"] == 1
     datafile = DataFile.objects.get(pk=registered["id"])
     assert datafile.checksum_sha256 == sha256(data)
+    # S3 assembled a CRC32 multipart object: its checksum is made of the parts' CRC32s.
+    store = storage.get_store()
+    head = store.client.head_object(
+        Bucket=store.bucket, Key=datafile.storage_key, ChecksumMode="ENABLED"
+    )
+    assert head["ChecksumCRC32"].removesuffix(f"-{len(chunks)}") == composite_crc32(chunks)
     # A stored file takes no more parts.
     again = staff.post(registered["upload"]["url"])
     assert again.status_code == 409
     assert "already uploaded" in error_of(again)["message"]
 
 
-def test_multipart_start_can_presign_the_first_parts(staff, dataset, s3_storage, settings):
+def test_multipart_start_can_presign_parts(staff, dataset, s3_storage, settings):
     settings.OPENEM_UPLOAD_PART_SIZE = 5 * MiB
     session = open_session(staff, dataset)
     [registered] = register(staff, session, [{"path": "a.bin", "size": 12 * MiB}]).json()["files"]
+    wanted = [{"part_number": n, "checksum_crc32": crc32(bytes([n]))} for n in (1, 2, 3)]
 
-    started = staff.post(registered["upload"]["url"], {"sign_parts": 1000}, format="json").json()
+    started = staff.post(registered["upload"]["url"], {"parts": wanted}, format="json").json()
 
     assert started["part_count"] == 3
-    assert [p["part_number"] for p in started["parts"]] == [1, 2, 3]  # no more than there are
+    assert [p["part_number"] for p in started["parts"]] == [1, 2, 3]
     assert all(f"uploadId={started['upload_id']}" in p["url"] for p in started["parts"])
+    assert [p["headers"]["x-amz-checksum-crc32"] for p in started["parts"]] == [
+        w["checksum_crc32"] for w in wanted
+    ]
     assert started["expires_in"] == settings.OPENEM_PRESIGN_EXPIRY
     plain = staff.post(registered["upload"]["url"]).json()
     assert (plain["upload_id"], plain["parts"]) == (started["upload_id"], [])
-    too_many = staff.post(registered["upload"]["url"], {"sign_parts": 1001}, format="json")
-    assert too_many.status_code == 400
-    assert "sign_parts" in error_of(too_many)["message"]
+
+
+@pytest.mark.parametrize(
+    ("parts", "fragment"),
+    [
+        ([{"part_number": 4, "checksum_crc32": "AAAAAA=="}], "there is no part 4"),
+        ([{"part_number": 0, "checksum_crc32": "AAAAAA=="}], "greater than or equal to 1"),
+        ([{"part_number": 1}], "checksum_crc32"),
+        ([{"part_number": 1, "checksum_crc32": "not-base64"}], "4 bytes in base64"),
+        ([{"part_number": 1, "checksum_crc32": "AAAAAAAA"}], "4 bytes in base64"),
+        (
+            [{"part_number": 1, "checksum_crc32": "AAAAAA=="}] * 2,
+            "part 1 is listed more than once",
+        ),
+        ([{"part_number": n, "checksum_crc32": "AAAAAA=="} for n in range(1, 1002)], "1000"),
+        ("1,2,3", "list"),
+    ],
+)
+def test_parts_to_sign_are_checked(staff, dataset, s3_storage, settings, parts, fragment):
+    settings.OPENEM_UPLOAD_PART_SIZE = 5 * MiB
+    session = open_session(staff, dataset)
+    [registered] = register(staff, session, [{"path": "a.bin", "size": 12 * MiB}]).json()["files"]
+    started = staff.post(registered["upload"]["url"]).json()
+
+    with_start = staff.post(registered["upload"]["url"], {"parts": parts}, format="json")
+    signing = staff.post(
+        started["parts_url"], {"upload_id": started["upload_id"], "parts": parts}, format="json"
+    )
+
+    for response in (with_start, signing):
+        assert response.status_code == 400, response.content
+        assert fragment in str(error_of(response)), error_of(response)
 
 
 def test_multipart_abort_and_bad_upload_ids(staff, dataset, s3_storage):
@@ -369,20 +437,13 @@ def test_multipart_abort_and_bad_upload_ids(staff, dataset, s3_storage):
     missing = staff.get(started["parts_url"])
     assert missing.status_code == 400
     assert "upload_id" in error_of(missing)["message"]
-    too_many = staff.post(
+    wrong_sign = staff.post(
         started["parts_url"],
-        {"upload_id": started["upload_id"], "part_numbers": list(range(1, 1002))},
+        {"upload_id": "nope", "parts": [{"part_number": 1, "checksum_crc32": "AAAAAA=="}]},
         format="json",
     )
-    assert too_many.status_code == 400
-    assert (
-        staff.post(
-            started["parts_url"],
-            {"upload_id": started["upload_id"], "part_numbers": [0]},
-            format="json",
-        ).status_code
-        == 400
-    )
+    assert wrong_sign.status_code == 400
+    assert "unknown upload id" in error_of(wrong_sign)["message"]
 
     response = staff.delete(registered["upload"]["url"] + f"?upload_id={started['upload_id']}")
 

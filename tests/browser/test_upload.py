@@ -21,6 +21,7 @@ import tifffile
 
 from ingest import storage
 from ingest.models import UploadSession
+from openem.client.files import part_crc32
 from repository.models import DataFile, DatasetStatus, FileState
 
 from .conftest import log_in, screenshot
@@ -139,6 +140,7 @@ def test_upload_to_s3_interrupted_and_resumed(
     page.on("dialog", lambda dialog: dialog.accept())  # "leave the page?" while uploading
 
     puts: list[tuple[str, str, int]] = []  # (phase, upload id, part number)
+    checksums: dict[tuple[str, int], str] = {}  # (object path, part number) -> CRC32 header
     done_parts: list[tuple[str, int]] = []  # (upload id, part number) with a 200
     phase = {"name": "before reload"}
 
@@ -147,6 +149,9 @@ def test_upload_to_s3_interrupted_and_resumed(
         upload_id, number = query["uploadId"][0], int(query["partNumber"][0])
         if route.request.method == "PUT":
             puts.append((phase["name"], upload_id, number))
+            checksums[(urlparse(route.request.url).path, number)] = route.request.headers.get(
+                "x-amz-checksum-crc32", ""
+            )
             if phase["name"] == "before reload" and number >= 2:
                 route.abort("connectionreset")  # the network drops the big file's later parts
                 return
@@ -193,6 +198,14 @@ def test_upload_to_s3_interrupted_and_resumed(
     assert page.locator('[data-tally="done"] .badge').inner_text() == "3"
     assert page.js_errors == []
     _check_ingested(session_id, session_folder)
+    # Every part went with its CRC32 (computed in the browser), the value S3 checks it against.
+    expected = {}
+    for datafile in DataFile.objects.filter(upload_session_id=session_id):
+        data = (session_folder / datafile.path).read_bytes()
+        for number, start in enumerate(range(0, len(data), PART), 1):
+            key = (f"/{store.bucket}/{datafile.storage_key}", number)
+            expected[key] = part_crc32(data[start : start + PART])
+    assert checksums == expected
     dataset = UploadSession.objects.get(pk=session_id).dataset
     _previews_shown(page, dataset.get_absolute_url())
     screenshot(page, "13-landing-after-upload")

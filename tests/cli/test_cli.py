@@ -4,9 +4,11 @@ errors and configuration."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from ingest.uploads import upload_multipart_list_parts
 from openem import cli as openem_cli
 from openem.client import Client, Throttled, TransferReporter, upload_directory
 from openem.client import upload as client_upload
+from openem.client.files import part_crc32
 from repository.models import DataFile, Dataset, DatasetStatus, FileState, Visibility
 from repository.services import dataset_create
 from tests.cli.conftest import MiB, sha256_of, write_file
@@ -49,6 +52,40 @@ def local_checksums(root: Path) -> dict[str, str]:
     }
 
 
+def part_crc32s(path: Path, part_size: int = 5 * MiB) -> list[str]:
+    data = path.read_bytes()
+    return [part_crc32(data[i : i + part_size]) for i in range(0, max(len(data), 1), part_size)]
+
+
+def stored_crc32(datafile: DataFile) -> str:
+    """The CRC32 S3 keeps for a multipart object (made of its parts' CRC32s), without AWS's
+    ``-N`` suffix (moto leaves it out)."""
+    store = get_store()
+    head = store.client.head_object(
+        Bucket=store.bucket, Key=datafile.storage_key, ChecksumMode="ENABLED"
+    )
+    return str(head["ChecksumCRC32"]).split("-")[0]
+
+
+def composite_crc32(crc32s: list[str]) -> str:
+    joined = b"".join(base64.b64decode(crc) for crc in crc32s)
+    return base64.b64encode(zlib.crc32(joined).to_bytes(4, "big")).decode()
+
+
+@pytest.fixture
+def completions(monkeypatch: pytest.MonkeyPatch) -> list[list[dict[str, Any]]]:
+    """The parts the client sends with each multipart completion (the real request is made)."""
+    sent: list[list[dict[str, Any]]] = []
+    complete = Client.multipart_complete
+
+    def recording(self: Client, url: str, upload_id: str, parts: Any = None) -> Any:
+        sent.append(list(parts or []))
+        return complete(self, url, upload_id, parts)
+
+    monkeypatch.setattr(Client, "multipart_complete", recording)
+    return sent
+
+
 def stored_sha256(datafile: DataFile) -> str:
     import hashlib
 
@@ -63,7 +100,7 @@ def stored_sha256(datafile: DataFile) -> str:
 
 
 def test_upload_sends_a_folder_to_s3_and_waits_for_ingest(
-    cli, token_for, dataset, session_folder, s3_storage, small_parts, eager
+    cli, token_for, dataset, session_folder, s3_storage, small_parts, eager, completions
 ):
     token = token_for("staff")
 
@@ -91,6 +128,12 @@ def test_upload_sends_a_folder_to_s3_and_waits_for_ingest(
         assert datafile.checksum_sha256 == expected[path], path
         assert datafile.expected_sha256 == expected[path], path  # sent at registration
         assert stored_sha256(datafile) == expected[path], path
+        # Every part went with its CRC32: S3's object checksum is made of the same values.
+        crc32s = part_crc32s(session_folder / path)
+        assert stored_crc32(datafile) == composite_crc32(crc32s), path
+    assert sorted([p["checksum_crc32"] for p in parts] for parts in completions) == sorted(
+        part_crc32s(session_folder / path) for path in files
+    )
     session = UploadSession.objects.get(pk=upload["session"])
     assert session.state == UploadSessionState.COMPLETED
 
@@ -113,7 +156,7 @@ def test_upload_sends_a_folder_to_s3_and_waits_for_ingest(
 
 
 def test_an_interrupted_upload_resumes_without_sending_parts_again(
-    cli, token_for, dataset, tmp_path, s3_storage, small_parts, eager
+    cli, token_for, dataset, tmp_path, s3_storage, small_parts, eager, completions
 ):
     folder = tmp_path / "session"
     big = write_file(folder / "a_big.bin", 16 * MiB, seed=5)  # parts of 5, 5, 5 and 1 MiB
@@ -149,6 +192,11 @@ def test_an_interrupted_upload_resumes_without_sending_parts_again(
     datafile.refresh_from_db()
     assert datafile.checksum_sha256 == sha256_of(big)
     assert stored_sha256(datafile) == sha256_of(big)
+    assert stored_crc32(datafile) == composite_crc32(part_crc32s(big))
+    # The parts sent before the interruption are completed with the CRC32s S3 lists for them
+    # (moto lists none: the server then takes S3's own list at completion).
+    [big_parts] = [parts for parts in completions if len(parts) == 4]
+    assert [p.get("checksum_crc32") for p in big_parts[2:]] == part_crc32s(big)[2:]
 
 
 class StageRecorder(TransferReporter):

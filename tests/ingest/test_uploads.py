@@ -30,6 +30,7 @@ from ingest.uploads import (
     upload_session_register_files,
 )
 from openem.celery import app as celery_app
+from openem.client.files import part_crc32
 from openem.errors import Conflict, NotAllowed, ValidationFailed
 from repository import demo
 from repository.models import DataFile, Dataset, DatasetStatus, FileState
@@ -230,8 +231,9 @@ def _register(world: Any, session: Any, path: str, data: bytes, **extra: Any) ->
     return datafile
 
 
-def _put_part(url: str, data: bytes) -> str:
-    response = requests.put(url, data=data, timeout=30)
+def _put_part(signed: tuple[str, dict[str, str]], data: bytes) -> str:
+    url, headers = signed
+    response = requests.put(url, data=data, headers=headers, timeout=30)
     assert response.status_code == 200, response.text
     return response.headers["ETag"]
 
@@ -253,9 +255,10 @@ def test_multipart_upload_resumes_and_completes_into_a_ready_file(
     upload_id = started["upload_id"]
     parts = [data[i : i + 5 * MiB] for i in range(0, len(data), 5 * MiB)]
     urls = upload_multipart_sign_parts(
-        actor=staff, datafile=datafile, upload_id=upload_id, part_numbers=[1]
+        actor=staff, datafile=datafile, upload_id=upload_id, parts={1: part_crc32(parts[0])}
     )
-    assert set(urls) == {1} and urls[1].startswith(s3_storage.endpoint_url)
+    assert set(urls) == {1} and urls[1][0].startswith(s3_storage.endpoint_url)
+    assert urls[1][1] == {"x-amz-checksum-crc32": part_crc32(parts[0])}
     _put_part(urls[1], parts[0])
 
     # The client is interrupted; later it asks where it was.
@@ -271,7 +274,10 @@ def test_multipart_upload_resumes_and_completes_into_a_ready_file(
     assert DataFile.objects.get(pk=datafile.pk).state == FileState.REGISTERED
 
     urls = upload_multipart_sign_parts(
-        actor=staff, datafile=datafile, upload_id=upload_id, part_numbers=[2, 3]
+        actor=staff,
+        datafile=datafile,
+        upload_id=upload_id,
+        parts={2: part_crc32(parts[1]), 3: part_crc32(parts[2])},
     )
     etags = {1: listed[0]["ETag"], 2: _put_part(urls[2], parts[1]), 3: _put_part(urls[3], parts[2])}
 
@@ -301,7 +307,7 @@ def test_multipart_complete_uses_the_servers_part_list_when_the_client_sends_non
     datafile = _register(world, new_session(world, new_dataset(world)), "notes.txt", data)
     upload_id = upload_multipart_start(actor=world["staff"], datafile=datafile)["upload_id"]
     url = upload_multipart_sign_parts(
-        actor=world["staff"], datafile=datafile, upload_id=upload_id, part_numbers=[1]
+        actor=world["staff"], datafile=datafile, upload_id=upload_id, parts={1: part_crc32(data)}
     )[1]
     _put_part(url, data)
     datafile.refresh_from_db()
@@ -320,7 +326,7 @@ def test_multipart_abort_drops_the_parts(world, s3_storage):
     upload_id = upload_multipart_start(actor=staff, datafile=datafile)["upload_id"]
     datafile.refresh_from_db()
     url = upload_multipart_sign_parts(
-        actor=staff, datafile=datafile, upload_id=upload_id, part_numbers=[1]
+        actor=staff, datafile=datafile, upload_id=upload_id, parts={1: part_crc32(data)}
     )[1]
     _put_part(url, data)
 
@@ -332,7 +338,7 @@ def test_multipart_abort_drops_the_parts(world, s3_storage):
         storage.get_store().multipart_list_parts(datafile.storage_key, upload_id)
     with pytest.raises(ValidationFailed, match="unknown upload id"):
         upload_multipart_sign_parts(
-            actor=staff, datafile=datafile, upload_id=upload_id, part_numbers=[1]
+            actor=staff, datafile=datafile, upload_id=upload_id, parts={1: part_crc32(data)}
         )
     assert not storage.get_store().exists(datafile.storage_key)
     # A new upload can start afresh.
@@ -349,8 +355,15 @@ def test_part_numbers_are_checked_and_the_part_size_grows_for_huge_files(
     for numbers in ([0], [10_001], []):
         with pytest.raises(ValidationFailed, match="between 1 and 10000"):
             upload_multipart_sign_parts(
-                actor=world["staff"], datafile=datafile, upload_id=upload_id, part_numbers=numbers
+                actor=world["staff"],
+                datafile=datafile,
+                upload_id=upload_id,
+                parts=dict.fromkeys(numbers, "AAAAAA=="),
             )
+    with pytest.raises(ValidationFailed, match="has 1 part of .* there is no part 2"):
+        upload_multipart_sign_parts(
+            actor=world["staff"], datafile=datafile, upload_id=upload_id, parts={2: "AAAAAA=="}
+        )
     five_tb = 5 * 1024**4
     assert part_size_for(five_tb) * 10_000 >= five_tb
     assert part_size_for(1024**3) == 64 * MiB

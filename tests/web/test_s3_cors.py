@@ -19,19 +19,24 @@ def test_configure_cors_allows_the_portal_origin_to_put_parts(s3_storage: Any) -
     assert store.configure_cors(["http://portal.example"]) is True
     key = storage.object_key("cors", "probe")
     upload_id = store.multipart_create(key)
-    url = store.multipart_presign_part(key, upload_id, 1)
+    url, headers = store.multipart_presign_part(key, upload_id, 1, "AAAAAA==")
     preflight = requests.options(
         url,
         headers={
             "Origin": "http://portal.example",
             "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": ", ".join(headers),  # the part's CRC32
         },
         timeout=10,
     )
     assert preflight.status_code == 200
     assert preflight.headers["Access-Control-Allow-Origin"] == "http://portal.example"
     assert "PUT" in preflight.headers["Access-Control-Allow-Methods"]
-    put = requests.put(url, data=b"x" * 10, headers={"Origin": "http://portal.example"}, timeout=10)
+    allowed = preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert allowed == "*" or "x-amz-checksum-crc32" in allowed
+    put = requests.put(
+        url, data=b"x" * 10, headers={"Origin": "http://portal.example", **headers}, timeout=10
+    )
     assert put.status_code == 200
     assert put.headers["Access-Control-Allow-Origin"] == "http://portal.example"
     assert "ETag" in put.headers["Access-Control-Expose-Headers"]
