@@ -694,6 +694,7 @@ class MultipartCompleteView(GenericAPIView[DataFile]):
             datafile=datafile,
             upload_id=data.validated_data["upload_id"],
             parts=parts or None,
+            sha256=data.validated_data.get("sha256") or "",
         )
         return Response(s.UploadFileSerializer(datafile, context=_context(request)).data)
 
@@ -710,8 +711,12 @@ class RawBytesParser(parsers.BaseParser):
         return stream
 
 
-def _chunk_position(request: Request, datafile: DataFile) -> tuple[int, int]:
-    """(offset, length) of the chunk in the body, from Content-Range or ?offset=."""
+def _chunk_position(request: Request, datafile: DataFile) -> tuple[int, int, str]:
+    """(offset, length) of the chunk in the body, from Content-Range or ?offset=, and the
+    ?sha256= declared with it."""
+    params = s.ChunkQuerySerializer(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    sha256 = params.validated_data.get("sha256") or ""
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -735,14 +740,12 @@ def _chunk_position(request: Request, datafile: DataFile) -> tuple[int, int]:
                 f"{datafile.path} was registered with {datafile.size} bytes, "
                 f"Content-Range says {total}"
             )
-        return int(start), length
-    params = s.ChunkQuerySerializer(data=request.query_params)
-    params.is_valid(raise_exception=True)
+        return int(start), length, sha256
     if "offset" not in params.validated_data:
         raise ValidationFailed(
             "say where the chunk goes: a Content-Range header or an ?offset= parameter"
         )
-    return int(params.validated_data["offset"]), length
+    return int(params.validated_data["offset"]), length, sha256
 
 
 def _offset_response(datafile: DataFile, offset: int) -> Response:
@@ -804,12 +807,17 @@ class ContentView(GenericAPIView[DataFile]):
 
     def _chunk(self, request: Request, session_id: int, file_id: int) -> Response:
         datafile = _session_file(request, session_id, file_id)
-        offset, length = _chunk_position(request, datafile)
+        offset, length, sha256 = _chunk_position(request, datafile)
         stream = request.stream
         if stream is None:  # an empty body (a zero-byte file)
             stream = BytesIO()
         new_offset = uploads.upload_local_chunk(
-            actor=request.user, datafile=datafile, offset=offset, stream=stream, length=length
+            actor=request.user,
+            datafile=datafile,
+            offset=offset,
+            stream=stream,
+            length=length,
+            sha256=sha256,
         )
         if new_offset != offset + length:
             raise ValidationFailed(

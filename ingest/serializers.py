@@ -131,6 +131,13 @@ def _unique_parts(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return parts
 
 
+DECLARED_SHA256_HELP = (
+    "SHA-256 of the whole file (64 hex digits), for a file registered without one: a client "
+    "may hash while it sends. Must equal the one registered, if any; ingest refuses a file "
+    "whose bytes differ."
+)
+
+
 class MultipartStartInputSerializer(serializers.Serializer[Any]):
     parts: serializers.ListSerializer[Any] = serializers.ListSerializer(
         child=PartToSignSerializer(),
@@ -183,6 +190,12 @@ class CompleteMultipartInputSerializer(serializers.Serializer[Any]):
         required=False,
         help_text="The parts with their ETags; leave out to use the parts S3 has received.",
     )
+    sha256 = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text=DECLARED_SHA256_HELP,
+    )
 
 
 class ChunkQuerySerializer(serializers.Serializer[Any]):
@@ -190,6 +203,12 @@ class ChunkQuerySerializer(serializers.Serializer[Any]):
         required=False,
         min_value=0,
         help_text="Where the chunk starts (or send `Content-Range: bytes a-b/size`).",
+    )
+    sha256 = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text=DECLARED_SHA256_HELP + " Counts with the chunk that completes the file.",
     )
 
 

@@ -111,7 +111,7 @@ def _row(session: UploadSession, entry: Mapping[str, Any]) -> DataFile:
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise ValidationFailed(f"{clean}: size must be a whole number of bytes >= 0")
     expected = str(entry.get("sha256") or "").lower()
-    if expected and (len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected)):
+    if expected and not _is_sha256(expected):
         raise ValidationFailed(f"{clean}: sha256 must be 64 hexadecimal characters")
     directory, name = split_path(clean)
     return DataFile(
@@ -125,6 +125,28 @@ def _row(session: UploadSession, entry: Mapping[str, Any]) -> DataFile:
         expected_sha256=expected,
         state=FileState.REGISTERED,
     )
+
+
+def _is_sha256(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def _declared_sha256(datafile: DataFile, sha256: str) -> str:
+    """The SHA-256 a client declares when its upload completes (it may hash while it sends),
+    checked: well formed, and the same as any declared at registration. Ingest verifies the
+    stored bytes against it."""
+    declared = sha256.strip().lower()
+    if not declared:
+        return ""
+    if not _is_sha256(declared):
+        raise ValidationFailed(f"{datafile.path}: sha256 must be 64 hexadecimal characters")
+    if datafile.expected_sha256 and datafile.expected_sha256 != declared:
+        raise ValidationFailed(
+            f"{datafile.path}: sha256 {declared} differs from the one registered "
+            f"({datafile.expected_sha256}); the local file changed since it was registered?",
+            details={"registered": datafile.expected_sha256, "declared": declared},
+        )
+    return declared
 
 
 def _uploadable(actor: Any, datafile: DataFile) -> None:
@@ -217,10 +239,14 @@ def upload_multipart_complete(
     datafile: DataFile,
     upload_id: str,
     parts: Sequence[Mapping[str, Any]] | None = None,
+    sha256: str = "",
 ) -> DataFile:
-    """Assemble the parts (the server's own list when the client sends none) and store the file."""
+    """Assemble the parts (the server's own list when the client sends none) and store the
+    file; ``sha256`` is the client's checksum of the whole file if it was not registered with
+    one (ingest verifies it)."""
     _uploadable(actor, datafile)
     _check_upload_id(datafile, upload_id)
+    declared = _declared_sha256(datafile, sha256)
     store = _s3()
     listed = store.multipart_list_parts(datafile.storage_key, upload_id)
     uploaded = sum(int(p["Size"]) for p in listed)
@@ -230,7 +256,7 @@ def upload_multipart_complete(
             details={"uploaded_bytes": uploaded, "expected_bytes": datafile.size},
         )
     store.multipart_complete(datafile.storage_key, upload_id, _with_checksums(parts, listed))
-    return _mark_stored(datafile)
+    return _mark_stored(datafile, declared_sha256=declared)
 
 
 def _with_checksums(
@@ -272,10 +298,19 @@ def upload_local_offset(*, actor: Any, datafile: DataFile) -> int:
 
 
 def upload_local_chunk(
-    *, actor: Any, datafile: DataFile, offset: int, stream: IO[bytes], length: int
+    *,
+    actor: Any,
+    datafile: DataFile,
+    offset: int,
+    stream: IO[bytes],
+    length: int,
+    sha256: str = "",
 ) -> int:
-    """Append one chunk at ``offset`` (must equal the bytes received so far); returns the new offset."""
+    """Append one chunk at ``offset`` (must equal the bytes received so far); returns the new
+    offset. ``sha256`` (the whole file's, if not registered with one) counts when the chunk
+    completes the file."""
     _uploadable(actor, datafile)
+    declared = _declared_sha256(datafile, sha256)
     store = _local()
     received = store.partial_size(datafile.storage_key)
     if offset != received:
@@ -290,19 +325,20 @@ def upload_local_chunk(
     new_offset = store.partial_append(datafile.storage_key, stream, length)
     if new_offset == datafile.size:
         store.partial_commit(datafile.storage_key)
-        _mark_stored(datafile)
+        _mark_stored(datafile, declared_sha256=declared)
     return new_offset
 
 
 # --- Completion -----------------------------------------------------------------------------------------
 
 
-def _mark_stored(datafile: DataFile) -> DataFile:
+def _mark_stored(datafile: DataFile, *, declared_sha256: str = "") -> DataFile:
     from .tasks import process_file
 
+    declared = {"expected_sha256": declared_sha256} if declared_sha256 else {}
     with transaction.atomic():
         updated = DataFile.objects.filter(pk=datafile.pk, state=FileState.REGISTERED).update(
-            state=FileState.STORED, upload_id="", modified=timezone.now()
+            state=FileState.STORED, upload_id="", modified=timezone.now(), **declared
         )
         if updated:
             Dataset.objects.filter(

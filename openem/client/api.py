@@ -309,23 +309,30 @@ class Client:
         complete_url: str,
         upload_id: str,
         parts: list[dict[str, Any]] | None = None,
+        *,
+        sha256: str = "",
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"upload_id": upload_id}
         if parts:
             body["parts"] = parts
+        if sha256:
+            body["sha256"] = sha256
         return dict(self.post_json(complete_url, body))
 
     def content_offset(self, content_url: str) -> dict[str, Any]:
         return dict(self.get_json(content_url))
 
-    def send_chunk(self, content_url: str, data: bytes, offset: int, size: int) -> dict[str, Any]:
+    def send_chunk(
+        self, content_url: str, data: bytes, offset: int, size: int, *, sha256: str = ""
+    ) -> dict[str, Any]:
+        """One chunk at ``offset``; ``sha256`` (the whole file's) goes with the last one."""
         headers = {"Content-Type": "application/octet-stream"}
+        params = {"sha256": sha256} if sha256 else {}
         if data:
             headers["Content-Range"] = f"bytes {offset}-{offset + len(data) - 1}/{size}"
-            return dict(self.request("PUT", content_url, data=data, headers=headers).json())
-        response = self.request(
-            "PUT", content_url, data=b"", headers=headers, params={"offset": offset}
-        )
+        else:
+            params["offset"] = str(offset)
+        response = self.request("PUT", content_url, data=data, headers=headers, params=params)
         return dict(response.json())
 
 

@@ -74,8 +74,11 @@ class _Uploader:
         *,
         parallel: int,
         stop_after_parts: int | None,
+        digest: Callable[[LocalFile], str] | None = None,
     ):
         self.client = client
+        # The SHA-256 of a file, declared when its upload completes (hashed while it is sent).
+        self.digest = digest or (lambda local: "")
         self.report = report
         self.reporter = reporter
         self.parallel = max(1, parallel)
@@ -225,7 +228,7 @@ class _Uploader:
             # Parts in flight when the limit was reached were sent; the file is completed on
             # the next run, like a real interruption between the last part and the completion.
             raise TransferStopped("stopped after the part limit")
-        self._complete(started, done)
+        self._complete(local, started, done)
 
     def _single_part(self, local: LocalFile, upload: dict[str, Any]) -> None:
         """A new file of one part: read, checksummed, started and signed in one request (the
@@ -243,14 +246,18 @@ class _Uploader:
             os.close(fd)
         if self.counter.stop.is_set():
             raise TransferStopped("stopped after the part limit")
-        self._complete(started, {1: (etag, crc)})
+        self._complete(local, started, {1: (etag, crc)})
 
-    def _complete(self, started: dict[str, Any], done: dict[int, tuple[str, str]]) -> None:
+    def _complete(
+        self, local: LocalFile, started: dict[str, Any], done: dict[int, tuple[str, str]]
+    ) -> None:
         parts = [
             {"part_number": n, "etag": etag} | ({"checksum_crc32": crc} if crc else {})
             for n, (etag, crc) in sorted(done.items())
         ]
-        self.client.multipart_complete(started["complete_url"], started["upload_id"], parts)
+        self.client.multipart_complete(
+            started["complete_url"], started["upload_id"], parts, sha256=self.digest(local)
+        )
 
     def _chunks(self, local: LocalFile, upload: dict[str, Any], fresh: bool) -> None:
         url = upload["url"]
@@ -268,8 +275,11 @@ class _Uploader:
                     raise TransferStopped("stopped after the part limit")
                 handle.seek(offset)
                 data = handle.read(min(chunk_size, local.size - offset))
+                last = offset + len(data) >= local.size
                 try:
-                    answer = self.client.send_chunk(url, data, offset, local.size)
+                    answer = self.client.send_chunk(
+                        url, data, offset, local.size, sha256=self.digest(local) if last else ""
+                    )
                 except Conflict as exc:
                     expected = (
                         (exc.details or {}).get("offset") if isinstance(exc.details, dict) else None
@@ -297,41 +307,27 @@ def _remote_state(
 
 
 class _Checksums:
-    """SHA-256s of the files to register, computed by background threads in file order, so
-    that uploading the first batch of files overlaps hashing the next ones.
+    """SHA-256s of the files to upload, computed by background threads in file order while
+    the files are sent: each is declared when its file's upload completes, and ingest checks
+    the stored bytes against it.
 
     Hashing may start before the server has said which files it needs (:meth:`start`): the
     first files are hashed while the session and listing requests run, and a file that turns
-    out not to be needed is stopped (:meth:`keep`). Bytes hashed are reported only while the
-    ``checksum`` stage is open: once uploading starts, the upload's bar is the one to watch."""
+    out not to be needed is stopped (:meth:`keep`)."""
 
-    def __init__(self, reporter: TransferReporter, parallel: int):
-        self.reporter = reporter
+    def __init__(self, parallel: int):
         # hashlib releases the GIL: one thread per core.
         self.workers = max(1, min(parallel, os.cpu_count() or 1))
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="openem-hash")
         self.futures: dict[str, Future[str]] = {}
         self.stops: dict[str, threading.Event] = {}
-        self._lock = threading.Lock()
-        self._hashed: dict[str, int] = {}
-        self._reporting = False
 
     def start(self, files: Iterable[LocalFile]) -> None:
         for local in files:
             if local.path in self.futures:
                 continue
             stop = self.stops[local.path] = threading.Event()
-
-            def progress(amount: int, path: str = local.path) -> None:
-                with self._lock:
-                    self._hashed[path] = self._hashed.get(path, 0) + amount
-                    if not self._reporting:
-                        return
-                self.reporter.advance(amount)
-
-            self.futures[local.path] = self.pool.submit(
-                file_sha256, local.source, on_bytes=progress, stop=stop
-            )
+            self.futures[local.path] = self.pool.submit(file_sha256, local.source, stop=stop)
 
     def keep(self, files: list[LocalFile]) -> None:
         """Only ``files`` are needed (hashing starts for those not started): stop the others."""
@@ -342,20 +338,12 @@ class _Checksums:
                 future.cancel()
         self.start(files)
 
-    def open_stage(self, files: list[LocalFile]) -> None:
-        """The ``checksum`` stage's bar, counting what was hashed before it opened."""
-        self.reporter.stage("checksum", sum(f.size for f in files), files=len(files))
-        with self._lock:
-            self._reporting = True
-            done = sum(self._hashed.get(f.path, 0) for f in files)
-        self.reporter.advance(done)
-
-    def close_stage(self) -> None:
-        with self._lock:
-            self._reporting = False
-
     def digest(self, local: LocalFile) -> str:
-        return self.futures[local.path].result()
+        """The file's SHA-256 (waiting for it), or "" if it is not hashed here."""
+        future = self.futures.get(local.path)
+        if future is None or self.stops[local.path].is_set():
+            return ""
+        return future.result()
 
     def shutdown(self) -> None:
         for stop in self.stops.values():
@@ -379,8 +367,8 @@ def upload_directory(
 
     Uses the dataset's open upload session (or opens one); files already stored are skipped,
     files registered earlier continue where they stopped (S3 parts listed, local offset asked),
-    new files are checksummed (SHA-256, verified again by ingest) and registered 1,000 at a
-    time, each batch once its checksums are in, while the batches before it upload.
+    new files are registered 1,000 at a time and sent at once, while background threads hash
+    them (SHA-256, declared as each file's upload completes, verified again by ingest).
     ``complete`` closes the session once every file is up. Problems with single files (a
     different size on the server...) are collected in the report, not raised.
     """
@@ -389,7 +377,7 @@ def upload_directory(
     if not root.is_dir():
         raise OpenEMError(f"{root} is not a folder")
     local_files = scan_directory(root, exclude=exclude)
-    checksums = _Checksums(reporter, parallel) if checksum else None
+    checksums = _Checksums(parallel) if checksum else None
     try:
         if checksums:
             # The first files are most likely new: hash them while the server is asked.
@@ -452,10 +440,16 @@ def _upload(
                 }
             )
     if checksums:
-        checksums.keep(to_register)
+        # New files, and files registered by an earlier run without a checksum.
+        checksums.keep(to_register + [local for local, remote in to_resume if not remote["sha256"]])
 
     uploader = _Uploader(
-        client, report, reporter, parallel=parallel, stop_after_parts=stop_after_parts
+        client,
+        report,
+        reporter,
+        parallel=parallel,
+        stop_after_parts=stop_after_parts,
+        digest=checksums.digest if checksums else None,
     )
     file_pool = ThreadPoolExecutor(max(1, parallel), thread_name_prefix="openem-file")
     pending: dict[Future[None], LocalFile] = {}
@@ -466,27 +460,19 @@ def _upload(
         nonlocal uploading
         if not uploading:
             uploading = True
-            if checksums:
-                checksums.close_stage()
             reporter.stage("upload", upload_bytes, files=len(to_resume) + len(to_register))
         pending[file_pool.submit(uploader.upload_file, local, remote, fresh)] = local
 
     try:
-        if checksums and to_register and not to_resume:
-            checksums.open_stage(to_register)
         for local, remote in to_resume:
             submit(local, remote, False)
-        # A batch is registered (all or nothing: every refused path is listed at once) when its
-        # checksums are in, and uploads while the next batches are hashed.
+        # A batch is registered all or nothing (every refused path is listed at once) and
+        # starts uploading at once; its checksums follow with each file's completion.
         for start in range(0, len(to_register), REGISTER_BATCH):
             if uploader.counter.stop.is_set():
                 break
             batch = to_register[start : start + REGISTER_BATCH]
-            entries = [
-                {"path": f.path, "size": f.size}
-                | ({"sha256": checksums.digest(f)} if checksums else {})
-                for f in batch
-            ]
+            entries = [{"path": f.path, "size": f.size} for f in batch]
             registered = client.register_files(report.session, entries)
             report.files_registered += len(registered)
             for local, remote in zip(batch, registered, strict=True):

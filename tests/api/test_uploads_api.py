@@ -655,3 +655,127 @@ def test_unknown_sessions_and_files_are_not_found(staff, dataset, local_storage)
     assert response.status_code == 404
     assert error_of(response)["code"] == "not_found"
     assert UploadSession.objects.get(pk=session["id"]).state == UploadSessionState.OPEN
+
+
+# --- the SHA-256 declared when an upload completes (clients hash while they send) ---------------
+
+
+def _multipart_ready_to_complete(
+    staff: APIClient, dataset: Dataset, data: bytes, sha: str = ""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    session = open_session(staff, dataset)
+    entry = {"path": "Maps/declared.bin", "size": len(data)} | ({"sha256": sha} if sha else {})
+    [registered] = register(staff, session, [entry]).json()["files"]
+    started = staff.post(
+        registered["upload"]["url"],
+        {"parts": [{"part_number": 1, "checksum_crc32": crc32(data)}]},
+        format="json",
+    ).json()
+    _put_signed(started["parts"][0], data)
+    return registered, started
+
+
+def test_a_multipart_completion_declares_the_files_sha256_and_ingest_checks_it(
+    staff, dataset, s3_storage, eager, django_capture_on_commit_callbacks
+):
+    data = b"declared later" * 100
+    registered, started = _multipart_ready_to_complete(staff, dataset, data)
+    assert DataFile.objects.get(pk=registered["id"]).expected_sha256 == ""
+
+    with django_capture_on_commit_callbacks(execute=True):
+        done = staff.post(
+            started["complete_url"],
+            {"upload_id": started["upload_id"], "sha256": sha256(data).upper()},
+            format="json",
+        )
+
+    assert done.status_code == 200, done.content
+    assert done.json()["sha256"] == sha256(data)
+    datafile = DataFile.objects.get(pk=registered["id"])
+    assert (datafile.expected_sha256, datafile.checksum_sha256) == (sha256(data), sha256(data))
+    assert datafile.state == FileState.READY, datafile.error
+
+
+def test_a_declared_sha256_that_differs_from_the_bytes_fails_ingest(
+    staff, dataset, s3_storage, eager, django_capture_on_commit_callbacks
+):
+    data = b"the bytes sent" * 100
+    registered, started = _multipart_ready_to_complete(staff, dataset, data)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        done = staff.post(
+            started["complete_url"],
+            {"upload_id": started["upload_id"], "sha256": sha256(b"other bytes")},
+            format="json",
+        )
+
+    assert done.status_code == 200, done.content
+    datafile = DataFile.objects.get(pk=registered["id"])
+    assert datafile.state == FileState.FAILED
+    assert "sha256" in datafile.error.lower() or "checksum" in datafile.error.lower()
+
+
+@pytest.mark.parametrize(
+    ("declared", "fragment"),
+    [
+        ("abc", "64 hexadecimal characters"),
+        ("g" * 64, "64 hexadecimal characters"),
+        ("a" * 65, "64"),
+        (sha256(b"something else"), "differs from the one registered"),
+    ],
+)
+def test_a_bad_declared_sha256_is_refused_and_nothing_changes(
+    staff, dataset, s3_storage, declared, fragment
+):
+    data = b"registered with its checksum" * 100
+    registered, started = _multipart_ready_to_complete(staff, dataset, data, sha256(data))
+
+    refused = staff.post(
+        started["complete_url"],
+        {"upload_id": started["upload_id"], "sha256": declared},
+        format="json",
+    )
+
+    assert refused.status_code == 400
+    assert fragment in str(error_of(refused))
+    datafile = DataFile.objects.get(pk=registered["id"])
+    assert (datafile.state, datafile.expected_sha256) == (FileState.REGISTERED, sha256(data))
+    assert datafile.upload_id == started["upload_id"]  # the parts are still there to complete
+    listed = staff.get(started["parts_url"], {"upload_id": started["upload_id"]}).json()
+    assert [p["size"] for p in listed["parts"]] == [len(data)]
+    # The right one completes it.
+    same = staff.post(
+        started["complete_url"],
+        {"upload_id": started["upload_id"], "sha256": sha256(data)},
+        format="json",
+    )
+    assert same.status_code == 200, same.content
+
+
+def test_the_last_chunk_declares_the_files_sha256(
+    staff, dataset, local_storage, eager, django_capture_on_commit_callbacks
+):
+    data = b"0123456789" * 1000
+    session = open_session(staff, dataset)
+    [registered] = register(staff, session, [{"path": "a.bin", "size": len(data)}]).json()["files"]
+    url = registered["upload"]["url"]
+    first = staff.put(f"{url}?offset=0", data[:4000], content_type="application/octet-stream")
+    assert first.status_code == 200, first.content
+
+    wrong = staff.put(
+        f"{url}?offset=4000&sha256=xyz", data[4000:], content_type="application/octet-stream"
+    )
+    assert wrong.status_code == 400
+    assert "64 hexadecimal characters" in error_of(wrong)["message"]
+    assert staff.get(url).json()["offset"] == 4000  # nothing was appended
+
+    with django_capture_on_commit_callbacks(execute=True):
+        last = staff.put(
+            f"{url}?offset=4000&sha256={sha256(data)}",
+            data[4000:],
+            content_type="application/octet-stream",
+        )
+
+    assert last.status_code == 200, last.content
+    datafile = DataFile.objects.get(pk=registered["id"])
+    assert (datafile.expected_sha256, datafile.state) == (sha256(data), FileState.READY)
