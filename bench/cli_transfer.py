@@ -7,9 +7,8 @@ with the S3 settings pointing at the moto server. Both clients run as subprocess
 start to exit, alternating (aws, openem, aws, ...) so that each pair saw the same load:
 
 - upload: ``aws s3 cp FILE s3://...`` vs ``openem upload DIR --dataset PID`` (which also
-  computes the file's SHA-256 for ingest to verify, and registers the file through the API);
-  for reference, also ``aws s3 cp`` sending no checksums, whose multipart uploads are of the
-  kind the portal creates (moto completes those more slowly, see the results' note);
+  registers the file through the API and computes its SHA-256 for ingest to verify, while it
+  sends; both send each part's CRC32);
 - download: ``aws s3 cp s3://... FILE`` vs ``openem download PID --to DIR`` (which verifies the
   SHA-256 against the manifest).
 
@@ -326,17 +325,8 @@ def _measure(
         "--no-progress",
     ]  # fmt: skip
     s3 = [*aws, "--endpoint-url", server.endpoint_url, "s3", "cp", "--only-show-errors"]
-    # For reference, not the goal: awscli asking for no checksums, so that its multipart uploads
-    # are of the kind the portal creates (no checksum algorithm). moto completes those by
-    # copying the whole object once more and CRC-ing it, seconds per GiB that real S3 does not
-    # spend; with its default (CRC32 per part) awscli is spared them.
-    (workdir / "aws-config-no-checksums").write_text(
-        "[default]\nrequest_checksum_calculation = when_required\n"
-    )
-    aws_plain_env = {**aws_env, "AWS_CONFIG_FILE": str(workdir / "aws-config-no-checksums")}
     times: dict[str, list[float]] = {
         "aws_upload": [],
-        "aws_upload_no_checksums": [],
         "openem_upload": [],
         "aws_download": [],
         "openem_download": [],
@@ -370,14 +360,10 @@ def _measure(
             sessions.append(report["session"])
 
         key = f"s3://{server.bucket}/aws/{index}/big.bin"
-        plain_key = f"s3://{server.bucket}/aws-no-checksums/{index}/big.bin"
         in_turns(
             index,
             [
                 lambda key=key: timed("aws_upload", [*s3, str(source), key], aws_env),
-                lambda key=plain_key: timed(
-                    "aws_upload_no_checksums", [*s3, str(source), key], aws_plain_env
-                ),
                 openem_upload,
             ],
         )
@@ -436,18 +422,10 @@ def _measure(
         "repeats": args.repeats,
         "seconds_best": {name: round(value, 2) for name, value in best.items()},
         "seconds_all": {name: [round(v, 2) for v in values] for name, values in times.items()},
-        "order": "uploads: aws, aws without checksums, openem in rounds 1, 3, ...; the "
-        "other way round in rounds 2, 4, ... (downloads: aws, openem, likewise)",
+        "order": "aws, openem in rounds 1, 3, ...; the other way round in rounds 2, 4, ...",
         "throughput_mib_s": throughput,
         "ratio_openem_to_aws": ratio,
         "ratio_openem_to_aws_of_medians": ratio_median,
-        "reference_upload_ratio_to_aws_without_checksums": {
-            "best": round(best["aws_upload_no_checksums"] / best["openem_upload"], 2),
-            "median": round(median["aws_upload_no_checksums"] / median["openem_upload"], 2),
-            "note": "aws s3 cp with request_checksum_calculation=when_required: multipart "
-            "uploads of the kind the portal creates, which moto completes more slowly; "
-            "not the goal",
-        },
         "goal": f"openem throughput >= {GOAL}x aws s3 cp",
         # The machine may be shared: the 1/5/15-minute load averages at the start and the end.
         "load_average": {"start": load, "end": [round(v, 2) for v in os.getloadavg()]},
@@ -461,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--size", default="1GiB", help="file size (1GiB)")
     parser.add_argument(
-        "--repeats", type=int, default=2, help="rounds, in alternating order (2; best counts)"
+        "--repeats", type=int, default=3, help="rounds, in alternating order (3; best counts)"
     )
     parser.add_argument("--parallel", type=int, default=8, help="openem --parallel (8)")
     parser.add_argument(
