@@ -299,9 +299,11 @@ class _Uploader:
 
 
 def _remote_state(
-    client: Client, pid: str, session_id: int
+    client: Client, pid: str, session_id: int, *, new_session: bool
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     in_dataset = {f["path"]: f for f in client.files(pid)}
+    if new_session:  # just opened: nothing registered in it yet
+        return in_dataset, {}
     in_session = {f["path"]: f for f in client.session_files(session_id, state="registered")}
     return in_dataset, in_session
 
@@ -407,11 +409,14 @@ def _upload(
     stop_after_parts: int | None,
     complete: bool,
 ) -> UploadReport:
-    session = client.open_upload_session(pid) or client.create_upload_session(pid)
+    session = client.open_upload_session(pid)
+    new_session = session is None
+    if session is None:
+        session = client.create_upload_session(pid)
     report = UploadReport(dataset=pid, session=int(session["id"]), storage=session["storage"])
     report.files_local = len(local_files)
     report.bytes_local = sum(f.size for f in local_files)
-    in_dataset, in_session = _remote_state(client, pid, report.session)
+    in_dataset, in_session = _remote_state(client, pid, report.session, new_session=new_session)
 
     to_resume: list[tuple[LocalFile, dict[str, Any]]] = []
     to_register: list[LocalFile] = []
