@@ -95,6 +95,15 @@ class ObjectStore(Protocol):
     ) -> str | None: ...
 
 
+def presign_for(
+    store: ObjectStore, method: str, key: str, *, filename: str | None = None, expires: int = 0
+) -> str | None:
+    """A URL for ``key`` presigned for the request's ``method`` (None on local storage). S3
+    signs the method: a HEAD (size, ETag) sent to a URL signed for GET gets 403."""
+    presign = store.presign_head if method == "HEAD" else store.presign_get
+    return presign(key, filename=filename, expires=expires)
+
+
 # ---------------------------------------------------------------------------------------------
 # Local filesystem
 

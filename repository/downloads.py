@@ -22,7 +22,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, Streami
 from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header
 
-from ingest.storage import ObjectStore, get_store
+from ingest.storage import ObjectStore, get_store, presign_for
 from openem.errors import Conflict
 
 from . import access, services
@@ -177,9 +177,9 @@ def datafile_response(request: HttpRequest, *, datafile: DataFile) -> HttpRespon
             user=request.user, datafile=datafile, byte_range=request.headers.get("Range", "")
         )
     store = get_store()
-    # S3 signs the method: a HEAD (size, ETag) is sent to a URL presigned for HEAD.
-    presign = store.presign_head if request.method == "HEAD" else store.presign_get
-    presigned = presign(datafile.storage_key, filename=datafile.name)
+    presigned = presign_for(
+        store, request.method or "GET", datafile.storage_key, filename=datafile.name
+    )
     if presigned:
         return HttpResponseRedirect(presigned)
     return stream_object(

@@ -404,9 +404,9 @@ def datafile_thumbnail(request: HttpRequest, pid: str, file_id: int) -> HttpResp
     if datafile is None or not datafile.thumbnail_key:
         return HttpResponse(status=404)
     store = storage.get_store()
-    # S3 signs the method: a HEAD goes to a URL presigned for HEAD.
-    presign = store.presign_head if request.method == "HEAD" else store.presign_get
-    presigned = presign(datafile.thumbnail_key, expires=900)
+    presigned = storage.presign_for(
+        store, request.method or "GET", datafile.thumbnail_key, expires=900
+    )
     if presigned:
         response: HttpResponseBase = HttpResponseRedirect(presigned)
     else:
