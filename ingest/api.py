@@ -38,6 +38,7 @@ from openem.api.throttling import UPLOAD_THROTTLES
 from openem.errors import ValidationFailed
 from repository import access
 from repository.models import DataFile, Dataset, FileState
+from repository.paths import starts_with
 
 from . import serializers as s
 from . import storage, uploads
@@ -362,7 +363,7 @@ class UploadFilesView(GenericAPIView[DataFile]):
             files = files.filter(state=state)
         prefix = request.query_params.get("prefix")
         if prefix:
-            files = files.filter(path__startswith=prefix)
+            files = files.filter(starts_with("path", prefix))
         page = self.paginate_queryset(files)
         serializer = s.UploadFileSerializer(page, many=True, context=_context(request))
         return self.get_paginated_response(serializer.data)

@@ -34,6 +34,7 @@ from ingest import storage
 
 from . import access
 from .models import DataFile, Dataset, FileState, Technique, Visibility
+from .paths import starts_with
 
 SITE_NAME = "OpenEM data portal"
 FILE_PAGE_SIZE = 50
@@ -766,7 +767,7 @@ def folder_q(dataset: Dataset, directory: str) -> Q:
     the database's collation (a prefix LIKE could not use it)."""
     directories, truncated = all_directories(dataset)
     if truncated:
-        return Q(directory=directory) | Q(directory__startswith=directory + "/")
+        return Q(directory=directory) | starts_with("directory", directory + "/")
     prefix = directory + "/"
     return Q(directory__in=[d for d in directories if d == directory or d.startswith(prefix)])
 

@@ -1,8 +1,10 @@
 """Checksum manifests of a dataset's files, generated as a stream.
 
-A dataset may hold 10^6 files: rows are read with ``.iterator(chunk_size=...)`` (a server-side
-cursor on PostgreSQL), only the needed columns, and the output is yielded in blocks of about
-64 KiB, so memory stays flat whatever the size. Paths are relative to the dataset's root, as the
+A dataset may hold 10^6 files: rows are read in keyset pages along the (dataset, path) index,
+only the needed columns, and the output is yielded in blocks of about 64 KiB, so memory stays
+flat whatever the size and the first line goes out at once. (Not a server-side cursor: outside
+a transaction Django declares it WITH HOLD, and PostgreSQL then materialises every row before
+the first, 1.5 s for 10^6 files; nor a transaction held open while a slow client reads.) Paths are relative to the dataset's root, as the
 files are laid out by a download, so that ``sha256sum -c <pid>.sha256`` run in that folder checks
 them all.
 
@@ -18,6 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from .models import DataFile, Dataset
+from .paths import starts_with
 
 ROW_CHUNK_SIZE = 2000
 OUTPUT_BLOCK_SIZE = 64 * 1024
@@ -47,9 +50,14 @@ def manifest_rows(
     """(path, size, sha256, md5) of the dataset's checksummed files, in path order."""
     files = DataFile.objects.filter(dataset=dataset).exclude(checksum_sha256="")
     if prefix:
-        files = files.filter(path__startswith=prefix)
+        files = files.filter(starts_with("path", prefix))
     rows = files.order_by("path").values_list("path", "size", "checksum_sha256", "checksum_md5")
-    yield from rows.iterator(chunk_size=chunk_size)
+    page = list(rows[:chunk_size])
+    while page:
+        yield from page
+        if len(page) < chunk_size:
+            return
+        page = list(rows.filter(path__gt=page[-1][0])[:chunk_size])
 
 
 def sha256sum_line(path: str, sha256: str) -> str:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import unicodedata
 
+from django.db.models import Q
+from django.db.models.functions import Left
+from django.db.models.lookups import Exact
+
 from openem.errors import ValidationFailed
 
 MAX_PATH_LENGTH = 1024
@@ -48,3 +52,10 @@ def split_path(clean: str) -> tuple[str, str]:
     """(directory, name) of a sanitised path; directory is '' at the top level."""
     directory, _, name = clean.rpartition("/")
     return directory, name
+
+
+def starts_with(field: str, prefix: str) -> Q:
+    """Rows whose ``field`` begins with ``prefix``, case-sensitively on every database: SQLite's
+    LIKE (Django's ``__startswith`` there) ignores ASCII case, so ``a/`` would also find
+    ``A/x``. The LIKE stays for the databases whose indexes it can use."""
+    return Q(**{f"{field}__startswith": prefix}) & Q(Exact(Left(field, len(prefix)), prefix))

@@ -27,6 +27,7 @@ from repository.models import (
     Facility,
     Instrument,
 )
+from repository.paths import starts_with
 
 RELEVANCE = "relevance"
 DATASET_ORDERINGS: dict[str, tuple[Any, ...]] = {
@@ -214,7 +215,7 @@ def datafiles_of(
     """A dataset's files, narrowed; ordering is the paginator's (path or id, both indexed)."""
     files = DataFile.objects.filter(dataset=dataset)
     if prefix:
-        files = files.filter(path__startswith=prefix)
+        files = files.filter(starts_with("path", prefix))
     if file_format:
         files = files.filter(format=file_format)
     if state:

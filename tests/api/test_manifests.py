@@ -211,3 +211,40 @@ def test_generation_is_lazy_and_memory_stays_flat(world):
     assert total > 4_000_000
     assert largest_block < 2 * manifests.OUTPUT_BLOCK_SIZE
     assert peak < total / 3, f"peak {peak} bytes for {total} bytes of manifest"
+
+
+def test_rows_are_read_in_keyset_pages_in_the_databases_path_order(
+    world, django_assert_num_queries
+):
+    """Pages along the (dataset, path) index: every row once, in ORDER BY path's order (the
+    database's collation, which ``path > last`` follows too), the first after one query."""
+    dataset = DatasetFactory(facility=world.facility, visibility=Visibility.PUBLIC)
+    paths = ["a b", "A/b", "a-b", "a.b", "a/b", "a/B", "\u00e9t\u00e9/x", "Z", "z", "a/b/c"]
+    DataFile.objects.bulk_create(
+        DataFile(
+            dataset=dataset,
+            path=path,
+            directory=path.rpartition("/")[0],
+            name=path.rpartition("/")[2],
+            size=index,
+            storage_key=uuid.uuid4().hex,
+            checksum_sha256=hashlib.sha256(path.encode()).hexdigest(),
+            state=FileState.READY,
+        )
+        for index, path in enumerate(paths)
+    )
+    in_order = list(
+        DataFile.objects.filter(dataset=dataset)
+        .order_by("path")
+        .values_list("path", "size", "checksum_sha256", "checksum_md5")
+    )
+
+    rows = manifests.manifest_rows(dataset, chunk_size=3)
+    with django_assert_num_queries(1):
+        first = next(rows)
+    with django_assert_num_queries(3):  # pages of 3, 3 and 1 rows: a short page is the last
+        rest = list(rows)
+
+    assert [first, *rest] == in_order
+    narrowed = list(manifests.manifest_rows(dataset, prefix="a/", chunk_size=2))
+    assert narrowed == [row for row in in_order if row[0].startswith("a/")]
