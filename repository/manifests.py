@@ -1,10 +1,8 @@
 """Checksum manifests of a dataset's files, generated as a stream.
 
-A dataset may hold 10^6 files: rows are read in keyset pages along the (dataset, path) index,
-only the needed columns, and the output is yielded in blocks of about 64 KiB, so memory stays
-flat whatever the size and the first line goes out at once. (Not a server-side cursor: outside
-a transaction Django declares it WITH HOLD, and PostgreSQL then materialises every row before
-the first, 1.5 s for 10^6 files; nor a transaction held open while a slow client reads.) Paths are relative to the dataset's root, as the
+A dataset may hold 10^6 files: rows are read in keyset pages along the (dataset, path) index
+(``selectors.in_path_pages``), only the needed columns, and the output is yielded in blocks of
+about 64 KiB, so memory stays flat whatever the size and the first line goes out at once. Paths are relative to the dataset's root, as the
 files are laid out by a download, so that ``sha256sum -c <pid>.sha256`` run in that folder checks
 them all.
 
@@ -15,12 +13,14 @@ content, and a file still being ingested cannot be part of it yet.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from typing import Any
 
 from .models import DataFile, Dataset
 from .paths import starts_with
+from .selectors import in_path_pages
 
 ROW_CHUNK_SIZE = 2000
 OUTPUT_BLOCK_SIZE = 64 * 1024
@@ -52,12 +52,7 @@ def manifest_rows(
     if prefix:
         files = files.filter(starts_with("path", prefix))
     rows = files.order_by("path").values_list("path", "size", "checksum_sha256", "checksum_md5")
-    page = list(rows[:chunk_size])
-    while page:
-        yield from page
-        if len(page) < chunk_size:
-            return
-        page = list(rows.filter(path__gt=page[-1][0])[:chunk_size])
+    yield from in_path_pages(rows, chunk_size=chunk_size, path_of=operator.itemgetter(0))
 
 
 def sha256sum_line(path: str, sha256: str) -> str:

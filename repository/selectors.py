@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
@@ -71,3 +72,19 @@ def facilities_with_counts() -> QuerySet[Facility]:
     return Facility.objects.annotate(
         public_datasets=Count("datasets", filter=Q(datasets__status=DatasetStatus.PUBLISHED))
     )
+
+
+def in_path_pages(
+    rows: QuerySet[Any, Any], *, chunk_size: int, path_of: Callable[[Any], str]
+) -> Iterator[Any]:
+    """Every row of ``rows`` (one dataset's files, ordered by path), read in keyset pages
+    along the (dataset, path) index: the first row after one query, memory flat, and no
+    transaction held open while a slow client reads. (Not ``.iterator()``: outside a
+    transaction Django declares its cursor WITH HOLD, and PostgreSQL then materialises every
+    row before the first, 1.5 s for 10^6 files.) ``path_of`` reads a row's path."""
+    page = list(rows[:chunk_size])
+    while page:
+        yield from page
+        if len(page) < chunk_size:
+            return
+        page = list(rows.filter(path__gt=path_of(page[-1]))[:chunk_size])

@@ -9,6 +9,7 @@ dataset must be visible to the user: ``access.datasets_visible_to``) and, for fi
 from __future__ import annotations
 
 import datetime as dt
+from operator import attrgetter
 from typing import Any
 
 from django.conf import settings
@@ -490,7 +491,7 @@ def dataset_urls(request: HttpRequest, pid: str) -> HttpResponse | StreamingHttp
             details={"url_list": directory or "/", "files": size.files, "bytes": size.bytes},
         )
     stream = landing.url_list_stream(
-        files.iterator(chunk_size=2000),
+        selectors.in_path_pages(files, chunk_size=2000, path_of=attrgetter("path")),
         url_for=url_for,
         list_format=list_format,
         expires_at=expires_at,
@@ -552,7 +553,10 @@ def dataset_zip(request: HttpRequest, pid: str) -> HttpResponse | StreamingHttpR
         "pk", "path", "size", "storage_key", "created"
     )
     response = StreamingHttpResponse(
-        landing.zip_stream(files.iterator(chunk_size=500), root=directory),
+        landing.zip_stream(
+            selectors.in_path_pages(files, chunk_size=500, path_of=attrgetter("path")),
+            root=directory,
+        ),
         content_type="application/zip",
     )
     response["Content-Disposition"] = content_disposition_header(

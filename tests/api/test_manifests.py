@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tracemalloc
 import uuid
+from operator import attrgetter
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from repository import manifests
+from repository import manifests, selectors
 from repository.models import DataFile, FileState, Visibility
 from tests.api.conftest import error_of
 from tests.factories import DatasetFactory
@@ -248,3 +249,8 @@ def test_rows_are_read_in_keyset_pages_in_the_databases_path_order(
     assert [first, *rest] == in_order
     narrowed = list(manifests.manifest_rows(dataset, prefix="a/", chunk_size=2))
     assert narrowed == [row for row in in_order if row[0].startswith("a/")]
+
+    # The URL list and the ZIP read model rows the same way (path from the attribute).
+    objects = DataFile.objects.filter(dataset=dataset).order_by("path").only("pk", "path")
+    paged = list(selectors.in_path_pages(objects, chunk_size=4, path_of=attrgetter("path")))
+    assert [f.path for f in paged] == [row[0] for row in in_order]
