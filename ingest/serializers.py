@@ -110,15 +110,20 @@ CRC32_HELP = (
 )
 
 
-class PartToSignSerializer(serializers.Serializer[Any]):
-    part_number = serializers.IntegerField(min_value=1, max_value=MAX_PARTS)
-    checksum_crc32 = serializers.RegexField(
+def crc32_field(**kwargs: Any) -> serializers.RegexField:
+    """A part's CRC32 as S3 writes it: 4 bytes in base64 (8 characters, ending in ``==``)."""
+    return serializers.RegexField(
         r"^[A-Za-z0-9+/]{6}==$",
-        help_text=CRC32_HELP,
         error_messages={
             "invalid": "checksum_crc32 must be the part's CRC32: 4 bytes in base64, like kuFt+g=="
         },
+        **kwargs,
     )
+
+
+class PartToSignSerializer(serializers.Serializer[Any]):
+    part_number = serializers.IntegerField(min_value=1, max_value=MAX_PARTS)
+    checksum_crc32 = crc32_field(help_text=CRC32_HELP)
 
 
 def _unique_parts(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -172,14 +177,10 @@ class UploadIdQuerySerializer(serializers.Serializer[Any]):
 class CompletedPartSerializer(serializers.Serializer[Any]):
     part_number = serializers.IntegerField(min_value=1, max_value=MAX_PARTS)
     etag = serializers.CharField(max_length=200, help_text="The ETag S3 returned for the part.")
-    checksum_crc32 = serializers.RegexField(
-        r"^[A-Za-z0-9+/]{6}==$",
+    checksum_crc32 = crc32_field(
         required=False,
         help_text="The CRC32 the part was signed with; left out, the server takes the one S3 "
         "lists for the part.",
-        error_messages={
-            "invalid": "checksum_crc32 must be the part's CRC32: 4 bytes in base64, like kuFt+g=="
-        },
     )
 
 
