@@ -143,6 +143,26 @@ def signed_for(url: str, method: str, server: Any) -> bool:
     )
 
 
+def stored_crc32(key: str) -> str:
+    """The CRC32 S3 keeps for a multipart object of CRC32 parts (made of its parts' CRC32s),
+    without AWS's ``-N`` (the number of parts; moto leaves it out on HEAD)."""
+    from ingest.storage import get_store
+
+    store = get_store()
+    head = store.client.head_object(Bucket=store.bucket, Key=key, ChecksumMode="ENABLED")
+    return str(head["ChecksumCRC32"]).split("-")[0]
+
+
+def composite_crc32(crc32s: list[str]) -> str:
+    """What S3 computes for such an object from its parts' CRC32s (base64): the CRC32 of
+    their bytes, one after the other."""
+    import base64
+    import zlib
+
+    joined = b"".join(base64.b64decode(crc) for crc in crc32s)
+    return base64.b64encode(zlib.crc32(joined).to_bytes(4, "big")).decode()
+
+
 # --- Redis, PostgreSQL and a real Celery worker ----------------------------------------------------
 
 

@@ -3,9 +3,7 @@ server over HTTP), local chunks with Content-Range, completion, ingest status, a
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,13 +11,13 @@ import pytest
 import requests
 from rest_framework.test import APIClient
 
-from ingest import storage
 from ingest.models import UploadSession, UploadSessionState
 from openem.celery import app as celery_app
 from openem.client.files import part_crc32
 from repository.models import DataFile, Dataset, DatasetStatus, FileState, TokenScope
 from repository.services import dataset_create
 from tests.api.conftest import error_of
+from tests.services import composite_crc32, stored_crc32
 
 MiB = 1024 * 1024
 UPLOADS = "/api/v1/uploads/"
@@ -279,17 +277,6 @@ def test_a_completed_session_takes_no_more_files(staff, dataset, local_storage):
 # S3 multipart, through the API and real presigned URLs
 
 
-def crc32(data: bytes) -> str:
-    return part_crc32(data)
-
-
-def composite_crc32(parts: list[bytes]) -> str:
-    """What S3 reports for a CRC32 multipart object: the CRC32 of the parts' CRC32s (AWS adds
-    `-N`, the number of parts; moto leaves it out on HEAD)."""
-    joined = b"".join(zlib.crc32(p).to_bytes(4, "big") for p in parts)
-    return base64.b64encode(zlib.crc32(joined).to_bytes(4, "big")).decode()
-
-
 def _put_signed(part: dict[str, Any], data: bytes) -> str:
     response = requests.put(part["url"], data=data, headers=part["headers"], timeout=30)
     response.raise_for_status()
@@ -317,7 +304,7 @@ def test_multipart_upload_through_the_api_resumes_and_is_ingested(
     assert (started["part_size"], started["part_count"]) == (5 * MiB, 3)
     upload_id = started["upload_id"]
     chunks = [data[i : i + 5 * MiB] for i in range(0, len(data), 5 * MiB)]
-    wanted = [{"part_number": n, "checksum_crc32": crc32(c)} for n, c in enumerate(chunks, 1)]
+    wanted = [{"part_number": n, "checksum_crc32": part_crc32(c)} for n, c in enumerate(chunks, 1)]
     signed = staff.post(
         started["parts_url"], {"upload_id": upload_id, "parts": wanted}, format="json"
     ).json()
@@ -325,7 +312,7 @@ def test_multipart_upload_through_the_api_resumes_and_is_ingested(
     assert signed["parts"][0]["url"].startswith(s3_storage.endpoint_url)
     # Each URL signs its part's CRC32 as a header, which S3 checks the bytes against.
     for part, chunk in zip(signed["parts"], chunks, strict=True):
-        assert part["headers"] == {"x-amz-checksum-crc32": crc32(chunk)}
+        assert part["headers"] == {"x-amz-checksum-crc32": part_crc32(chunk)}
         assert "X-Amz-SignedHeaders=host%3Bx-amz-checksum-crc32" in part["url"]
     _put_signed(signed["parts"][0], chunks[0])
 
@@ -348,7 +335,7 @@ def test_multipart_upload_through_the_api_resumes_and_is_ingested(
             {
                 "upload_id": upload_id,
                 "parts": [
-                    {"part_number": n, "etag": e, "checksum_crc32": crc32(chunks[n - 1])}
+                    {"part_number": n, "etag": e, "checksum_crc32": part_crc32(chunks[n - 1])}
                     for n, e in etags.items()
                 ],
             },
@@ -364,11 +351,7 @@ def test_multipart_upload_through_the_api_resumes_and_is_ingested(
     datafile = DataFile.objects.get(pk=registered["id"])
     assert datafile.checksum_sha256 == sha256(data)
     # S3 assembled a CRC32 multipart object: its checksum is made of the parts' CRC32s.
-    store = storage.get_store()
-    head = store.client.head_object(
-        Bucket=store.bucket, Key=datafile.storage_key, ChecksumMode="ENABLED"
-    )
-    assert head["ChecksumCRC32"].removesuffix(f"-{len(chunks)}") == composite_crc32(chunks)
+    assert stored_crc32(datafile.storage_key) == composite_crc32([part_crc32(c) for c in chunks])
     # A stored file takes no more parts.
     again = staff.post(registered["upload"]["url"])
     assert again.status_code == 409
@@ -379,7 +362,7 @@ def test_multipart_start_can_presign_parts(staff, dataset, s3_storage, settings)
     settings.OPENEM_UPLOAD_PART_SIZE = 5 * MiB
     session = open_session(staff, dataset)
     [registered] = register(staff, session, [{"path": "a.bin", "size": 12 * MiB}]).json()["files"]
-    wanted = [{"part_number": n, "checksum_crc32": crc32(bytes([n]))} for n in (1, 2, 3)]
+    wanted = [{"part_number": n, "checksum_crc32": part_crc32(bytes([n]))} for n in (1, 2, 3)]
 
     started = staff.post(registered["upload"]["url"], {"parts": wanted}, format="json").json()
 
@@ -668,7 +651,7 @@ def _multipart_ready_to_complete(
     [registered] = register(staff, session, [entry]).json()["files"]
     started = staff.post(
         registered["upload"]["url"],
-        {"parts": [{"part_number": 1, "checksum_crc32": crc32(data)}]},
+        {"parts": [{"part_number": 1, "checksum_crc32": part_crc32(data)}]},
         format="json",
     ).json()
     _put_signed(started["parts"][0], data)

@@ -4,11 +4,9 @@ errors and configuration."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import stat
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from openem.client.files import part_crc32
 from repository.models import DataFile, Dataset, DatasetStatus, FileState, Visibility
 from repository.services import dataset_create
 from tests.cli.conftest import MiB, sha256_of, write_file
+from tests.services import composite_crc32, stored_crc32
 
 
 @pytest.fixture
@@ -55,21 +54,6 @@ def local_checksums(root: Path) -> dict[str, str]:
 def part_crc32s(path: Path, part_size: int = 5 * MiB) -> list[str]:
     data = path.read_bytes()
     return [part_crc32(data[i : i + part_size]) for i in range(0, max(len(data), 1), part_size)]
-
-
-def stored_crc32(datafile: DataFile) -> str:
-    """The CRC32 S3 keeps for a multipart object (made of its parts' CRC32s), without AWS's
-    ``-N`` suffix (moto leaves it out)."""
-    store = get_store()
-    head = store.client.head_object(
-        Bucket=store.bucket, Key=datafile.storage_key, ChecksumMode="ENABLED"
-    )
-    return str(head["ChecksumCRC32"]).split("-")[0]
-
-
-def composite_crc32(crc32s: list[str]) -> str:
-    joined = b"".join(base64.b64decode(crc) for crc in crc32s)
-    return base64.b64encode(zlib.crc32(joined).to_bytes(4, "big")).decode()
 
 
 @pytest.fixture
@@ -130,7 +114,7 @@ def test_upload_sends_a_folder_to_s3_and_waits_for_ingest(
         assert stored_sha256(datafile) == expected[path], path
         # Every part went with its CRC32: S3's object checksum is made of the same values.
         crc32s = part_crc32s(session_folder / path)
-        assert stored_crc32(datafile) == composite_crc32(crc32s), path
+        assert stored_crc32(datafile.storage_key) == composite_crc32(crc32s), path
     assert sorted([p["checksum_crc32"] for p in parts] for parts in completions) == sorted(
         part_crc32s(session_folder / path) for path in files
     )
@@ -194,7 +178,7 @@ def test_an_interrupted_upload_resumes_without_sending_parts_again(
     # Registered by the first run before it was hashed, declared by the second on completion.
     assert datafile.expected_sha256 == sha256_of(big)
     assert stored_sha256(datafile) == sha256_of(big)
-    assert stored_crc32(datafile) == composite_crc32(part_crc32s(big))
+    assert stored_crc32(datafile.storage_key) == composite_crc32(part_crc32s(big))
     # The parts sent before the interruption are completed with the CRC32s S3 lists for them
     # (moto lists none: the server then takes S3's own list at completion).
     [big_parts] = [parts for parts in completions if len(parts) == 4]
