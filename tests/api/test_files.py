@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 
 import pytest
 import requests
 from rest_framework.test import APIClient
 
 from repository.models import AuditAction, AuditEvent, DataFile, FileState, Visibility
-from tests.api.conftest import error_of
+from tests.api.conftest import bulk_files, error_of
 from tests.factories import DatasetFactory
 from tests.services import signed_for
 
@@ -20,22 +19,6 @@ CONTENT = bytes(range(256)) * 40  # 10240 bytes, every offset distinguishable
 @pytest.fixture
 def dataset(world):
     return DatasetFactory(facility=world.facility, visibility=Visibility.PUBLIC)
-
-
-def _bulk_files(dataset, paths: list[str], **fields) -> None:
-    DataFile.objects.bulk_create(
-        DataFile(
-            dataset=dataset,
-            path=path,
-            directory=path.rpartition("/")[0],
-            name=path.rpartition("/")[2],
-            size=100 + index,
-            storage_key=f"datasets/{dataset.pid}/files/{uuid.uuid4().hex}",
-            state=FileState.READY,
-            **fields,
-        )
-        for index, path in enumerate(paths)
-    )
 
 
 def _follow(client: APIClient, url: str, params=None) -> list[list[dict]]:
@@ -54,7 +37,7 @@ def _follow(client: APIClient, url: str, params=None) -> list[list[dict]]:
 def test_cursor_pagination_over_250_files_with_a_prefix(world, dataset):
     movies = [f"Images-Disc1/GridSquare_{i // 50}/movie_{i:04d}.eer" for i in range(250)]
     others = [f"Images-Disc2/movie_{i:04d}.eer" for i in range(30)] + ["Images-Disc10.txt"]
-    _bulk_files(dataset, movies[::-1] + others)  # inserted out of order
+    bulk_files(dataset, movies[::-1] + others)  # inserted out of order
 
     pages = _follow(
         APIClient(),
@@ -68,7 +51,7 @@ def test_cursor_pagination_over_250_files_with_a_prefix(world, dataset):
 
 
 def test_cursor_pagination_by_id_and_backwards(world, dataset):
-    _bulk_files(dataset, [f"z/{i:03d}.tif" for i in range(120)])
+    bulk_files(dataset, [f"z/{i:03d}.tif" for i in range(120)])
     ids = list(DataFile.objects.filter(dataset=dataset).order_by("id").values_list("id", flat=True))
     client = APIClient()
 
@@ -86,8 +69,8 @@ def test_cursor_pagination_by_id_and_backwards(world, dataset):
 
 
 def test_files_filters(world, dataset):
-    _bulk_files(dataset, ["a/1.mrc", "a/2.mrc"], format="mrc")
-    _bulk_files(dataset, ["a/3.eer"], format="eer")
+    bulk_files(dataset, ["a/1.mrc", "a/2.mrc"], format="mrc")
+    bulk_files(dataset, ["a/3.eer"], format="eer")
     DataFile.objects.filter(path="a/2.mrc").update(state=FileState.FAILED, error="bad header")
     url = f"/api/v1/datasets/{dataset.pid}/files/"
 

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from repository import manifests, selectors
 from repository.models import DataFile, FileState, Visibility
-from tests.api.conftest import error_of
+from tests.api.conftest import bulk_files, error_of
 from tests.factories import DatasetFactory
 
 FILES = {
@@ -221,19 +221,7 @@ def test_rows_are_read_in_keyset_pages_in_the_databases_path_order(
     database's collation, which ``path > last`` follows too), the first after one query."""
     dataset = DatasetFactory(facility=world.facility, visibility=Visibility.PUBLIC)
     paths = ["a b", "A/b", "a-b", "a.b", "a/b", "a/B", "\u00e9t\u00e9/x", "Z", "z", "a/b/c"]
-    DataFile.objects.bulk_create(
-        DataFile(
-            dataset=dataset,
-            path=path,
-            directory=path.rpartition("/")[0],
-            name=path.rpartition("/")[2],
-            size=index,
-            storage_key=uuid.uuid4().hex,
-            checksum_sha256=hashlib.sha256(path.encode()).hexdigest(),
-            state=FileState.READY,
-        )
-        for index, path in enumerate(paths)
-    )
+    bulk_files(dataset, paths, checksum_sha256="5" * 64)
     in_order = list(
         DataFile.objects.filter(dataset=dataset)
         .order_by("path")
