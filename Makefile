@@ -39,7 +39,7 @@ lint:
 	$(VENV)/bin/ruff format --check .
 
 typecheck:
-	$(VENV)/bin/mypy openem repository metadata ingest deposition
+	$(VENV)/bin/mypy openem repository metadata ingest deposition fair
 
 schema:
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null

@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "metadata",
     "ingest",
     "deposition",
+    "fair",
 ]
 
 MIDDLEWARE = [
@@ -413,3 +414,21 @@ LOGGING = {
 }
 # Static files are served by WhiteNoise straight from the source folders until collectstatic runs.
 WHITENOISE_USE_FINDERS = True
+
+# --- FAIR publication (fair/: DataCite metadata, OAI-PMH, signposting, exports) ----------------
+
+#: The DataCite Metadata Schema the XML is written for and validated against (fair/schemas/).
+OPENEM_DATACITE_SCHEMA_VERSION = env.str("OPENEM_DATACITE_SCHEMA_VERSION", default="4.6")
+if OPENEM_DATACITE_SCHEMA_VERSION not in {"4.6"}:
+    raise ImproperlyConfigured(
+        f"OPENEM_DATACITE_SCHEMA_VERSION must be 4.6 (the one vendored), "
+        f"not {OPENEM_DATACITE_SCHEMA_VERSION!r}"
+    )
+#: Records per OAI-PMH list response; a resumption token carries on from there.
+OPENEM_OAI_PAGE_SIZE = _int("OPENEM_OAI_PAGE_SIZE", 100, minimum=1)
+#: How long an OAI-PMH resumption token stays valid (at least 10 minutes, harvesters are slow).
+OPENEM_OAI_TOKEN_SECONDS = _int("OPENEM_OAI_TOKEN_SECONDS", 24 * 3600, minimum=600)
+#: The adminEmail that OAI-PMH Identify must give.
+OPENEM_OAI_ADMIN_EMAIL = env.str("OPENEM_OAI_ADMIN_EMAIL", default="openem-admin@example.org")
+#: FAIR Signposting: at most this many `item` links (files) in a landing page's Link header.
+OPENEM_SIGNPOSTING_MAX_ITEMS = _int("OPENEM_SIGNPOSTING_MAX_ITEMS", 50)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("metadata.urls")),
     path("", include("deposition.urls")),  # deposition pages, /api/v1/datasets/<pid>/depositions/
+    path("", include("fair.urls")),  # DataCite XML/JSON, OAI-PMH, sitemap, exports
 ]
 
 # Under /api/ these answer in the API's JSON error shape; elsewhere Django's pages.
