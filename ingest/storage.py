@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar
+from urllib.parse import urlparse
 
 from django.conf import settings
 
@@ -744,3 +745,17 @@ def get_store() -> ObjectStore:
 def reset_store_cache() -> None:
     """Forget the configured store (tests that switch settings call this)."""
     get_store.cache_clear()
+
+
+def browser_origins() -> list[str]:
+    """The origins browsers fetch objects from (presigned GETs, thumbnails, multipart PUTs):
+    the Content-Security-Policy lets pages reach them. Empty for local storage, whose objects
+    the portal serves itself."""
+    config = settings.OPENEM_STORAGE
+    if config["backend"] != "s3":
+        return []
+    url = config.get("public_endpoint_url") or config.get("endpoint_url")
+    if not url:  # AWS: the bucket's regional, virtual-host or path-style names
+        return ["https://*.amazonaws.com"]
+    parsed = urlparse(url)
+    return [f"{parsed.scheme}://{parsed.netloc}"]

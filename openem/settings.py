@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import environ
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -395,14 +396,100 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# --- Security -------------------------------------------------------------------------------------
+# --- Security ------------------------------------------------------------------------------------
+# Production is a set of values (README, "Production settings"): behind a TLS-terminating proxy,
+# DJANGO_SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto, HSTS seconds, and an https OPENEM_SITE_URL
+# (which turns secure cookies and the HTTPS redirect on). `manage.py check --deploy` then
+# reports nothing (tests/test_security_settings.py).
 
-SESSION_COOKIE_SECURE = OPENEM_SITE_URL.startswith("https://")
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+_https_site = OPENEM_SITE_URL.startswith("https://")
+SECURE_SSL_REDIRECT = _bool("DJANGO_SECURE_SSL_REDIRECT", _https_site)
+SESSION_COOKIE_SECURE = _bool("DJANGO_SESSION_COOKIE_SECURE", _https_site)
+CSRF_COOKIE_SECURE = _bool("DJANGO_CSRF_COOKIE_SECURE", _https_site)
+SECURE_HSTS_SECONDS = _int("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = _bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# The header the proxy sets to "https" on requests it received over TLS (only set this when a
+# proxy that overwrites it is in front: a client could send it itself otherwise).
+_proxy_ssl_header = env.str("DJANGO_SECURE_PROXY_SSL_HEADER", default="").strip()
+if _proxy_ssl_header and not all(c.isalnum() or c == "-" for c in _proxy_ssl_header):
+    raise ImproperlyConfigured(
+        f"DJANGO_SECURE_PROXY_SSL_HEADER must be a header name such as X-Forwarded-Proto, "
+        f"not {_proxy_ssl_header!r}"
+    )
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour now
+
+# The Django admin is for site admins (superusers) only (openem.admin.AdminSite).
+INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "openem.admin.AdminConfig"
+
+# Password rules for local accounts (the validators above, with a 12-character minimum).
+AUTH_PASSWORD_VALIDATORS: list[dict[str, object]] = [  # type: ignore[no-redef]
+    *(v for v in AUTH_PASSWORD_VALIDATORS if not v["NAME"].endswith("MinimumLengthValidator")),
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Login brute force (django-axes): OPENEM_LOGIN_FAILURE_LIMIT wrong passwords for one username
+# from one address lock that pair out for OPENEM_LOGIN_COOLOFF_MINUTES (429 with a message).
+INSTALLED_APPS.append("axes")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AXES_FAILURE_LIMIT = _int("OPENEM_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = _int("OPENEM_LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_IPWARE_PROXY_COUNT = _int("OPENEM_API_NUM_PROXIES", 0) or None
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False  # no banner on every start; lockouts are still logged
+
+# Content-Security-Policy (django-csp): scripts only from the portal itself or carrying the
+# request's nonce; styles also inline (style attributes in templates, ReDoc's injected styles:
+# CSS cannot run script). Browsers upload and download straight from S3: the middleware adds
+# the store's public origin (OPENEM_CSP_EXTRA_ORIGINS adds more, e.g. a CDN in front of S3).
+INSTALLED_APPS.append("csp")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "openem.security.StorageAwareCSPMiddleware",
+)
+TEMPLATES[0]["OPTIONS"]["context_processors"].append(  # type: ignore[index]
+    "csp.context_processors.nonce"
+)
+
+
+_csp_extra = [
+    _url("OPENEM_CSP_EXTRA_ORIGINS", origin, {"http", "https"})
+    for origin in env.list("OPENEM_CSP_EXTRA_ORIGINS", default=[])
+]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:", *_csp_extra],
+        "connect-src": ["'self'", *_csp_extra],
+        "font-src": ["'self'", "data:"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LOGGING = {
     "version": 1,

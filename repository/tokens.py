@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 from typing import Any
 
@@ -97,8 +98,11 @@ def token_authenticate(secret: str) -> ApiToken:
     secret = (secret or "").strip()
     if not secret:
         raise TokenRejected("the API token is empty")
-    token = ApiToken.objects.select_related("user").filter(token_hash=token_hash(secret)).first()
-    if token is None:
+    presented = token_hash(secret)
+    token = ApiToken.objects.select_related("user").filter(token_hash=presented).first()
+    # The index lookup finds the row; the secret's hash is then compared in constant time, so
+    # that how long a refusal takes tells nothing about how much of a guess was right.
+    if token is None or not hmac.compare_digest(token.token_hash, presented):
         raise TokenRejected(
             "this API token is not known; check that it was copied completely, "
             "or create a new one on your profile page"

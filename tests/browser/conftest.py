@@ -78,8 +78,24 @@ def page(browser: Any, live_server: Any) -> Iterator[Any]:
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
     tab.js_errors = errors  # type: ignore[attr-defined]
+    # Every page a browser test visits must work under the portal's Content-Security-Policy:
+    # a violation (a blocked script, style, image, fetch or frame) fails the test.
+    violations: list[str] = []
+    tab.expose_function("__reportCspViolation", lambda text: violations.append(text))
+    tab.add_init_script(CSP_LISTENER)
+    tab.csp_violations = violations  # type: ignore[attr-defined]
     yield tab
     context.close()
+    assert not violations, f"Content-Security-Policy violations: {violations}"
+
+
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__reportCspViolation(
+    `${event.effectiveDirective} blocked ${event.blockedURI || "inline"} on ${event.documentURI}`
+  );
+});
+"""
 
 
 def screenshot(page: Any, name: str) -> Path:
@@ -96,3 +112,17 @@ def log_in(page: Any, username: str, password: str = "correct horse battery") ->
     page.click("form button[type=submit]")
     page.wait_for_load_state()
     assert page.locator(".account .who").count() == 1, "login failed"
+
+
+def wait_for_js(page: Any, expression: str, timeout: float = 45.0) -> None:
+    """Wait until ``expression`` is true in the page. Playwright's ``wait_for_function``
+    evaluates its predicate with ``eval`` inside the page, which the portal's CSP refuses
+    (no 'unsafe-eval'); ``evaluate`` goes through the DevTools protocol, which the CSP does
+    not govern."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout:.0f} s: {expression}")
+        page.wait_for_timeout(100)

@@ -12,7 +12,7 @@ import pytest
 
 from tests.web.conftest import Catalogue
 
-from .conftest import log_in, screenshot
+from .conftest import log_in, screenshot, wait_for_js
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -49,8 +49,9 @@ def test_search_facet_and_landing_page(page: Any, catalogue: Catalogue) -> None:
     )
     assert document["@type"] == "Dataset" and document["name"] == dataset.title
     # every preview in the gallery loaded as an image
-    page.wait_for_function(
-        "[...document.querySelectorAll('.gallery img')].every(i => i.complete && i.naturalWidth > 0)"
+    wait_for_js(
+        page,
+        "[...document.querySelectorAll('.gallery img')].every(i => i.complete && i.naturalWidth > 0)",
     )
     assert page.locator(".gallery img").count() == 2
     page.click('[data-copy="#citation-text"]')

@@ -24,7 +24,7 @@ from ingest.models import UploadSession
 from openem.client.files import part_crc32
 from repository.models import DataFile, DatasetStatus, FileState
 
-from .conftest import log_in, screenshot
+from .conftest import log_in, screenshot, wait_for_js
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -120,9 +120,10 @@ def _check_ingested(session_id: int, folder: Path) -> None:
 
 def _previews_shown(page: Any, dataset_url: str) -> None:
     page.goto(dataset_url)
-    page.wait_for_function(
+    wait_for_js(
+        page,
         "[...document.querySelectorAll('.gallery img')].length === 3 && "
-        "[...document.querySelectorAll('.gallery img')].every(i => i.complete && i.naturalWidth > 0)"
+        "[...document.querySelectorAll('.gallery img')].every(i => i.complete && i.naturalWidth > 0)",
     )
 
 
@@ -251,7 +252,7 @@ def test_upload_to_local_storage_with_clear_messages_and_resume(
         add('bad\\u0007name.txt', 'Session_042/bad\\u0007name.txt', 'bell')
     }"""
     )
-    page.wait_for_function("document.querySelectorAll('#problem-list li').length === 4")
+    wait_for_js(page, "document.querySelectorAll('#problem-list li').length === 4")
     assert page.locator("#plan-summary").inner_text().startswith("4 files to upload")
     page.click("#start-button")
     page.wait_for_selector('#problem-list li[data-kind="refused"]')

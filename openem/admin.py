@@ -1,0 +1,22 @@
+"""The Django admin for site admins only.
+
+Django lets any ``is_staff`` account in and then narrows by model permissions; here facility
+staff are not site staff, and a stray ``is_staff`` flag must not open the audit trail or the
+users' table, so the site asks for a superuser.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig as DjangoAdminConfig
+from django.http import HttpRequest
+
+
+class AdminSite(admin.AdminSite):
+    def has_permission(self, request: HttpRequest) -> bool:
+        user = request.user
+        return bool(user.is_active and user.is_superuser)
+
+
+class AdminConfig(DjangoAdminConfig):
+    default_site = "openem.admin.AdminSite"
