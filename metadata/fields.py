@@ -100,6 +100,14 @@ def field_path(document_path: str) -> str:
     return _INDEX.sub("[]", document_path)
 
 
+_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def split_path(document_path: str) -> list[str | int]:
+    """``organizational.authors[3].orcid`` -> ``["organizational", "authors", 3, "orcid"]``."""
+    return [int(index) if index else name for name, index in _PATH_TOKEN.findall(document_path)]
+
+
 def join_path(parent: str, name: str | int) -> str:
     if isinstance(name, int):
         return f"{parent}[{name}]"

@@ -185,3 +185,42 @@ def quantity(value: float, unit: str) -> dict[str, Any]:
         raise ValueError(f"not a finite number: {value!r}")
     value_si, unit_si = to_si(value, unit)
     return {"value": value, "unit": unit, "valueSI": value_si, "unitSI": unit_si}
+
+
+# ---------------------------------------------------------------------------------------------
+# Display: units as people write them
+
+#: Whole-word spellings shown otherwise (the stored spelling is kept; this is only for reading).
+_DISPLAY_WORDS = {
+    "A": "Å",
+    "\u212b": "Å",
+    "Ang": "Å",
+    "Angstrom": "Å",
+    "angstrom": "Å",
+    "um": "µm",
+    "μm": "µm",
+    "micron": "µm",
+    "microns": "µm",
+    "urad": "µrad",
+    "deg": "°",
+    "degree": "°",
+    "degrees": "°",
+}
+_DISPLAY_POWERS = {"^2": "²", "^3": "³", "^-1": "⁻¹", "^-2": "⁻²"}
+_DOSE = re.compile(r"^(?:e|el|electrons?|1)\s*/\s*(.+)$")
+
+
+def display_unit(unit: Any) -> str:
+    """``1/A^2`` -> ``e⁻/Å²``, ``um`` -> ``µm``, ``e/A^2`` -> ``e⁻/Å²``: for pages and exports
+    read by people. Anything unrecognised is returned as it is."""
+    if not isinstance(unit, str):
+        return "" if unit is None else str(unit)
+    text = unit.strip()
+    dose = _DOSE.match(text)
+    prefix = ""
+    if dose is not None and ("^2" in dose.group(1) or "²" in dose.group(1)):
+        prefix, text = "e⁻/", dose.group(1)  # electrons per area: a dose
+    text = _WORD.sub(lambda m: _DISPLAY_WORDS.get(m.group(0), m.group(0)), text)
+    for power, superscript in _DISPLAY_POWERS.items():
+        text = text.replace(power, superscript)
+    return prefix + text

@@ -65,6 +65,16 @@ class Problem:
         return asdict(self)
 
 
+#: How a missing required value is worded (see :func:`is_missing`).
+_REQUIRED = " is required"
+
+
+def is_missing(problem: Problem) -> bool:
+    """A required value nobody entered yet: a to-do for publication and deposition, not an
+    error of what was entered."""
+    return problem.message.endswith(_REQUIRED)
+
+
 def oscem_document(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """The OSC-EM document of ``dataset.metadata``: without the portal's ``_`` keys."""
     return {key: value for key, value in metadata.items() if not str(key).startswith("_")}
@@ -296,7 +306,7 @@ def _problems(error: SchemaValidationError, fields: Field) -> list[Problem]:
     if error.validator == "required":
         instance = error.instance if isinstance(error.instance, dict) else {}
         return [
-            Problem(join_path(path, name), f"{name!r} is required")
+            Problem(join_path(path, name), f"{name!r}{_REQUIRED}")
             for name in error.validator_value
             if name not in instance
         ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -15,7 +17,7 @@ from repository import selectors as repository_selectors
 
 from . import selectors, services
 from .forms import MODES, MetadataForm
-from .validation import Problem, validate_metadata
+from .validation import Problem
 
 
 @require_http_methods(["GET", "POST"])
@@ -37,32 +39,65 @@ def dataset_metadata_edit(request: HttpRequest, pid: str) -> HttpResponse:
     data = request.POST if request.method == "POST" else None
     form = MetadataForm(schema=schema.document, metadata=dataset.metadata, data=data, mode=mode)
     status = 200
+    saved = None
     if form.is_bound and not form.adding_row:
-        document, problems = form.parse()
-        if problems:
-            # Show the schema's problems too, except where the input itself was unreadable.
-            unreadable = {p.path for p in problems}
-            checked = validate_metadata(document, schema)
-            form.add_problems(problems + [p for p in checked if p.path not in unreadable])
+        document, unreadable = form.parse()
+        try:
+            saved = services.dataset_save_metadata(
+                actor=request.user, dataset=dataset, metadata=document
+            )
+        except NotAllowed as exc:
+            raise PermissionDenied(exc.message) from None
+        except ValidationFailed as exc:
+            form.add_problems([Problem(**detail) for detail in exc.details or []])
             status = 400
         else:
-            try:
-                services.dataset_update_metadata(
-                    actor=request.user, dataset=dataset, metadata=document
-                )
-            except NotAllowed as exc:
-                raise PermissionDenied(exc.message) from None
-            except ValidationFailed as exc:
-                form.add_problems([Problem(**detail) for detail in exc.details or []])
-                status = 400
-            else:
-                messages.success(
-                    request, f"Metadata saved: valid against {schema.name} {schema.version}."
-                )
+            refused = unreadable + saved.refused
+            if not refused:
+                _report_saved(request, saved, schema)
                 return redirect(dataset)
+            # Show the form again with the values that were not stored beside their fields;
+            # what was valid is saved already.
+            form = MetadataForm(
+                schema=schema.document, metadata=dataset.metadata, data=data, mode=mode
+            )
+            form.add_problems(refused)
+            status = 400
+    todo = _todo(dataset)
     return render(
         request,
         "metadata/dataset_metadata_form.html",
-        {"dataset": dataset, "schema": schema, "form": form, "mode": mode},
+        {
+            "dataset": dataset,
+            "schema": schema,
+            "form": form,
+            "mode": mode,
+            "saved": saved,
+            "todo": todo,
+        },
         status=status,
     )
+
+
+def _todo(dataset: Any) -> list[Problem]:
+    """What the stored document still lacks or has wrong for its schema."""
+    record = dataset.metadata_validation or {}
+    return [
+        Problem(str(p.get("path", "")), str(p.get("message", "")))
+        for p in record.get("problems") or []
+        if isinstance(p, dict)
+    ]
+
+
+def _report_saved(request: HttpRequest, saved: services.MetadataSave, schema: Any) -> None:
+    if not saved.changed:
+        messages.info(request, "Nothing changed.")
+    elif not saved.todo:
+        messages.success(request, f"Metadata saved: valid against {schema.name} {schema.version}.")
+    else:
+        count = len(saved.todo)
+        messages.success(
+            request,
+            f"Metadata saved. Still to do before publication and deposition: {count} "
+            f"item{'s' if count != 1 else ''} (see the metadata validation panel).",
+        )

@@ -8,8 +8,12 @@ and the dataset's stored document (or, after a POST, what was posted, so nothing
   adds rows in place from a ``<template>`` instead;
 - enumerations are selects, booleans a yes/no select, lists of text one item per line;
 - quantities are a number and a unit select (the field's ``x-units``; a text box without them);
-- values ingest extracted (listed in the provenance map) are shown read-only with their file
-  and are never taken from the post;
+- values ingest extracted (listed in the provenance map) are pre-filled and show their file,
+  once per group where a whole group came from one file; a curator may correct them (the
+  provenance entry is then marked as edited);
+- numbers are shown rounded (six significant digits); a rounded value posted back unchanged
+  keeps the stored, unrounded one;
+- an input that cannot be read (a number that is not one) keeps what was stored;
 - mode ``required`` shows the required fields and those that have a value; the others keep
   their stored values.
 
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..fields import Field, Kind, join_path, schema_fields
+from ..units import display_unit
 from ..validation import PROVENANCE_KEY, Problem, oscem_document
 
 MODES = ("all", "required")
@@ -60,6 +65,10 @@ class FormNode:
     template: FormNode | None = None
     origin: int | None = None
     removed: bool = False
+    #: the file to name beside this node (blank where its group already names it)
+    source_note: str = ""
+    #: the stored value (before rounding for display), to recognise an unchanged post
+    stored: Any = None
 
     @property
     def label(self) -> str:
@@ -108,6 +117,9 @@ def _provenance_source(entry: Any) -> str:
     return "instrument file"
 
 
+SIGNIFICANT_DIGITS = 6
+
+
 def _display(value: Any) -> str:
     if value is None:
         return ""
@@ -115,7 +127,22 @@ def _display(value: Any) -> str:
         return _TRUE if value else _FALSE
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
+    if isinstance(value, float) and math.isfinite(value):
+        return display_number(value)
     return str(value)
+
+
+def display_number(value: float, digits: int = SIGNIFICANT_DIGITS) -> str:
+    """``0.4150152790871608`` -> ``0.415015``; ``-3080.7366167`` -> ``-3080.74``; no exponent
+    for the values microscopes write (1e-4 .. 1e9)."""
+    if value == 0 or not math.isfinite(value):
+        return str(value)
+    magnitude = math.floor(math.log10(abs(value)))
+    if -5 <= magnitude < 10:
+        decimals = max(0, digits - 1 - magnitude)
+        text = f"{value:.{decimals}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return f"{value:.{digits}g}"
 
 
 def _widget(node: Field) -> str | None:
@@ -167,6 +194,8 @@ class MetadataForm:
         self.add_to = data.get(ADD_ACTION, "") if data is not None else ""
         self.errors: list[Problem] = []
         self.sections = self._children(self.fields, "", self.stored, shown=True, in_template=False)
+        for section in self.sections:
+            _note_sources(section, "")
 
     @property
     def is_bound(self) -> bool:
@@ -231,19 +260,15 @@ class MetadataForm:
         widget = _widget(node)
         if widget is None:
             return None
-        source = self._source_of(name)
-        read_only = source is not None and _has_value(stored)
+        source = self._source_of(name) if _has_value(stored) else None
         form_node = FormNode(
-            field=node, name=name, widget=widget, read_only=read_only, source=source or ""
+            field=node, name=name, widget=widget, source=source or "", stored=stored
         )
-        use_post = self.is_bound and not read_only
+        use_post = self.is_bound
         if widget == "fieldset":
             form_node.children = self._children(
                 node, name, stored, shown=shown, in_template=in_template
             )
-            if read_only:
-                for child in form_node.all_nodes():
-                    child.read_only, child.source = True, form_node.source
             return form_node if form_node.children else None
         if widget == "list":
             # A list the post did not include (the stored data changed meanwhile) is kept.
@@ -262,7 +287,15 @@ class MetadataForm:
             )
             form_node.unit_choices = list(node.units)
             if form_node.unit and form_node.unit not in form_node.unit_choices and node.units:
-                form_node.unit_choices.append(form_node.unit)
+                spelled = [display_unit(u) for u in form_node.unit_choices]
+                if display_unit(form_node.unit) in spelled:
+                    # "um" stored where "µm" is offered: the stored spelling takes that
+                    # choice's place (one choice, spelled once, posted back unchanged)
+                    form_node.unit_choices[spelled.index(display_unit(form_node.unit))] = (
+                        form_node.unit
+                    )
+                else:
+                    form_node.unit_choices.append(form_node.unit)
             return form_node
         if widget == "lines":
             posted = self._posted(name) if use_post else None
@@ -303,20 +336,12 @@ class MetadataForm:
                 origin = _int_or_none(self._posted(row_name + ORIGIN_SUFFIX), len(stored_rows))
             row_stored = stored_rows[origin] if origin is not None else {}
             row = FormNode(
-                field=item,
-                name=row_name,
-                widget="fieldset",
-                origin=origin,
-                read_only=form_node.read_only,
-                source=form_node.source,
+                field=item, name=row_name, widget="fieldset", origin=origin, stored=row_stored
             )
             row.removed = bool(use_post and self._posted(row_name + REMOVE_SUFFIX))
             row.children = self._children(
                 item, row_name, row_stored, shown=True, in_template=in_template
             )
-            if form_node.read_only:
-                for child in row.all_nodes():
-                    child.read_only, child.source = True, form_node.source
             form_node.rows.append(row)
         if not form_node.read_only and not in_template:
             template_name = f"{form_node.name}[{INDEX_PLACEHOLDER}]"
@@ -405,14 +430,18 @@ class MetadataForm:
         raw, unit = node.value.strip(), node.unit.strip()
         if not raw:
             return _UNSET
+        previous = stored if isinstance(stored, dict) else {}
+        if raw == _display(previous.get("value")) and display_unit(unit) == display_unit(
+            previous.get("unit")
+        ):
+            return _KEEP  # shown rounded, posted back as it was: the stored value stays
         number = _parse_number(raw)
         if number is None:
             problems.append(Problem(join_path(node.name, "value"), "enter a number"))
-            return _UNSET
+            return _KEEP
         if not unit:
             problems.append(Problem(join_path(node.name, "unit"), "choose a unit"))
-            return _UNSET
-        previous = stored if isinstance(stored, dict) else {}
+            return _KEEP
         keep = {
             k: v for k, v in previous.items() if k not in ("value", "unit", "valueSI", "unitSI")
         }
@@ -430,7 +459,7 @@ class MetadataForm:
             number = _parse_number(line, integer=item.kind is Kind.INTEGER)
             if number is None:
                 problems.append(Problem(node.name, f"{line!r} is not a {_number_word(item)}"))
-                return _UNSET
+                return _KEEP
             values.append(number)
         return values
 
@@ -440,19 +469,21 @@ class MetadataForm:
             return _UNSET
         widget = node.widget
         if widget in ("number", "integer"):
+            if text == _display(node.stored) and isinstance(node.stored, int | float):
+                return node.stored  # shown rounded, posted back unchanged
             number = _parse_number(text, integer=widget == "integer")
             if number is None:
                 problems.append(Problem(node.name, f"enter a {_number_word(node.field)}"))
-                return _UNSET
+                return _KEEP
             return number
         if widget == "boolean":
             if text not in (_TRUE, _FALSE):
                 problems.append(Problem(node.name, "choose yes or no"))
-                return _UNSET
+                return _KEEP
             return text == _TRUE
         if widget == "select" and text not in node.choices:
             problems.append(Problem(node.name, f"choose one of: {', '.join(node.choices)}"))
-            return _UNSET
+            return _KEEP
         return text
 
     # -- problems -----------------------------------------------------------------------------
@@ -476,6 +507,21 @@ class MetadataForm:
     def error_count(self) -> int:
         nodes = (n for section in self.sections for n in section.all_nodes())
         return len(self.errors) + sum(len(n.errors) for n in nodes)
+
+
+def _note_sources(node: FormNode, shown_above: str) -> None:
+    """Name each file once: on a group whose every extracted value came from one file, and on
+    a value whose file differs from its group's."""
+    if node.is_container or node.widget == "fieldset":
+        sources = {n.source for n in node.all_nodes() if n.source and not n.is_container}
+        group = next(iter(sources)) if len(sources) == 1 else ""
+        if group and group != shown_above:
+            node.source_note = group
+        for child in (*node.children, *node.rows):
+            _note_sources(child, group or shown_above)
+        return
+    if node.source and node.source != shown_above:
+        node.source_note = node.source
 
 
 def _covers(name: str, path: str) -> bool:

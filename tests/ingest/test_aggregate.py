@@ -125,6 +125,15 @@ def _increment_is_the_step(ours: dict[str, Any], ref: dict[str, Any]) -> None:
     assert ours["acquisition"]["tilt_angle"]["increment"]["value"] == pytest.approx(3.0, abs=0.01)
 
 
+def _beam_shift_is_an_image_shift(ours: dict[str, Any], ref: dict[str, Any]) -> None:
+    assert "beamshift" not in ours["acquisition"]
+    shift, theirs = ours["acquisition"]["imageshift"], ref["acquisition"]["beamshift"]
+    assert shift.keys() == theirs.keys()
+    for corner, quantity in theirs.items():
+        assert shift[corner]["unit"] == quantity["unit"] == "um"
+        assert shift[corner]["value"] == pytest.approx(quantity["value"], rel=REL_TOL)
+
+
 def _tilt_axis_is_a_number(ours: dict[str, Any], ref: dict[str, Any]) -> None:
     assert ref["acquisition"]["tilt_axis_angle"] == {"unit": "°", "value": 84.3}
     assert ours["acquisition"]["tilt_axis_angle"] == 84.3
@@ -144,6 +153,16 @@ DELIBERATE_DIFFERENCES: dict[str, dict[str, Difference]] = {
             _dose_is_per_area,
         ),
         "acquisition.gainref_flip_rotate": GAINREF,
+        "acquisition.beamshift": Difference(
+            "EPU's BeamShift is in um: OSC-EM's beamshift is an angle (mrad), its imageshift "
+            "the shift in um; the reference writes the um under beamshift (which our schema "
+            "refuses) and EPU's projector ImageShift (0) under imageshift",
+            _beam_shift_is_an_image_shift,
+        ),
+        "acquisition.imageshift": Difference(
+            "the shift in um EPU calls BeamShift (see acquisition.beamshift)",
+            _beam_shift_is_an_image_shift,
+        ),
     },
     "mdoc": {
         "acquisition.gainref_flip_rotate": GAINREF,
@@ -272,6 +291,17 @@ def test_epu_document_is_valid_osc_em_spa() -> None:
     assert validation_errors(document, "spa") == []
 
 
+def test_epu_document_passes_the_portals_own_checks_with_units() -> None:
+    """The portal's schema names the units of each field (beam shift is an angle, image shift
+    a length): every extracted quantity must be in one of them, or no curator can save."""
+    from metadata.builtin import builtin_document
+    from metadata.validation import validate_metadata
+
+    document = aggregate_sidecars(parse_folder(samples_dir() / "epu"), technique="spa", cs_mm=2.7)
+    problems = validate_metadata(document, builtin_document("spa"))
+    assert [p for p in problems if p.path.endswith(".unit")] == []
+
+
 # An mdoc does not record these instrument facts; the curator fills them in the metadata form.
 CURATOR_FILLS = {"illumination": "Parallel", "imaging": "BrightField", "electron_source": "FEG"}
 
@@ -355,7 +385,7 @@ def test_streaming_results_over_many_files() -> None:
     assert acquisition["dose_per_movie"]["value"] == pytest.approx(expected_dose, rel=1e-12)
     assert acquisition["exposure_time"]["value"] == pytest.approx(2.6, rel=1e-15)
     assert acquisition["date_time"] == "2024-01-01T00:00:00+01:00"
-    assert acquisition["beamshift"]["x_max"]["value"] == max(math.sin(i) for i in range(count))
+    assert acquisition["imageshift"]["x_max"]["value"] == max(math.sin(i) for i in range(count))
     assert "cs" not in document["instrument"]
 
 

@@ -226,7 +226,15 @@ def test_valid_post_saves_with_si_values_and_an_audit_event(world, dataset):
     assert "acquisition.pixel_size.value" in event.details["changed"]
 
 
-def test_problems_are_shown_next_to_their_fields_and_nothing_is_saved(world, dataset):
+def _todo_paths(html: str) -> list[str]:
+    """The paths listed in the form's "still to do" panel."""
+    import re
+
+    panel = re.search(r"<details[^>]*data-todo.*?</details>", html, re.S)
+    return re.findall(r"<code>([^<]*)</code>", panel.group(0)) if panel else []
+
+
+def test_invalid_values_are_refused_beside_their_fields_and_the_valid_ones_saved(world, dataset):
     data = _valid_post(
         **{
             "organizational.authors[0].orcid": "ORCID_123",
@@ -236,20 +244,53 @@ def test_problems_are_shown_next_to_their_fields_and_nothing_is_saved(world, dat
     )
     response = _client(world["staff"]).post(_url(dataset), data)
     assert response.status_code == 400
-    page = Page(response.content.decode())
+    html = response.content.decode()
+    page = Page(html)
     assert page.errors["organizational.authors[0].orcid"] == [
         "'ORCID_123': an ORCID iD looks like 0000-0002-1825-0097"
     ]
-    assert page.errors["acquisition.pixel_size.value"] == ["'pixel_size' is required"]
     assert "not a valid date and time" in page.errors["acquisition.date_time"][0]
+    # a value nobody entered is a to-do, not an error
+    assert "acquisition.pixel_size.value" not in page.errors
+    assert "acquisition.pixel_size" in _todo_paths(html)
+    assert "Saved what was valid. 2 values could not be saved" in html
     # what was typed is shown again
     assert page.controls["organizational.authors[0].orcid"]["value"] == "ORCID_123"
     dataset.refresh_from_db()
-    assert dataset.metadata == {}
-    assert not AuditEvent.objects.filter(dataset=dataset, action=AuditAction.UPDATE).exists()
+    stored = dataset.metadata
+    assert "orcid" not in stored["organizational"]["authors"][0]
+    assert stored["organizational"]["authors"][0]["family_name"] == "Lovelace"
+    assert "date_time" not in stored["acquisition"]
+    assert stored["instrument"]["acceleration_voltage"]["value"] == 300
+    assert dataset.metadata_validation["valid"] is False
+    assert {p["path"] for p in dataset.metadata_validation["problems"]} == {
+        "acquisition.pixel_size",
+        "acquisition.date_time",
+    }
+    assert AuditEvent.objects.filter(dataset=dataset, action=AuditAction.UPDATE).exists()
 
 
-def test_unknown_unit_is_rejected_and_nothing_is_stored(world, dataset):
+def test_only_the_pixel_size_saves_and_the_rest_stays_to_do(world, dataset):
+    """The deposition page's "edit acquisition.pixel_size" leads to a form that accepts
+    exactly that fix, whatever else is still missing."""
+    page = Page(_client(world["curator"]).get(_url(dataset)).content.decode())
+    data = page.form_data()
+    data["acquisition.pixel_size.value"] = "0.83"
+    data["acquisition.pixel_size.unit"] = "Å"
+    response = _client(world["curator"]).post(_url(dataset), data)
+    assert response.status_code == 302
+    dataset.refresh_from_db()
+    assert dataset.metadata["acquisition"]["pixel_size"]["value"] == 0.83
+    assert dataset.metadata["acquisition"]["technique"] == "spa"
+    problems = {p["path"] for p in dataset.metadata_validation["problems"]}
+    assert "acquisition.pixel_size" not in problems
+    assert {"instrument", "acquisition.date_time"} <= problems
+    html = _client(world["curator"]).get(_url(dataset)).content.decode()
+    assert {"instrument", "acquisition.date_time"} <= set(_todo_paths(html))
+    assert 'href="#f-acquisition-date_time"' in html
+
+
+def test_unknown_unit_is_refused_and_the_value_not_stored(world, dataset):
     data = _valid_post(**{"acquisition.pixel_size.unit": "xyz"})
     response = _client(world["staff"]).post(_url(dataset), data)
     assert response.status_code == 400
@@ -258,16 +299,23 @@ def test_unknown_unit_is_rejected_and_nothing_is_stored(world, dataset):
         "unknown unit 'xyz' at acquisition.pixel_size"
     ]
     dataset.refresh_from_db()
-    assert dataset.metadata == {} and dataset.metadata_validation == {}
+    assert "pixel_size" not in dataset.metadata["acquisition"]
+    assert dataset.metadata["instrument"]["microscope"]["model"] == "Titan Krios G4"
 
 
-def test_unreadable_numbers_are_reported_with_the_schemas_problems(world, dataset):
+def test_an_unreadable_number_keeps_the_stored_value(world, dataset):
+    dataset.metadata = {"acquisition": {"binning_camera": {"width": 2, "height": 2}}}
+    dataset.save()
     data = _valid_post(**{"acquisition.binning_camera.width": "two", "instrument.imaging": ""})
     response = _client(world["staff"]).post(_url(dataset), data)
     assert response.status_code == 400
-    page = Page(response.content.decode())
+    html = response.content.decode()
+    page = Page(html)
     assert page.errors["acquisition.binning_camera.width"] == ["enter a whole number"]
-    assert page.errors["instrument.imaging"] == ["'imaging' is required"]
+    assert "instrument.imaging" not in page.errors
+    assert "instrument.imaging" in _todo_paths(html)
+    dataset.refresh_from_db()
+    assert dataset.metadata["acquisition"]["binning_camera"] == {"width": 2, "height": 1}
 
 
 def test_add_another_row_works_without_javascript_and_saves_nothing(world, dataset):
@@ -304,10 +352,15 @@ def test_rows_can_be_added_and_removed(world, dataset):
     assert [a["family_name"] for a in dataset.metadata["organizational"]["authors"]] == ["Hopper"]
 
 
-def test_extracted_values_are_read_only_with_their_file(world, dataset):
+def test_extracted_values_are_prefilled_with_their_file_and_may_be_corrected(world, dataset):
     extracted = {
         "acquisition": {
-            "pixel_size": {"value": 0.1, "unit": "nm", "valueSI": 1e-10, "unitSI": "m"},
+            "pixel_size": {
+                "value": 0.4150152790871608,
+                "unit": "\u212b",
+                "valueSI": 4.150152790871608e-11,
+                "unitSI": "m",
+            },
             "detectors": [{"name": "K3", "mode": "counting"}],
         },
         "_provenance": {
@@ -317,20 +370,37 @@ def test_extracted_values_are_read_only_with_their_file(world, dataset):
     }
     dataset.metadata = copy.deepcopy(extracted)
     dataset.save()
-    page = Page(_client(world["staff"]).get(_url(dataset)).content.decode())
-    assert "acquisition.pixel_size.value" not in page.controls
-    assert "acquisition.detectors[0].name" not in page.controls
-    assert "0.1 nm" in page.readonly and "K3" in page.readonly
     html = _client(world["staff"]).get(_url(dataset)).content.decode()
-    assert "from Images-Disc1/FoilHole_1.xml" in html
-    # a forged post cannot change them; everything else is saved, provenance is kept
-    data = _valid_post()
-    response = _client(world["staff"]).post(_url(dataset), data)
-    assert response.status_code == 302
+    page = Page(html)
+    # shown rounded, in the unit the schema offers for the same spelling
+    assert page.controls["acquisition.pixel_size.value"]["value"] == "0.415015"
+    assert page.controls["acquisition.pixel_size.unit"]["value"] == "\u212b"
+    assert page.options["acquisition.pixel_size.unit"][:2] == ["\u212b", "nm"]  # shown "Å"
+    assert page.controls["acquisition.detectors[0].name"]["value"] == "K3"
+    # the file is named once for the group it filled, not on every line
+    assert html.count("from Images-Disc1/FoilHole_1.xml") == 1
+    # the page posted back unchanged keeps the stored (unrounded) values and their provenance
+    data = page.form_data()
+    data.update({k: v for k, v in _valid_post().items() if "pixel_size" not in k})
+    data["acquisition.detectors._rows"] = "1"
+    data["acquisition.detectors[0].name"] = "K3"
+    data["acquisition.detectors[0]._origin"] = "0"
+    assert _client(world["staff"]).post(_url(dataset), data).status_code == 302
     dataset.refresh_from_db()
-    assert dataset.metadata["acquisition"]["pixel_size"]["value"] == 0.1
+    assert dataset.metadata["acquisition"]["pixel_size"]["value"] == 0.4150152790871608
     assert dataset.metadata["acquisition"]["detectors"] == [{"name": "K3", "mode": "counting"}]
     assert dataset.metadata["_provenance"] == extracted["_provenance"]
+    # a correction is stored, and its provenance says it was edited
+    data["acquisition.pixel_size.value"] = "0.83"
+    assert _client(world["staff"]).post(_url(dataset), data).status_code == 302
+    dataset.refresh_from_db()
+    assert dataset.metadata["acquisition"]["pixel_size"]["value"] == 0.83
+    assert dataset.metadata["_provenance"]["acquisition.pixel_size"] == {
+        "file": "Images-Disc1/FoilHole_1.xml",
+        "source": "epu",
+        "edited": True,
+    }
+    assert dataset.metadata["_provenance"]["acquisition.detectors"] == "Images-Disc1/FoilHole_1.xml"
 
 
 def test_values_the_form_does_not_show_are_kept(world, dataset):

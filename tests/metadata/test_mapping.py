@@ -100,7 +100,7 @@ def test_tables_cover_the_acquisition_essentials(source: str) -> None:
             "instrument.imaging",
             "instrument.electron_source",
             "acquisition.specialist_optics.phaseplate",
-            "acquisition.beamshift.y_max",
+            "acquisition.imageshift.y_max",
             "acquisition.beamtilt.x_max",
         },
         "mdoc": {

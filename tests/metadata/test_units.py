@@ -122,3 +122,42 @@ def test_incompatible_dimensions_are_refused() -> None:
         convert(1, "kV", "nm")
     with pytest.raises(ValueError, match="different dimensions"):
         convert(1, "e/Å^2", "Å")
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("1/Å^2", "e⁻/Å²"),
+        ("1/\u212b^2", "e⁻/Å²"),
+        ("e/A^2", "e⁻/Å²"),
+        ("e/nm^2", "e⁻/nm²"),
+        ("um", "µm"),
+        ("A", "Å"),
+        ("\u212b", "Å"),
+        ("kV", "kV"),
+        ("mrad", "mrad"),
+        ("deg", "°"),
+        ("e/pixel/s", "e/pixel/s"),
+    ],
+)
+def test_units_are_shown_as_people_write_them(stored: str, shown: str) -> None:
+    from metadata.units import display_unit
+
+    assert display_unit(stored) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (0.4150152790871608, "0.415015"),
+        (-3080.7366167, "-3080.74"),
+        (4.743577335374314, "4.74358"),
+        (270000.0, "270000"),
+        (-0.0263405106961727, "-0.0263405"),
+        (2.5e-12, "2.5e-12"),
+    ],
+)
+def test_numbers_are_rounded_for_reading(value: float, shown: str) -> None:
+    from metadata.forms.schema_form import display_number
+
+    assert display_number(value) == shown

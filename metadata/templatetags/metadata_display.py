@@ -1,0 +1,36 @@
+"""Template filters for showing metadata to people: units as they are written (Å, e⁻/Å², µm),
+numbers rounded for reading (the stored value is kept), and anchors into the metadata form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from metadata.forms.schema_form import display_number
+from metadata.units import display_unit
+
+register = template.Library()
+
+
+@register.filter
+def unit(value: Any) -> str:
+    """``{{ quantity.unit|unit }}``: ``1/Å^2`` -> ``e⁻/Å²``."""
+    return display_unit(value)
+
+
+@register.filter
+def rounded(value: Any) -> Any:
+    """``{{ number|rounded }}``: six significant digits for floats, anything else unchanged."""
+    if isinstance(value, float) and not value.is_integer():
+        return display_number(value)
+    if isinstance(value, float) and abs(value) < 1e15:
+        return str(int(value))
+    return value
+
+
+@register.filter
+def form_anchor(path: Any) -> str:
+    """The id of a document path's field in the metadata form (``f-acquisition-pixel_size``)."""
+    text = str(path or "")
+    return "f-" + text.replace(".", "-").replace("[", "-").replace("]", "")
