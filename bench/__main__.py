@@ -3,6 +3,7 @@ one summary line each. Without names, all run. They are measurements, not tests.
 
     python -m bench checksum_local checksum_s3 headers pipeline
     python -m bench checksum_s3 --s3-size 256MiB
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/openem python -m bench oai
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/openem \\
     CELERY_BROKER_URL=redis://127.0.0.1:6379/14 python -m bench pipeline --files 10000
 """
@@ -14,11 +15,11 @@ import sys
 import traceback
 from types import ModuleType
 
-from bench import checksum_local, checksum_s3, headers, pipeline
+from bench import checksum_local, checksum_s3, headers, oai, pipeline
 from bench.common import write_results
 
 BENCHMARKS: dict[str, ModuleType] = {
-    module.NAME: module for module in (checksum_local, checksum_s3, headers, pipeline)
+    module.NAME: module for module in (checksum_local, checksum_s3, headers, pipeline, oai)
 }
 
 
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     # before Django is set up (once, for every benchmark of this run).
     if "pipeline" in names:
         pipeline.prepare_environment(args)
+    if "oai" in names:
+        oai.prepare_environment(args)
     from bench.common import setup_django
 
     setup_django()

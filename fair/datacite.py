@@ -16,11 +16,9 @@ The XML is written from the JSON attributes, so the two never disagree.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -29,11 +27,11 @@ from lxml import etree
 from repository import landing
 from repository.models import Dataset
 
+from . import xmlschemas
 from .records import FORMAT_MEDIA_TYPES, Record, facility_ror_by_name, file_facts, record_for
 
 NAMESPACE = "http://datacite.org/schema/kernel-4"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 SCHEMA_LOCATIONS = {"4.6": "https://schema.datacite.org/meta/kernel-4.6/metadata.xsd"}
 ORCID_RE = re.compile(r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$")
 ROR_RE = re.compile(r"^0[a-hj-km-np-tv-z0-9]{6}[0-9]{2}$")
@@ -580,21 +578,9 @@ def attributes_to_xml(attributes: dict[str, Any]) -> bytes:
 # Validation
 
 
-@functools.cache
-def _schema(version: str) -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(SCHEMA_DIR / f"datacite-{version}" / "metadata.xsd")))
-
-
 def validate_datacite_xml(document: bytes) -> list[str]:
     """The official XSD's complaints about a document (line: message); empty when valid."""
-    schema = _schema(schema_version())
-    try:
-        tree = etree.fromstring(document, parser=etree.XMLParser(resolve_entities=False))
-    except etree.XMLSyntaxError as error:
-        return [f"not well-formed XML: {error}"]
-    if schema.validate(tree):
-        return []
-    return [f"line {e.line}: {e.message}" for e in schema.error_log]
+    return xmlschemas.errors(f"datacite-{schema_version()}", document)
 
 
 def datacite_problems(dataset: Dataset, version: Any | None = None) -> list[Problem]:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_safe
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_safe
 
 from repository import selectors
 
-from . import datacite
+from . import datacite, oai
 
 DATACITE_XML = "application/vnd.datacite.datacite+xml"
 DATACITE_JSON = "application/vnd.datacite.datacite+json"
@@ -49,3 +50,11 @@ def datacite_json(request: HttpRequest, pid: str) -> HttpResponse:
         json.dumps(document, ensure_ascii=False, indent=1),
         content_type=f"{DATACITE_JSON}; charset=utf-8",
     )
+
+
+@csrf_exempt  # harvesters POST without a session; the endpoint only reads
+@require_http_methods(["GET", "HEAD", "POST"])
+def oai_pmh(request: HttpRequest) -> HttpResponse:
+    query = request.POST if request.method == "POST" else request.GET
+    pairs = [(name, value) for name, values in query.lists() for value in values]
+    return HttpResponse(oai.handle(pairs), content_type="text/xml; charset=utf-8")
