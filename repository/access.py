@@ -18,7 +18,7 @@ the same rules so that they cannot disagree:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -160,6 +160,27 @@ def is_insider(user: Any, dataset: Dataset) -> bool:
             user_id=user.pk, project_id=dataset.project_id
         ).exists()
     )
+
+
+def sees_personal_data(user: Any) -> Callable[[Dataset], bool]:
+    """Whether ``user`` may see the personal contact data (e-mail addresses, telephone
+    numbers) of a dataset's people: insiders only. Returns a check for many datasets that
+    asks the database twice, not per dataset (an API page of 50 datasets)."""
+    if not _is_authenticated(user):
+        return lambda dataset: False
+    if user.is_superuser:
+        return lambda dataset: True
+    facilities = set(insider_facility_ids(user))
+    projects = set(insider_project_ids(user))
+
+    def check(dataset: Dataset) -> bool:
+        return (
+            dataset.owner_id == user.pk
+            or dataset.facility_id in facilities
+            or (dataset.project_id is not None and dataset.project_id in projects)
+        )
+
+    return check
 
 
 def is_curator_of(user: Any, facility_id: int) -> bool:

@@ -31,6 +31,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from ingest import storage
+from metadata import privacy
 
 from . import access
 from .models import DataFile, Dataset, FileState, Technique, Visibility
@@ -348,8 +349,8 @@ class MetadataGroup:
         return sum(1 for row in self.rows if row.source == "extracted")
 
 
-#: Contact details of people stay with those who work on the dataset.
-PERSONAL_KEYS = frozenset({"email", "telephone"})
+#: Contact details of people stay with those who work on the dataset (metadata.privacy).
+PERSONAL_KEYS = privacy.PERSONAL_KEYS
 
 
 def metadata_groups(

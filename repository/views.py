@@ -170,7 +170,9 @@ def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
         "cross_references": landing.cross_references(dataset),
         "licence_url": landing.licence_url(dataset.licence),
         "groups": landing.metadata_groups(
-            dataset, labels=landing.schema_labels(dataset), personal=can_edit
+            dataset,
+            labels=landing.schema_labels(dataset),
+            personal=access.sees_personal_data(user)(dataset),
         ),
         "validation": dataset.metadata_validation or {},
         "validation_checked": _checked_at(dataset.metadata_validation or {}),

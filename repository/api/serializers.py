@@ -14,8 +14,10 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.reverse import reverse
 
+from metadata.privacy import without_personal_data
 from metadata.search import CONDITION_SYNTAX, Condition, condition_filters, parse_condition
 from openem.errors import ValidationFailed
+from repository import access
 from repository.manifests import ManifestFormat
 from repository.models import (
     ApiToken,
@@ -395,6 +397,23 @@ class DatasetSerializer(serializers.ModelSerializer[Dataset]):
 
     def get_files_open(self, dataset: Dataset) -> bool:
         return dataset.status == DatasetStatus.PUBLISHED and dataset.files_are_open()
+
+    def to_representation(self, instance: Dataset) -> dict[str, Any]:
+        data: dict[str, Any] = super().to_representation(instance)
+        if not self._sees_personal_data(instance):
+            data["metadata"] = without_personal_data(data.get("metadata"))
+        return data
+
+    def _sees_personal_data(self, dataset: Dataset) -> bool:
+        """People's contact data only for the dataset's insiders (repository.access); the
+        check is made once per response, shared by the datasets of a page."""
+        root = self.parent if self.parent is not None else self
+        check = getattr(root, "_personal_data_check", None)
+        if check is None:
+            request = self.context.get("request")
+            check = access.sees_personal_data(getattr(request, "user", None))
+            setattr(root, "_personal_data_check", check)  # noqa: B010 - a per-response cache
+        return bool(check(dataset))
 
 
 class DataFileSerializer(serializers.ModelSerializer[DataFile]):
