@@ -31,6 +31,7 @@ from django.db.models import Min, Q, QuerySet
 from django.utils import timezone
 from lxml import etree
 
+from openem.site import site_url
 from repository import landing
 from repository.models import Dataset, DatasetStatus, Facility, Technique, Visibility
 
@@ -186,7 +187,7 @@ def _untoken(token: str, verb: str) -> dict[str, Any]:
 
 def handle(pairs: Sequence[tuple[str, str]], *, base_url: str | None = None) -> bytes:
     """The OAI-PMH response (UTF-8 XML) to a request's (name, value) arguments."""
-    base_url = base_url or settings.OPENEM_SITE_URL + "/oai"
+    base_url = base_url or site_url() + "/oai"
     root = etree.Element(f"{{{OAI_NS}}}OAI-PMH", nsmap={None: OAI_NS, "xsi": XSI})
     root.set(f"{{{XSI}}}schemaLocation", f"{OAI_NS} {OAI_SCHEMA}")
     etree.SubElement(root, f"{{{OAI_NS}}}responseDate").text = _stamp(timezone.now())
@@ -257,7 +258,7 @@ def _new(name: str) -> Any:
 def _identify(args: dict[str, str]) -> Any:
     body = _new("Identify")
     _el(body, "repositoryName", landing.SITE_NAME)
-    _el(body, "baseURL", settings.OPENEM_SITE_URL + "/oai")
+    _el(body, "baseURL", site_url() + "/oai")
     _el(body, "protocolVersion", "2.0")
     _el(body, "adminEmail", settings.OPENEM_OAI_ADMIN_EMAIL)
     earliest = items().order_by().aggregate(first=Min("modified"))["first"]

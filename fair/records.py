@@ -12,9 +12,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from django.conf import settings
 from django.db import connection
 
+from openem.site import site_url
 from repository import landing
 from repository.models import DataFile, Dataset, Facility
 
@@ -70,7 +70,7 @@ class Record:
         path = self.dataset.get_absolute_url()
         if self.version is not None:
             path += f"v/{self.number}/"  # /datasets/<pid>/v/<n>/, as the issue sets it
-        return settings.OPENEM_SITE_URL + path
+        return site_url() + path
 
     @property
     def modified(self) -> dt.datetime:

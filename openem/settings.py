@@ -86,6 +86,9 @@ OPENEM_SITE_URL = _url(
     env.str("OPENEM_SITE_URL", default="http://127.0.0.1:8000"),
     {"http", "https"},
 ).rstrip("/")
+# Links (identifiers, citations, BibTeX, wget/curl lists) use OPENEM_SITE_URL when it is set;
+# unset, they follow the host the request came to (ALLOWED_HOSTS checks it): openem/site.py.
+OPENEM_SITE_URL_SET = bool(env.str("OPENEM_SITE_URL", default=""))
 
 DATA_DIR = Path(env.str("OPENEM_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
 try:  # the embedded default keeps its database and objects here: make it on first start
@@ -121,6 +124,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "openem.site.SiteUrlMiddleware",
 ]
 
 ROOT_URLCONF = "openem.urls"

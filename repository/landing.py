@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from ingest import storage
 from metadata import privacy
+from openem.site import site_url
 
 from . import access
 from .models import DataFile, Dataset, FileState, Technique, Visibility
@@ -265,7 +266,7 @@ def json_ld(
         "includedInDataCatalog": {
             "@type": "DataCatalog",
             "name": SITE_NAME,
-            "url": settings.OPENEM_SITE_URL + "/",
+            "url": site_url() + "/",
         },
         "size": f"{summary.files} files, {summary.bytes} bytes" if summary else "",
         "citation": [f"https://doi.org/{d}" for d in dataset.publication_dois or []],

@@ -27,6 +27,7 @@ from django.views.decorators.http import require_safe
 
 from ingest import storage
 from openem.errors import DomainError
+from openem.site import site_url
 
 from . import access, downloads, landing, manifests, search, selectors, services
 from .models import AuditAction, DataFile, Dataset
@@ -84,7 +85,7 @@ def _file_or_none(dataset: Dataset, file_id: int) -> DataFile | None:
 
 
 def _landing_url(dataset: Dataset) -> str:
-    return settings.OPENEM_SITE_URL + dataset.get_absolute_url()
+    return site_url() + dataset.get_absolute_url()
 
 
 def _directory_query(directory: str, **extra: str) -> str:
@@ -192,7 +193,7 @@ def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
 def _distributions(
     request: HttpRequest, dataset: Dataset, bulk: landing.BulkSize | None
 ) -> list[landing.Distribution]:
-    base = settings.OPENEM_SITE_URL
+    base = site_url()
     found = [
         landing.Distribution(
             "SHA-256 checksum manifest",
@@ -471,7 +472,7 @@ def dataset_urls(request: HttpRequest, pid: str) -> HttpResponse | StreamingHttp
     expires_at = timezone.now() + dt.timedelta(seconds=settings.OPENEM_PRESIGN_EXPIRY)
     store = storage.get_store()
     user = request.user
-    site = settings.OPENEM_SITE_URL
+    site = site_url()
 
     def url_for(datafile: DataFile) -> str:
         presigned = store.presign_get(datafile.storage_key, filename=datafile.name)
