@@ -31,6 +31,7 @@ from .aggregate import SIDECAR_SOURCES, aggregate_sidecars
 from .checksum import Digests, hash_stream
 from .formats import WHOLE_FILE_BYTES, extract
 from .formats.base import FileFormat
+from .image_headers import image_header_document
 from .storage import ObjectNotFound, ObjectSource, StorageError, TransientStorageError
 from .thumbnails import render_thumbnail
 
@@ -300,7 +301,11 @@ def dataset_aggregate_metadata(dataset: Dataset, *, cs_mm: float | None = None) 
     """
     technique = OSCEM_TECHNIQUE.get(dataset.technique, "general")
     sidecars = _Sidecars(dataset)
-    derived = aggregate_sidecars(sidecars, technique=technique, cs_mm=cs_mm)
+    from_sidecars = aggregate_sidecars(sidecars, technique=technique, cs_mm=cs_mm)
+    from_headers, header_sources = image_header_document(
+        _image_headers(dataset), technique=technique
+    )
+    derived = _merge(from_headers, from_sidecars)  # the sidecars' values win
     entered = {k: v for k, v in dataset.metadata.items() if not k.startswith("_")}
     previous = dataset.metadata.get("_derived") or {}
     # What a person entered is what differs from the previous derivation.
@@ -310,18 +315,41 @@ def dataset_aggregate_metadata(dataset: Dataset, *, cs_mm: float | None = None) 
     merged = with_si_for_technique(_merge(derived, entered), dataset.technique)
     source = sidecars.provenance()
     merged_leaves = _leaves(merged)
-    merged["_provenance"] = (
-        {
-            path: source
-            for path, value in _leaves(derived).items()
-            if merged_leaves.get(path) == value
-        }
-        if sidecars.count
-        else {}
-    )
+    sidecar_leaves = _leaves(from_sidecars)
+    provenance: dict[str, Any] = {}
+    for path, value in _leaves(derived).items():
+        if merged_leaves.get(path) != value:
+            continue  # a person's value
+        if path in sidecar_leaves:
+            if sidecars.count:
+                provenance[path] = source
+        elif (header_source := _header_source(path, header_sources)) is not None:
+            provenance[path] = header_source
+    merged["_provenance"] = provenance
     merged["_derived"] = derived
     dataset.metadata = merged
     return derived
+
+
+#: Image files whose headers are read per format (the first values are the ones used).
+_HEADER_FILES_PER_FORMAT = 20
+
+
+def _image_headers(dataset: Dataset) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for fmt in (FileFormat.EER, FileFormat.MRC, FileFormat.TIFF):
+        rows = (
+            DataFile.objects.filter(dataset=dataset, state=FileState.READY, format=fmt)
+            .order_by("path")
+            .values_list("path", "format", "header")[:_HEADER_FILES_PER_FORMAT]
+        )
+        yield from rows
+
+
+def _header_source(path: str, sources: dict[str, dict[str, str]]) -> dict[str, str] | None:
+    for target, source in sources.items():
+        if path == target or path.startswith(target + "."):
+            return source
+    return None
 
 
 def _leaves(document: Any, prefix: str = "") -> dict[str, Any]:

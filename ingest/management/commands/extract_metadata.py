@@ -20,6 +20,7 @@ from ingest.aggregate import SidecarAggregator
 from ingest.formats import FileFormat, FormatResult, extract
 from ingest.formats.epu import MAX_XML_BYTES
 from ingest.formats.mdoc import MAX_MDOC_BYTES
+from ingest.image_headers import image_header_document
 from ingest.storage import FileSource
 from metadata.mapping import TECHNIQUES
 
@@ -52,7 +53,39 @@ def extract_folder(
         if result.errors:
             problems.append(f"{path.relative_to(folder)}: {'; '.join(result.errors)}")
         aggregator.add(result)
-    return aggregator.document(), aggregator.summary(), problems
+    from_headers, _sources = image_header_document(_image_headers(folder), technique=technique)
+    document = _merged(from_headers, aggregator.document())  # as the pipeline: sidecars win
+    return document, aggregator.summary(), problems
+
+
+IMAGE_FORMATS = (FileFormat.EER, FileFormat.MRC, FileFormat.TIFF)
+
+
+def _image_headers(folder: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """The headers of the first image files per format, by path (as the pipeline reads them
+    from its stored headers)."""
+    taken: dict[str, int] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.suffix.lower() not in (".eer", ".mrc", ".tif", ".tiff", ".map"):
+            continue
+        try:
+            result = extract(FileSource(path), path.name)
+        except OSError:
+            continue
+        fmt = str(result.format)
+        if result.format in IMAGE_FORMATS and taken.get(fmt, 0) < 20 and not result.errors:
+            taken[fmt] = taken.get(fmt, 0) + 1
+            yield str(path.relative_to(folder)), fmt, result.header
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
