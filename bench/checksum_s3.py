@@ -1,4 +1,4 @@
-"""SHA-256 of an object on moto's S3 server: ``hash_stream(store.iter_chunks)`` vs the larger of
+"""SHA-256 of an object on SeaweedFS's S3 server: ``hash_stream(store.iter_chunks)`` vs the larger of
 a plain streaming GET and a plain in-memory hash, measured in the same run.
 Goal: <= 1.15x max(GET, hash), i.e. reading and hashing overlap instead of adding up.
 """
@@ -22,10 +22,10 @@ from bench.common import (
     MiB,
     best_of,
     interleaved,
-    moto_server,
     parse_size,
     process_cpu_seconds,
     rate,
+    s3_server,
     s3_store,
 )
 
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     expected = hash_in_memory(block, size)
     with (
         tempfile.TemporaryDirectory(prefix="openem-bench-") as folder,
-        moto_server(Path(folder)) as server,
+        s3_server(Path(folder)) as server,
         s3_store(server) as store,
     ):
         key = "bench/big.bin"

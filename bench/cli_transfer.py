@@ -1,9 +1,9 @@
 """``python -m bench.cli_transfer``: ``openem upload`` and ``openem download`` of one big file
-(1 GiB) against moto's S3 server, next to ``aws s3 cp`` against the same server, in the same run.
+(1 GiB) against SeaweedFS's S3 server, next to ``aws s3 cp`` against the same server, in the same run.
 
 The portal runs as ``manage.py runserver`` on a loopback port over a fresh database (SQLite in a
 temporary folder, or a fresh PostgreSQL database when ``DATABASE_URL`` points at PostgreSQL),
-with the S3 settings pointing at the moto server. Both clients run as subprocesses, timed from
+with the S3 settings pointing at the SeaweedFS server. Both clients run as subprocesses, timed from
 start to exit, alternating (aws, openem, aws, ...) so that each pair saw the same load:
 
 - upload: ``aws s3 cp FILE s3://...`` vs ``openem upload DIR --dataset PID`` (which also
@@ -44,9 +44,9 @@ from bench.common import (
     S3Server,
     free_port,
     fresh_postgres_database,
-    moto_server,
     parse_size,
     rate,
+    s3_server,
     wait_for_port,
     write_results,
 )
@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     broker = redis_url()
     try:
-        with moto_server(workdir) as server:
+        with s3_server(workdir) as server:
             db_url, database = database_url(workdir)
             env = portal_env(
                 workdir,
@@ -280,7 +280,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     figures["setup"] = {
-        "server": "manage.py runserver (threaded), S3 on moto's server, both on 127.0.0.1",
+        "server": "manage.py runserver (threaded), S3 on SeaweedFS, both on 127.0.0.1",
         "database": database,
         "ingest": "queued to Redis, run by a Celery worker after the upload (not timed)"
         if broker

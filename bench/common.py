@@ -1,4 +1,4 @@
-"""What the benchmarks share: Django setup, timing, results files, a moto S3 server."""
+"""What the benchmarks share: Django setup, timing, results files, the S3 server."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import os
 import platform
 import re
 import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
+
+from bench import seaweedfs
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -120,7 +121,7 @@ def fresh_postgres_database(server_url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-# --- moto's S3 server, as the tests start it ---------------------------------------------------
+# --- the S3 server (SeaweedFS), as the tests start it ------------------------------------------
 
 
 def free_port() -> int:
@@ -140,17 +141,24 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
 
 @dataclass
 class S3Server:
-    endpoint_url: str
-    bucket: str
-    access_key: str = "openem-bench"
-    secret_key: str = "openem-bench-secret"  # noqa: S105 - moto accepts any credentials
-    region: str = "us-east-1"
-    pid: int = 0
+    """The S3 server of a test or benchmark run (SeaweedFS, ``bench.seaweedfs``) and the bucket
+    in use; ``weed`` is the process itself (to stop, restart or measure it)."""
 
-    def storage_settings(self) -> dict[str, Any]:
+    endpoint_url: str
+    bucket: str = ""
+    access_key: str = seaweedfs.ACCESS_KEY
+    secret_key: str = seaweedfs.SECRET_KEY
+    region: str = seaweedfs.REGION
+    weed: seaweedfs.SeaweedFS | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.weed.pid if self.weed else 0
+
+    def storage_settings(self, bucket: str | None = None) -> dict[str, Any]:
         return {
             "backend": "s3",
-            "bucket": self.bucket,
+            "bucket": bucket or self.bucket,
             "endpoint_url": self.endpoint_url,
             "public_endpoint_url": None,
             "access_key": self.access_key,
@@ -159,29 +167,22 @@ class S3Server:
             "addressing_style": "path",
         }
 
+    def env(self, bucket: str | None = None) -> dict[str, str]:
+        return {
+            "S3_BUCKET": bucket or self.bucket,
+            "S3_ENDPOINT_URL": self.endpoint_url,
+            "S3_ACCESS_KEY_ID": self.access_key,
+            "S3_SECRET_ACCESS_KEY": self.secret_key,
+            "S3_REGION": self.region,
+        }
+
 
 @contextlib.contextmanager
-def moto_server(log_dir: Path) -> Iterator[S3Server]:
-    """``python -m moto.server`` on a loopback port, with a fresh bucket; stopped afterwards."""
-    port = free_port()
-    with open(log_dir / "moto.log", "wb") as out:
-        process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_port(port)
-        yield S3Server(
-            f"http://127.0.0.1:{port}", f"bench-{uuid.uuid4().hex[:10]}", pid=process.pid
-        )
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+def s3_server(data_dir: Path) -> Iterator[S3Server]:
+    """SeaweedFS on free loopback ports with its own data folder in ``data_dir``, and a fresh
+    bucket name; stopped afterwards."""
+    with seaweedfs.seaweedfs(data_dir) as weed:
+        yield S3Server(weed.endpoint_url, f"bench-{uuid.uuid4().hex[:10]}", weed=weed)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""Header extraction over S3 (moto's server): requests and bytes per file, counted by
+"""Header extraction over S3 (SeaweedFS): requests and bytes per file, counted by
 :class:`ingest.storage.ObjectSource`. Goal: <= 2 requests and <= 1 MiB per file, the same for an
 EER movie of 100 frames and one of 10,000 (the frame count comes from the metadata, never from
 walking every IFD). Thumbnails are counted separately, for information.
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import MiB, moto_server, s3_store
+from bench.common import MiB, s3_server, s3_store
 
 NAME = "headers"
 MAX_REQUESTS = 2
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with (
         tempfile.TemporaryDirectory(prefix="openem-bench-") as folder,
-        moto_server(Path(folder)) as server,
+        s3_server(Path(folder)) as server,
         s3_store(server) as store,
     ):
         for label, (name, data) in files.items():

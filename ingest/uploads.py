@@ -186,7 +186,9 @@ def upload_multipart_start(*, actor: Any, datafile: DataFile) -> dict[str, Any]:
     store = _s3()
     if not datafile.upload_id:
         upload_id = store.multipart_create(datafile.storage_key)
-        updated = DataFile.objects.filter(pk=datafile.pk, upload_id="").update(upload_id=upload_id)
+        updated = DataFile.objects.filter(pk=datafile.pk, upload_id="").update(
+            upload_id=upload_id, part_crc32s={}
+        )
         if not updated:  # a parallel client started it first: use theirs, drop ours
             store.multipart_abort(datafile.storage_key, upload_id)
         datafile.refresh_from_db(fields=["upload_id"])
@@ -219,10 +221,35 @@ def upload_multipart_sign_parts(
             f"{part_size_for(datafile.size):,} bytes: there is no part {numbers[-1]}"
         )
     store = _s3()
-    return {
+    signed = {
         n: store.multipart_presign_part(datafile.storage_key, upload_id, n, parts[n])
         for n in numbers
     }
+    _record_part_crc32s(datafile, upload_id, {n: parts[n] for n in numbers})
+    return signed
+
+
+@transaction.atomic
+def _record_part_crc32s(datafile: DataFile, upload_id: str, crc32s: Mapping[int, str]) -> None:
+    """Keep the CRC32 each part was signed with (S3 checked the part against it), for the
+    completion and the resuming client: not every S3 server lists part checksums."""
+    locked = DataFile.objects.select_for_update().get(pk=datafile.pk)
+    if locked.upload_id != upload_id:
+        return
+    locked.part_crc32s = {**locked.part_crc32s, **{str(n): crc for n, crc in crc32s.items()}}
+    DataFile.objects.filter(pk=datafile.pk).update(part_crc32s=locked.part_crc32s)
+    datafile.part_crc32s = locked.part_crc32s
+
+
+def _listed_parts(
+    store: storage.S3Store, datafile: DataFile, upload_id: str
+) -> list[dict[str, Any]]:
+    """S3's list of the uploaded parts, each with its CRC32 (S3's, else the signed one)."""
+    signed = DataFile.objects.values_list("part_crc32s", flat=True).get(pk=datafile.pk) or {}
+    return [
+        p | {"ChecksumCRC32": p.get("ChecksumCRC32") or signed.get(str(p["PartNumber"]), "")}
+        for p in store.multipart_list_parts(datafile.storage_key, upload_id)
+    ]
 
 
 def upload_multipart_list_parts(
@@ -230,7 +257,7 @@ def upload_multipart_list_parts(
 ) -> list[dict[str, Any]]:
     _uploadable(actor, datafile)
     _check_upload_id(datafile, upload_id)
-    return _s3().multipart_list_parts(datafile.storage_key, upload_id)
+    return _listed_parts(_s3(), datafile, upload_id)
 
 
 def upload_multipart_complete(
@@ -248,7 +275,7 @@ def upload_multipart_complete(
     _check_upload_id(datafile, upload_id)
     declared = _declared_sha256(datafile, sha256)
     store = _s3()
-    listed = store.multipart_list_parts(datafile.storage_key, upload_id)
+    listed = _listed_parts(store, datafile, upload_id)
     uploaded = sum(int(p["Size"]) for p in listed)
     if uploaded != datafile.size:
         raise ValidationFailed(
@@ -278,7 +305,7 @@ def upload_multipart_abort(*, actor: Any, datafile: DataFile, upload_id: str) ->
     _uploadable(actor, datafile)
     _check_upload_id(datafile, upload_id)
     _s3().multipart_abort(datafile.storage_key, upload_id)
-    DataFile.objects.filter(pk=datafile.pk).update(upload_id="")
+    DataFile.objects.filter(pk=datafile.pk).update(upload_id="", part_crc32s={})
 
 
 # --- Local chunked upload ------------------------------------------------------------------------------
@@ -338,7 +365,11 @@ def _mark_stored(datafile: DataFile, *, declared_sha256: str = "") -> DataFile:
     declared = {"expected_sha256": declared_sha256} if declared_sha256 else {}
     with transaction.atomic():
         updated = DataFile.objects.filter(pk=datafile.pk, state=FileState.REGISTERED).update(
-            state=FileState.STORED, upload_id="", modified=timezone.now(), **declared
+            state=FileState.STORED,
+            upload_id="",
+            part_crc32s={},
+            modified=timezone.now(),
+            **declared,
         )
         if updated:
             Dataset.objects.filter(

@@ -279,6 +279,13 @@ class DataFile(models.Model):
     upload_id = models.CharField(
         max_length=1024, blank=True, help_text="Open S3 multipart upload, if any."
     )
+    part_crc32s = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="CRC32 (base64) of each part signed for the open multipart upload, by part "
+        "number: S3 wants them back at completion, and not every S3 server lists them "
+        "(SeaweedFS does not).",
+    )
     expected_sha256 = models.CharField(
         max_length=64, blank=True, help_text="As declared by the uploader."
     )

@@ -1,7 +1,8 @@
 """Fixtures for the real services.
 
-- ``s3_server``: moto's S3-compatible server in its own process on a loopback port, reached only
-  through boto3 over HTTP (exactly as MinIO or AWS would be).
+- ``s3_server``: SeaweedFS's S3 server in its own process on loopback ports, reached only
+  through boto3 over HTTP with real credentials (exactly as MinIO or AWS would be): it checks
+  signatures, presigned URLs (and their expiry) and part checksums.
 - ``s3_storage``: switches the portal's storage to a fresh bucket on that server.
 - ``celery_worker_process``: a real ``celery worker`` process against Redis and PostgreSQL.
 
@@ -26,11 +27,13 @@ from typing import Any
 
 import pytest
 
-from bench.common import free_port, wait_for_port
+from bench import seaweedfs
+from bench.common import S3Server
+from bench.common import s3_server as s3_server_process
 
 ROOT = Path(__file__).resolve().parent.parent
-S3_KEY = "openem-test"
-S3_SECRET = "openem-test-secret"  # noqa: S105 - moto accepts any credentials
+S3_KEY = seaweedfs.ACCESS_KEY
+S3_SECRET = seaweedfs.SECRET_KEY
 
 
 def require_service(reason: str) -> None:
@@ -40,51 +43,12 @@ def require_service(reason: str) -> None:
     pytest.skip(reason)
 
 
-@dataclass
-class S3Server:
-    endpoint_url: str
-    access_key: str = S3_KEY
-    secret_key: str = S3_SECRET
-    region: str = "us-east-1"
-
-    def storage_settings(self, bucket: str) -> dict[str, Any]:
-        return {
-            "backend": "s3",
-            "bucket": bucket,
-            "endpoint_url": self.endpoint_url,
-            "public_endpoint_url": None,
-            "access_key": self.access_key,
-            "secret_key": self.secret_key,
-            "region": self.region,
-            "addressing_style": "path",
-        }
-
-    def env(self, bucket: str) -> dict[str, str]:
-        return {
-            "S3_BUCKET": bucket,
-            "S3_ENDPOINT_URL": self.endpoint_url,
-            "S3_ACCESS_KEY_ID": self.access_key,
-            "S3_SECRET_ACCESS_KEY": self.secret_key,
-            "S3_REGION": self.region,
-        }
-
-
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_port(port)
-        yield S3Server(endpoint_url=f"http://127.0.0.1:{port}")
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    """SeaweedFS, once per test session (it starts in about a second), on free loopback ports
+    with its own data folder (``bench.seaweedfs``, the launcher the benchmarks use too)."""
+    with s3_server_process(tmp_path_factory.mktemp("s3")) as server:
+        yield server
 
 
 @pytest.fixture
@@ -98,7 +62,7 @@ def s3_storage(s3_server: S3Server, settings: Any) -> Iterator[S3Server]:
     store = storage.get_store()
     assert isinstance(store, storage.S3Store)
     store.ensure_bucket()
-    s3_server.bucket = bucket  # type: ignore[attr-defined]
+    s3_server.bucket = bucket
     yield s3_server
     storage.reset_store_cache()
 
@@ -116,8 +80,9 @@ def local_storage(tmp_path: Path, settings: Any) -> Iterator[Path]:
 
 def signed_for(url: str, method: str, server: Any) -> bool:
     """Whether the presigned ``url`` is valid for ``method``, checked the way S3 checks it:
-    Signature V4 covers the method. (moto's server does not check presigned signatures, so
-    the check is done here with botocore's signer and the server's secret key.)"""
+    Signature V4 covers the method. (Checked offline with botocore's signer and the server's
+    secret key, which says which method a URL is for; the S3 server itself refuses a URL used
+    with another method, see tests/ingest/test_s3_server.py.)"""
     from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
     from botocore.auth import S3SigV4QueryAuth
@@ -144,23 +109,23 @@ def signed_for(url: str, method: str, server: Any) -> bool:
 
 
 def stored_crc32(key: str) -> str:
-    """The CRC32 S3 keeps for a multipart object of CRC32 parts (made of its parts' CRC32s),
-    without AWS's ``-N`` (the number of parts; moto leaves it out on HEAD)."""
+    """The CRC32 S3 keeps for a multipart object of CRC32 parts: ``<composite>-<parts>``."""
     from ingest.storage import get_store
 
     store = get_store()
     head = store.client.head_object(Bucket=store.bucket, Key=key, ChecksumMode="ENABLED")
-    return str(head["ChecksumCRC32"]).split("-")[0]
+    return str(head["ChecksumCRC32"])
 
 
 def composite_crc32(crc32s: list[str]) -> str:
     """What S3 computes for such an object from its parts' CRC32s (base64): the CRC32 of
-    their bytes, one after the other."""
+    their bytes, one after the other, then ``-`` and the number of parts (as AWS does)."""
     import base64
     import zlib
 
     joined = b"".join(base64.b64decode(crc) for crc in crc32s)
-    return base64.b64encode(zlib.crc32(joined).to_bytes(4, "big")).decode()
+    crc = base64.b64encode(zlib.crc32(joined).to_bytes(4, "big")).decode()
+    return f"{crc}-{len(crc32s)}"
 
 
 # --- Redis, PostgreSQL and a real Celery worker ----------------------------------------------------

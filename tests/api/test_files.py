@@ -321,7 +321,7 @@ def test_s3_download_answers_head_through_its_redirect(world, s3_storage, live_s
     assert head.content == b""
     assert int(head.headers["Content-Length"]) == len(CONTENT)
     assert head.headers["ETag"] == f'"{hashlib.md5(CONTENT).hexdigest()}"'  # noqa: S324
-    # (moto applies response-content-disposition to GET only, so the name is not checked here.)
+    # (SeaweedFS, like moto, applies response-content-disposition to GET only.)
     got = requests.get(url, timeout=10)  # GET still gets a URL presigned for GET
     assert got.content == CONTENT
     assert signed_for(got.history[0].headers["Location"], "GET", s3_storage)

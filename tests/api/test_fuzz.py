@@ -6,7 +6,7 @@ into every service). No request may get a 5xx, and every response must match the
 documented status code, content type, headers and body.
 
 The requests go in process to the portal's WSGI application (the one gunicorn serves), against
-the test database, with the storage on moto's S3 server (multipart uploads, presigned URLs and
+the test database, with the storage on SeaweedFS's S3 server (multipart uploads, presigned URLs and
 redirecting downloads are the S3 paths). Every other request names seeded objects in its path
 (a published dataset with stored files, a draft with an upload session of registered files, its
 depositions, ...) so that requests reach past "not found"; the rest keep the generated ids.

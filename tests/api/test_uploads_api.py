@@ -1,4 +1,4 @@
-"""The upload API: sessions, batch registration, S3 multipart through real presigned URLs (moto's
+"""The upload API: sessions, batch registration, S3 multipart through real presigned URLs (SeaweedFS's
 server over HTTP), local chunks with Content-Range, completion, ingest status, and who may."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The ``openem`` command line against a live portal (pytest-django's ``live_server``) and the S3
-server (moto over HTTP): upload with resume, download with verification and resume, search,
+server (SeaweedFS over HTTP): upload with resume, download with verification and resume, search,
 errors and configuration."""
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def test_an_interrupted_upload_resumes_without_sending_parts_again(
     assert stored_sha256(datafile) == sha256_of(big)
     assert stored_crc32(datafile.storage_key) == composite_crc32(part_crc32s(big))
     # The parts sent before the interruption are completed with the CRC32s S3 lists for them
-    # (moto lists none: the server then takes S3's own list at completion).
+    # (SeaweedFS lists none: the portal keeps the CRC32s it signed each part with).
     [big_parts] = [parts for parts in completions if len(parts) == 4]
     assert [p.get("checksum_crc32") for p in big_parts[2:]] == part_crc32s(big)[2:]
 
@@ -538,7 +538,7 @@ def test_upload_without_a_token_says_how_to_get_one(cli, world, session_folder):
 
 
 def test_an_unreachable_server_is_reported_after_the_retries(cli, world):
-    from tests.services import free_port
+    from bench.common import free_port
 
     result = cli("show", "oem-x", server=f"http://127.0.0.1:{free_port()}")
 

@@ -1,4 +1,4 @@
-"""The ingest pipeline on stored objects, on local files and on the S3 server (moto, over HTTP).
+"""The ingest pipeline on stored objects, on local files and on the S3 server (SeaweedFS, over HTTP).
 
 Every file goes ``stored -> processing -> ready | failed`` through ``datafile_process`` exactly
 as a worker runs it; the dataset settles (aggregated metadata, status ready) once every file has

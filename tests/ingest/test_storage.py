@@ -1,4 +1,4 @@
-"""The storage module, on local files and on the S3 server (moto, over HTTP)."""
+"""The storage module, on local files and on the S3 server (SeaweedFS, over HTTP)."""
 
 from __future__ import annotations
 

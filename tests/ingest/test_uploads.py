@@ -1,5 +1,5 @@
 """Upload sessions: batch registration, direct-to-S3 multipart through real presigned URLs
-(moto's server over HTTP), resumable local chunks, completion into ingest, and who may upload."""
+(SeaweedFS over HTTP), resumable local chunks, completion into ingest, and who may upload."""
 
 from __future__ import annotations
 

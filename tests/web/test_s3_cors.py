@@ -3,6 +3,8 @@ them read each part's ETag."""
 
 from __future__ import annotations
 
+import base64
+import zlib
 from typing import Any
 
 import pytest
@@ -19,7 +21,9 @@ def test_configure_cors_allows_the_portal_origin_to_put_parts(s3_storage: Any) -
     assert store.configure_cors(["http://portal.example"]) is True
     key = storage.object_key("cors", "probe")
     upload_id = store.multipart_create(key)
-    url, headers = store.multipart_presign_part(key, upload_id, 1, "AAAAAA==")
+    body = b"x" * 10
+    crc32 = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+    url, headers = store.multipart_presign_part(key, upload_id, 1, crc32)
     preflight = requests.options(
         url,
         headers={
@@ -35,7 +39,7 @@ def test_configure_cors_allows_the_portal_origin_to_put_parts(s3_storage: Any) -
     allowed = preflight.headers["Access-Control-Allow-Headers"].lower()
     assert allowed == "*" or "x-amz-checksum-crc32" in allowed
     put = requests.put(
-        url, data=b"x" * 10, headers={"Origin": "http://portal.example", **headers}, timeout=10
+        url, data=body, headers={"Origin": "http://portal.example", **headers}, timeout=10
     )
     assert put.status_code == 200
     assert put.headers["Access-Control-Allow-Origin"] == "http://portal.example"
