@@ -1,7 +1,7 @@
 """The one module that talks to object storage.
 
 Two implementations of one small interface: the local filesystem (embedded default) and
-S3-compatible object storage (MinIO, AWS, moto's server in tests), reached only through boto3.
+S3-compatible object storage (MinIO, AWS, SeaweedFS in tests), reached only through boto3.
 
 Readers never download a whole object: they use ``read(key, offset, length)`` (an S3 ranged
 GET), ``iter_chunks`` (one streaming GET), or ``open_ranged`` (a block-caching file-like
@@ -350,12 +350,37 @@ class S3Store:
         )
 
     def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist (the demo, compose and tests); a key without
+        access to it gets :meth:`check_access`'s message."""
         from botocore.exceptions import ClientError
 
         try:
             self.client.head_bucket(Bucket=self.bucket)
-        except ClientError:
+        except ClientError as exc:
+            if not isinstance(_classify(exc, self.bucket), ObjectNotFound):
+                self.check_access()
             self.client.create_bucket(Bucket=self.bucket)
+
+    def check_access(self) -> None:
+        """Raise a :class:`StorageError` that says what to fix when the configured credentials
+        cannot use the bucket (``manage.py check_storage``, the health endpoint)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        where = f"bucket {self.bucket!r} at {self.client.meta.endpoint_url}"
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as exc:
+            error = _classify(exc, self.bucket)
+            key_id = self._credentials.get("aws_access_key_id") or "(none)"
+            if isinstance(error, AccessDenied):
+                raise AccessDenied(
+                    f"the S3 credentials (access key {key_id}) have no access to {where}: "
+                    "give that key read and write access to the bucket, or set "
+                    "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY to a key that has it"
+                ) from exc
+            if isinstance(error, ObjectNotFound):
+                raise ObjectNotFound(f"there is no {where}: create it, or set S3_BUCKET") from exc
+            raise type(error)(f"cannot reach {where}: {error}") from exc
 
     def configure_cors(self, origins: list[str], *, max_age: int = 3600) -> bool:
         """Let browsers on ``origins`` PUT parts straight to the bucket and read the ``ETag``
