@@ -121,7 +121,11 @@ class _Uploader:
             if response.status_code == 403 and not resigned:
                 (url, headers), resigned = resign(), True  # the presigned URL may have expired
                 continue
-            retriable = response.status_code in RETRY_STATUSES or response.status_code >= 500
+            retriable = (
+                response.status_code in RETRY_STATUSES
+                or response.status_code >= 500
+                or _damaged_on_the_way(response)
+            )
             if not retriable or attempt == policy.attempts:
                 raise TransferError(
                     f"storage refused a part: {response.status_code} {response.reason} "
@@ -538,3 +542,12 @@ def wait_for_ingest(
             status = client.upload_status(session_id)
     finally:
         reporter.close()
+
+
+#: S3's answers to a part whose bytes differ from the CRC32 it was signed with: the bytes read
+#: from the file were checksummed before sending, so they were damaged on the way: send again.
+_DAMAGED_CODES = ("BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch")
+
+
+def _damaged_on_the_way(response: Any) -> bool:
+    return response.status_code == 400 and any(code in response.text for code in _DAMAGED_CODES)
