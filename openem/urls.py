@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("fair.urls")),  # DataCite XML/JSON, OAI-PMH, sitemap, exports
 ]
 
-# Under /api/ these answer in the API's JSON error shape; elsewhere Django's pages.
+# Under /api/ these answer in the API's JSON error shape; elsewhere the portal's pages.
+handler403 = "openem.api.exceptions.permission_denied"
 handler404 = "openem.api.exceptions.page_not_found"
 handler500 = "openem.api.exceptions.server_error"

@@ -35,6 +35,8 @@ def portal_counts(*, user: Any) -> dict[str, int]:
 
 
 def dataset_for_user(*, user: Any, pid: str) -> Dataset | None:
+    if "\x00" in pid or len(pid) > 200:  # no dataset has one; PostgreSQL refuses NUL
+        return None
     return (
         access.datasets_visible_to(user)
         .select_related("facility", "instrument", "project", "owner")

@@ -22,6 +22,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.template import loader
 from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
@@ -141,24 +143,58 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
+def _reason(exception: Exception | None) -> str:
+    """The sentence our own code gave the exception (``Http404("No dataset ...")``); not the
+    resolver's internals for a URL that matches nothing."""
+    if exception is None or exception.__class__.__name__ == "Resolver404":
+        return ""
+    text = str(exception.args[0]) if exception.args and isinstance(exception.args[0], str) else ""
+    return text
+
+
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """``handler404``: JSON under /api/, Django's page elsewhere."""
+    """``handler404``: JSON under /api/, the portal's branded page elsewhere."""
     if request.path.startswith(API_PATH_PREFIX):
         return JsonResponse(
             error_body("not_found", f"there is no API endpoint at {request.path}"),
             status=status.HTTP_404_NOT_FOUND,
         )
-    return defaults.page_not_found(request, exception)
+    return render(
+        request,
+        "errors/404.html",
+        {"reason": _reason(exception), "path": request.path},
+        status=status.HTTP_404_NOT_FOUND,
+    )
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler403``: the reason, and a way back (sign in, or the dataset list)."""
+    reason = _reason(exception) or "You may not open this page."
+    if request.path.startswith(API_PATH_PREFIX):
+        return JsonResponse(
+            error_body("permission_denied", reason), status=status.HTTP_403_FORBIDDEN
+        )
+    return render(
+        request,
+        "errors/403.html",
+        {"reason": reason, "path": request.get_full_path()},
+        status=status.HTTP_403_FORBIDDEN,
+    )
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """``handler500``: JSON under /api/, Django's page elsewhere. Django has logged the error."""
+    """``handler500``: JSON under /api/, the branded page elsewhere, rendered without the
+    request's context (the database may be what failed). Django has logged the error."""
     if request.path.startswith(API_PATH_PREFIX):
         return JsonResponse(
             error_body("server_error", "something went wrong on our side; it has been logged"),
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
-    return defaults.server_error(request)
+    try:
+        body = loader.get_template("errors/500.html").render({})
+    except Exception:  # noqa: BLE001 - the error page itself must not fail
+        return defaults.server_error(request)
+    return HttpResponse(body, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
 
 
 # --- The error shape, for the OpenAPI schema ----------------------------------------------------
