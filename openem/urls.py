@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from openem.health import health
 from repository import account_views
 
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
     path("accounts/profile/", account_views.profile, name="profile"),
     path("api/", include("openem.api.urls")),  # /api/v1/, /api/schema/, /api/docs/, /api/redoc/
     path("admin/", admin.site.urls),
+    path("health/", health, name="health"),  # database, Redis, storage, worker: 200 or 503
     path("", include("metadata.urls")),
     path("", include("deposition.urls")),  # deposition pages, /api/v1/datasets/<pid>/depositions/
     path("", include("fair.urls")),  # DataCite XML/JSON, OAI-PMH, sitemap, exports
