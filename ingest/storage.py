@@ -581,6 +581,25 @@ class S3Store:
             key=key,
         )
 
+    def multipart_list_uploads(self) -> Iterator[tuple[str, str, Any]]:
+        """Every open multipart upload of the bucket: (key, upload id, initiated datetime)."""
+        markers: dict[str, str] = {}
+        while True:
+            response: dict[str, Any] = with_retries(
+                functools.partial(
+                    self.client.list_multipart_uploads, Bucket=self.bucket, **markers
+                ),
+                key=self.bucket,
+            )
+            for upload in response.get("Uploads", []):
+                yield upload["Key"], upload["UploadId"], upload.get("Initiated")
+            if not response.get("IsTruncated"):
+                return
+            markers = {
+                "KeyMarker": response.get("NextKeyMarker", ""),
+                "UploadIdMarker": response.get("NextUploadIdMarker", ""),
+            }
+
     def multipart_abort(self, key: str, upload_id: str) -> None:
         with_retries(
             lambda: self.client.abort_multipart_upload(

@@ -46,3 +46,11 @@ def reconcile() -> int:
     for datafile_id in ids:
         process_file.delay(datafile_id)
     return len(ids)
+
+
+@shared_task(name="ingest.abort_stale_uploads", time_limit=3600)
+def abort_stale_uploads() -> dict[str, int]:
+    from .uploads import abort_stale_multipart_uploads
+
+    with single_run("abort_stale_uploads") as mine:
+        return abort_stale_multipart_uploads() if mine else {"skipped": 1}

@@ -8,6 +8,7 @@ complete and its size matches what was registered; then ingest is enqueued after
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
@@ -405,3 +406,38 @@ def upload_session_complete(*, actor: Any, session: UploadSession) -> dict[str, 
     session.completed_at = timezone.now()
     session.save(update_fields=["state", "completed_at"])
     return {"missing_files": missing, "files": session.files.count()}
+
+
+# --- Stale multipart uploads ---------------------------------------------------------------------
+
+
+def abort_stale_multipart_uploads(
+    *,
+    abandoned_after: dt.timedelta = dt.timedelta(days=7),
+    orphaned_after: dt.timedelta = dt.timedelta(hours=1),
+) -> dict[str, int]:
+    """Abort the bucket's multipart uploads that nobody will complete (their parts cost space
+    and S3 never drops them itself): ``orphaned`` ones no file names (a start that lost a race,
+    a crash between create and save) once ``orphaned_after`` old, and ``abandoned`` ones a file
+    still names but nobody continued for ``abandoned_after`` (that file starts over)."""
+    store = storage.get_store()
+    if not isinstance(store, storage.S3Store):
+        return {"orphaned": 0, "abandoned": 0, "kept": 0}
+    now = timezone.now()
+    counts = {"orphaned": 0, "abandoned": 0, "kept": 0}
+    for key, upload_id, initiated in store.multipart_list_uploads():
+        age = now - initiated if initiated else dt.timedelta.max
+        named = DataFile.objects.filter(upload_id=upload_id, storage_key=key)
+        if not named.exists():
+            if age < orphaned_after:
+                counts["kept"] += 1
+                continue
+            store.multipart_abort(key, upload_id)
+            counts["orphaned"] += 1
+        elif age >= abandoned_after:
+            store.multipart_abort(key, upload_id)
+            named.update(upload_id="", part_crc32s={})
+            counts["abandoned"] += 1
+        else:
+            counts["kept"] += 1
+    return counts
