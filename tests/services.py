@@ -153,9 +153,27 @@ class WorkerProcess:
     process: subprocess.Popen[bytes]
     log: Path
     broker_url: str
+    command: list[str] | None = None
+    env: dict[str, str] | None = None
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes (a crash: nothing is cleaned up)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def start_again(self) -> None:
+        """A new worker process with the same settings (after :meth:`kill`)."""
+        assert self.command is not None
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(  # noqa: S603
+                self.command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        _wait_for_worker(self.process, self.log, ready_count=self.output().count("ready."))
 
 
 def _database_url_for_worker() -> str:
@@ -221,23 +239,24 @@ def celery_worker_process(
         env["OPENEM_STORAGE_ROOT"] = storage_config["root"]
     log = tmp_path / "worker.log"
     with open(log, "wb") as out:
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "openem",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=2",
+            "--without-gossip",
+            "--without-mingle",
+            "-Q",
+            "default,ingest,export",
+            "-n",
+            f"{worker_name}@%h",
+        ]
         process = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "openem",
-                "worker",
-                "--loglevel=INFO",
-                "--concurrency=2",
-                "--without-gossip",
-                "--without-mingle",
-                "-Q",
-                "default,ingest,export",
-                "-n",
-                f"{worker_name}@%h",
-            ],
+            command,
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -257,10 +276,12 @@ def celery_worker_process(
         broker_transport_options={"global_keyprefix": BROKER_KEY_PREFIX},
     )
     _forget_connections(app)
+    worker = WorkerProcess(process=process, log=log, broker_url=broker, command=command, env=env)
     try:
         _wait_for_worker(process, log)
-        yield WorkerProcess(process=process, log=log, broker_url=broker)
+        yield worker
     finally:
+        process = worker.process  # the one running now (a fault test may have started another)
         app.conf.update(**previous)
         _forget_connections(app)
         with contextlib.suppress(ProcessLookupError):
@@ -294,14 +315,14 @@ def _forget_connections(app: Any) -> None:
     _set_task_join_will_block(False)
 
 
-def _wait_for_worker(process: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_for_worker(process: subprocess.Popen[bytes], log: Path, ready_count: int = 0) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(
                 f"the Celery worker exited early:\n{log.read_text(errors='replace')}"
             )
-        if "ready." in log.read_text(errors="replace"):
+        if log.read_text(errors="replace").count("ready.") > ready_count:
             return
         time.sleep(0.2)
     raise RuntimeError(
