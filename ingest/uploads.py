@@ -230,16 +230,28 @@ def upload_multipart_sign_parts(
     return signed
 
 
-@transaction.atomic
 def _record_part_crc32s(datafile: DataFile, upload_id: str, crc32s: Mapping[int, str]) -> None:
     """Keep the CRC32 each part was signed with (S3 checked the part against it), for the
-    completion and the resuming client: not every S3 server lists part checksums."""
-    locked = DataFile.objects.select_for_update().get(pk=datafile.pk)
-    if locked.upload_id != upload_id:
-        return
-    locked.part_crc32s = {**locked.part_crc32s, **{str(n): crc for n, crc in crc32s.items()}}
-    DataFile.objects.filter(pk=datafile.pk).update(part_crc32s=locked.part_crc32s)
-    datafile.part_crc32s = locked.part_crc32s
+    completion and the resuming client: not every S3 server lists part checksums.
+
+    One UPDATE merging the new values in (JSON concatenation), so parallel sign requests of one
+    file neither lose each other's values nor hold a lock (SQLite refuses a read-then-write
+    transaction's upgrade while another writes: "database is locked")."""
+    import json
+
+    from django.db import connection
+
+    table = DataFile._meta.db_table
+    merge = (
+        "part_crc32s || %s::jsonb"
+        if connection.vendor == "postgresql"
+        else "json_patch(part_crc32s, %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET part_crc32s = {merge} WHERE id = %s AND upload_id = %s",  # noqa: S608 - fixed names
+            [json.dumps({str(n): crc for n, crc in crc32s.items()}), datafile.pk, upload_id],
+        )
 
 
 def _listed_parts(
