@@ -33,13 +33,14 @@ assets: ## front-end libraries from the npm registry, through the lock file
 
 demo:
 	$(PY) manage.py seed_demo
+	$(PY) manage.py import_emdb_entries stats/demo/emdb_sample.csv
 
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 typecheck:
-	$(VENV)/bin/mypy openem repository metadata ingest deposition fair
+	$(VENV)/bin/mypy openem repository metadata ingest deposition fair stats
 
 schema:
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null

@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "ingest",
     "deposition",
     "fair",
+    "stats",
 ]
 
 MIDDLEWARE = [
@@ -125,6 +126,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "openem.site.SiteUrlMiddleware",
+    "stats.middleware.UsageMiddleware",
 ]
 
 ROOT_URLCONF = "openem.urls"
@@ -309,7 +311,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "fixity-check": {"task": "ingest.fixity_check", "schedule": 6 * 3600.0},
     "reconcile-stuck-files": {"task": "ingest.reconcile", "schedule": 600.0},
     "abort-stale-uploads": {"task": "ingest.abort_stale_uploads", "schedule": 24 * 3600.0},
+    "aggregate-usage": {"task": "stats.aggregate_usage", "schedule": 300.0},
 }
+
+# --- Usage statistics and coverage (stats) ------------------------------------------------------
+
+# Funding country of the imported EMDB entries the coverage dashboard counts nationally.
+OPENEM_STATS_COUNTRY = env.str("OPENEM_STATS_COUNTRY", default="Switzerland")
 
 # --- Email --------------------------------------------------------------------------------------
 

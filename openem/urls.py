@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("metadata.urls")),
     path("", include("deposition.urls")),  # deposition pages, /api/v1/datasets/<pid>/depositions/
     path("", include("fair.urls")),  # DataCite XML/JSON, OAI-PMH, sitemap, exports
+    path("", include("stats.urls")),  # /stats/: coverage dashboard, charts, CSV/JSON
 ]
 
 # Under /api/ these answer in the API's JSON error shape; elsewhere the portal's pages.

@@ -25,7 +25,7 @@ from django.utils.http import content_disposition_header
 from ingest.storage import ObjectStore, get_store, presign_for
 from openem.errors import Conflict
 
-from . import access, services
+from . import access, services, signals
 from .models import AuditAction, AuditEvent, DataFile, FileState
 
 STREAM_CHUNK_SIZE = 1024 * 1024
@@ -176,6 +176,7 @@ def datafile_response(request: HttpRequest, *, datafile: DataFile) -> HttpRespon
         download_record(
             user=request.user, datafile=datafile, byte_range=request.headers.get("Range", "")
         )
+        signals.file_download_started.send(sender=DataFile, request=request, datafile=datafile)
     store = get_store()
     presigned = presign_for(
         store, request.method or "GET", datafile.storage_key, filename=datafile.name

@@ -9,6 +9,7 @@ v1_urlpatterns = [
     path("", include("repository.api.urls")),
     path("", include("ingest.api_urls")),
     path("", include("metadata.api_urls")),
+    path("", include("stats.api_urls")),
 ]
 
 urlpatterns = [
