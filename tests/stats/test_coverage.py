@@ -54,7 +54,10 @@ def test_a_csv_export_is_imported_and_a_second_import_updates(tmp_path: Path) ->
         "Switzerland",
         "Germany",
     ]
-    changed = GOOD_CSV.replace("EMD-11002,2023-07-12,Switzerland;Germany,,", "EMD-11002,2023-07-12,Switzerland;Germany,EMPIAR-10999,")
+    changed = GOOD_CSV.replace(
+        "EMD-11002,2023-07-12,Switzerland;Germany,,",
+        "EMD-11002,2023-07-12,Switzerland;Germany,EMPIAR-10999,",
+    )
     out, _ = _import(_write(tmp_path, "emdb2.csv", changed))
     assert "(0 new, 4 updated)" in out
     assert EmdbEntry.objects.get(emdb_id="EMD-11002").empiar_ids == ["EMPIAR-10999"]
@@ -88,7 +91,12 @@ def test_bad_rows_are_reported_with_line_numbers_and_skipped_whole(tmp_path: Pat
 
 def test_a_json_export_reports_the_line_of_each_bad_entry(tmp_path: Path) -> None:
     entries = [
-        {"emdb_id": "EMD-12001", "deposition_date": "2022-02-02", "funding_countries": ["Switzerland"], "empiar_ids": ["EMPIAR-10500"]},
+        {
+            "emdb_id": "EMD-12001",
+            "deposition_date": "2022-02-02",
+            "funding_countries": ["Switzerland"],
+            "empiar_ids": ["EMPIAR-10500"],
+        },
         {"emdb_id": "EMD-12002", "deposition_date": "yesterday"},
         ["not", "an", "object"],
     ]
@@ -106,9 +114,13 @@ def test_a_json_export_reports_the_line_of_each_bad_entry(tmp_path: Path) -> Non
     [
         ("missing.csv", None, "no such file"),
         ("header.csv", "id,date\nEMD-1,2020-01-01\n", "needs the columns emdb_id, deposition_date"),
-        ("broken.json", "[{\"emdb_id\": ", "not valid JSON"),
-        ("object.json", "{\"emdb_id\": \"EMD-1234\"}", "expected a JSON list"),
-        ("latin1.csv", b"emdb_id,deposition_date,title\nEMD-1234,2020-01-01,Z\xfcrich\n", "not UTF-8"),
+        ("broken.json", '[{"emdb_id": ', "not valid JSON"),
+        ("object.json", '{"emdb_id": "EMD-1234"}', "expected a JSON list"),
+        (
+            "latin1.csv",
+            b"emdb_id,deposition_date,title\nEMD-1234,2020-01-01,Z\xfcrich\n",
+            "not UTF-8",
+        ),
     ],
 )
 def test_unreadable_files_import_nothing(
@@ -158,12 +170,20 @@ def test_the_coverage_counts_the_imported_list_and_the_portals_own_maps(network:
     assert doc["country"] == "Switzerland"
     by_year = {row["year"]: row for row in doc["coverage"]}
     # 2023: EMD-11001 (EMPIAR) and EMD-11002 (EMPIAR-less in the list, none in the portal)
-    assert by_year[2023] == {"year": 2023, "datasets_published": 0, "emdb_entries": 2, "with_empiar": 1, "ratio": 0.5}
+    assert by_year[2023] == {
+        "year": 2023,
+        "datasets_published": 0,
+        "emdb_entries": 2,
+        "with_empiar": 1,
+        "ratio": 0.5,
+    }
     # 2024: EMD-11003 (listed, EMPIAR) and the portal's EMD-19999 (its own EMPIAR id);
     # EMD-11004 is German, EMD-18888 private: neither counts
     assert by_year[2024]["emdb_entries"] == 2 and by_year[2024]["with_empiar"] == 2
     assert doc["coverage_total"]["ratio"] == 0.75
-    (facility_row,) = [row for row in doc["facilities"] if row["facility"] == "Cryo-EM Facility Basel"]
+    (facility_row,) = [
+        row for row in doc["facilities"] if row["facility"] == "Cryo-EM Facility Basel"
+    ]
     assert facility_row == {
         "facility": "Cryo-EM Facility Basel", "year": 2024, "datasets_published": 2,
         "emdb_entries": 2, "with_empiar": 1, "ratio": 0.5,
@@ -177,7 +197,7 @@ def test_the_dashboard_shows_plots_with_the_same_numbers_in_tables(network: Any)
     page = Client().get(reverse("stats")).content.decode()
     assert 'data-stat="coverage-total">3 of 4</strong>' in page
     table = page[page.index('data-table="coverage"') :].split("</table>")[0]
-    assert "<th scope=\"row\">2023</th><td>2</td><td>1</td><td>50.0 %</td>" in table
+    assert '<th scope="row">2023</th><td>2</td><td>1</td><td>50.0 %</td>' in table
     charts = re.findall(r'<img src="(/stats/charts/[\w-]+\.svg)"', page)
     assert "/stats/charts/coverage.svg" in charts and len(charts) >= 6
     for url in charts:

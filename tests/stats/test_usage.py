@@ -136,7 +136,9 @@ def test_aggregation_is_idempotent_and_follows_new_events() -> None:
 
 
 def test_events_of_unknown_datasets_are_left_out_of_the_rows() -> None:
-    usage_record(FakeRequest(), kind=UsageKind.INVESTIGATION, dataset_pid="oem-nosuchthing", now=NOW)
+    usage_record(
+        FakeRequest(), kind=UsageKind.INVESTIGATION, dataset_pid="oem-nosuchthing", now=NOW
+    )
     services.usage_aggregate(today=_day(NOW))
     assert DatasetUsageDaily.objects.count() == 0
 
@@ -191,7 +193,9 @@ def test_failed_and_refused_answers_are_not_counted(world: Any, browser_client: 
         facility=world.facility, owner=world["staff"], visibility=Visibility.PRIVATE
     )
     assert browser_client.get(reverse("dataset-detail", args=[private.pid])).status_code == 404
-    assert browser_client.get(reverse("dataset-detail", args=["oem-nosuchthing"])).status_code == 404
+    assert (
+        browser_client.get(reverse("dataset-detail", args=["oem-nosuchthing"])).status_code == 404
+    )
     assert UsageEvent.objects.count() == 0
 
 
