@@ -15,11 +15,11 @@ import sys
 import traceback
 from types import ModuleType
 
-from bench import checksum_local, checksum_s3, headers, oai, pipeline
+from bench import checksum_local, checksum_s3, headers, oai, pipeline, usage
 from bench.common import write_results
 
 BENCHMARKS: dict[str, ModuleType] = {
-    module.NAME: module for module in (checksum_local, checksum_s3, headers, pipeline, oai)
+    module.NAME: module for module in (checksum_local, checksum_s3, headers, pipeline, oai, usage)
 }
 
 
@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         pipeline.prepare_environment(args)
     if "oai" in names:
         oai.prepare_environment(args)
+    if "usage" in names:
+        usage.prepare_environment(args)
     from bench.common import setup_django
 
     setup_django()
