@@ -22,9 +22,10 @@ setup: install assets
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ./clients/python  # openem-client: the `openem` command
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -40,7 +41,7 @@ lint:
 	$(VENV)/bin/ruff format --check .
 
 typecheck:
-	$(VENV)/bin/mypy openem repository metadata ingest deposition fair stats
+	$(VENV)/bin/mypy openem repository metadata ingest deposition fair stats clients/python/openem_client
 
 schema:
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null

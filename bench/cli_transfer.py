@@ -321,7 +321,7 @@ def _measure(
         "AWS_SHARED_CREDENTIALS_FILE": str(workdir / "aws-credentials"),
     }
     openem = [
-        sys.executable, "-m", "openem.cli", "--server", portal, "--token", config["token"],
+        sys.executable, "-m", "openem_client", "--server", portal, "--token", config["token"],
         "--no-progress",
     ]  # fmt: skip
     s3 = [*aws, "--endpoint-url", server.endpoint_url, "s3", "cp", "--only-show-errors"]

@@ -384,6 +384,9 @@ REST_FRAMEWORK = {
     "DATETIME_FORMAT": "iso-8601",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# API versioning: every /api/ response names the API version and the oldest openem-client
+# that works with it (openem.api.versions), which the client checks on its first request.
+MIDDLEWARE.append("openem.api.versions.ApiVersionHeadersMiddleware")
 SPECTACULAR_SETTINGS = {
     "TITLE": "OpenEM portal API",
     "DESCRIPTION": (

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from ingest.models import UploadSession, UploadSessionState
 from openem.celery import app as celery_app
-from openem.client.files import part_crc32
+from openem_client.files import part_crc32
 from repository.models import DataFile, Dataset, DatasetStatus, FileState, TokenScope
 from repository.services import dataset_create
 from tests.api.conftest import error_of

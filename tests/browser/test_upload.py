@@ -21,7 +21,7 @@ import tifffile
 
 from ingest import storage
 from ingest.models import UploadSession
-from openem.client.files import part_crc32
+from openem_client.files import part_crc32
 from repository.models import DataFile, DatasetStatus, FileState
 
 from .conftest import log_in, screenshot, wait_for_js

@@ -1,6 +1,6 @@
 """Fixtures for the CLI tests: the portal served over HTTP by pytest-django's ``live_server``
 (transactional database; ingest runs in-process in the server thread), API tokens for the
-personas, and a ``cli(...)`` runner that calls ``openem.cli.main`` in-process."""
+personas, and a ``cli(...)`` runner that calls ``openem_client.cli.main`` in-process."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
-from openem import cli as openem_cli
 from openem.celery import app as celery_app
+from openem_client import cli as openem_cli
 from repository import tokens
 from repository.models import TokenScope
 

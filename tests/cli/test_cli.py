@@ -16,10 +16,10 @@ from django.db import connection
 from ingest.models import UploadSession, UploadSessionState
 from ingest.storage import get_store
 from ingest.uploads import upload_multipart_list_parts
-from openem import cli as openem_cli
-from openem.client import Client, Throttled, TransferReporter, upload_directory
-from openem.client import upload as client_upload
-from openem.client.files import part_crc32
+from openem_client import Client, Throttled, TransferReporter, upload_directory
+from openem_client import cli as openem_cli
+from openem_client import upload as client_upload
+from openem_client.files import part_crc32
 from repository.models import DataFile, Dataset, DatasetStatus, FileState, Visibility
 from repository.services import dataset_create
 from tests.cli.conftest import MiB, sha256_of, write_file

@@ -30,8 +30,8 @@ from ingest.uploads import (
     upload_session_register_files,
 )
 from openem.celery import app as celery_app
-from openem.client.files import part_crc32
 from openem.errors import Conflict, NotAllowed, ValidationFailed
+from openem_client.files import part_crc32
 from repository import demo
 from repository.models import DataFile, Dataset, DatasetStatus, FileState
 from repository.services import dataset_publish

@@ -1,7 +1,7 @@
 """A small Python client for the OpenEM portal's REST API, and the resumable transfers behind
 the ``openem`` command-line client.
 
-    from openem.client import Client
+    from openem_client import Client
 
     client = Client("https://openem.example.org", token="oem_...")
     for dataset in client.search("apoferritin", technique="spa"):
@@ -22,13 +22,15 @@ file with an HTTP Range request. Progress is reported to a :class:`TransferRepor
 
 from __future__ import annotations
 
-from .api import Client
+from ._version import API_MAJOR, __version__
+from .api import USER_AGENT, Client, compatibility_problem
 from .download import DownloadReport, download_dataset
 from .errors import (
     AuthenticationError,
     AuthError,
     ChecksumMismatch,
     Conflict,
+    IncompatibleClient,
     NetworkError,
     NotFound,
     OpenEMError,
@@ -46,6 +48,11 @@ from .progress import TransferReporter
 from .upload import UploadReport, upload_directory, wait_for_ingest
 
 __all__ = [
+    "API_MAJOR",
+    "USER_AGENT",
+    "__version__",
+    "compatibility_problem",
+    "IncompatibleClient",
     "AuthError",
     "AuthenticationError",
     "ChecksumMismatch",

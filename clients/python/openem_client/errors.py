@@ -75,6 +75,10 @@ class ChecksumMismatch(OpenEMError):
     """A downloaded file's SHA-256 differs from the manifest's."""
 
 
+class IncompatibleClient(OpenEMError):
+    """The portal needs a newer client (or speaks another API major version)."""
+
+
 class TransferStopped(OpenEMError):
     """The transfer was stopped on purpose (``stop_after_parts``, or an interruption)."""
 

@@ -12,8 +12,10 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from ._version import API_MAJOR, __version__
 from .errors import (
     _NETWORK_ERRORS,
+    IncompatibleClient,
     NetworkError,
     OpenEMError,
     RetryPolicy,
@@ -23,11 +25,13 @@ from .errors import (
     error_from_response,
 )
 
-logger = logging.getLogger("openem.client")
+logger = logging.getLogger("openem_client")
 
 API_PREFIX = "/api/v1/"
 DEFAULT_TIMEOUT = (10.0, 300.0)  # connect, read (seconds)
-USER_AGENT = "openem-cli/0.1 (+python-requests)"
+USER_AGENT = f"openem-client/{__version__} (python-requests/{requests.__version__})"
+API_VERSION_HEADER = "OpenEM-API-Version"
+MIN_CLIENT_HEADER = "OpenEM-Min-Client-Version"
 SIGN_BATCH = 1000
 SignedPart = tuple[str, dict[str, str]]  # a part's presigned URL and the headers to send
 
@@ -42,6 +46,38 @@ def signed_parts(listed: Iterable[dict[str, Any]]) -> dict[int, SignedPart]:
         int(p["part_number"]): (str(p["url"]), {str(k): str(v) for k, v in p["headers"].items()})
         for p in listed
     }
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    """``"0.10.2rc1"`` -> ``(0, 10, 2)``: the leading numbers of each dotted part."""
+    numbers = []
+    for piece in str(text).strip().split("."):
+        digits = ""
+        for char in piece:
+            if not char.isdigit():
+                break
+            digits += char
+        if not digits:
+            break
+        numbers.append(int(digits))
+    return tuple(numbers)
+
+
+def compatibility_problem(api_version: str, min_client_version: str) -> str | None:
+    """Why this client cannot talk to a portal announcing these versions, or None."""
+    upgrade = "upgrade it: pip install --upgrade openem-client (or pipx upgrade openem-client)"
+    major = _version_tuple(api_version)[:1]
+    if major and major != (API_MAJOR,):
+        return (
+            f"this portal speaks API version {api_version}, and openem-client {__version__} "
+            f"speaks version {API_MAJOR}: {upgrade}"
+        )
+    if min_client_version and _version_tuple(__version__) < _version_tuple(min_client_version):
+        return (
+            f"openem-client {__version__} is too old for this portal, which needs "
+            f"{min_client_version} or later: {upgrade}"
+        )
+    return None
 
 
 PAGE_SIZE = 1000
@@ -78,6 +114,7 @@ class Client:
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
+        self._compatible = False  # the portal's announced versions were checked
 
     def close(self) -> None:
         """Close the HTTP connections of every thread's session."""
@@ -148,6 +185,8 @@ class Client:
                 logger.info("%s %s: %s; retry in %.1fs", method, url, exc, delay)
                 self._sleep(delay)
                 continue
+            if authenticated and not self._compatible:
+                self._check_versions(response)
             status = response.status_code
             if status in retriable and status not in allowed and attempt < attempts:
                 delay = self.retry.delay(attempt, response.headers.get("Retry-After"))
@@ -165,6 +204,25 @@ class Client:
                 raise error_from_response(response)
             return response
         raise AssertionError("unreachable")
+
+    def _check_versions(self, response: requests.Response) -> None:
+        """Stop with :class:`IncompatibleClient` if the portal announces that it needs a newer
+        client (every ``/api/`` response names its versions; a portal older than versioning
+        names none)."""
+        api_version = response.headers.get(API_VERSION_HEADER)
+        if api_version is None:
+            if response.status_code < 400:
+                self._compatible = True
+            return
+        problem = compatibility_problem(api_version, response.headers.get(MIN_CLIENT_HEADER, ""))
+        if problem:
+            response.close()
+            raise IncompatibleClient(problem, status=response.status_code)
+        self._compatible = True
+
+    def api_info(self) -> dict[str, Any]:
+        """``GET /api/v1/``: the portal's API version and the oldest client it works with."""
+        return dict(self.get_json(""))
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs).json()

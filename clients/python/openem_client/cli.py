@@ -1,6 +1,6 @@
 """``openem``: the OpenEM portal from the command line (search, upload, download, status).
 
-The REST API and the transfers are :mod:`openem.client`'s; this module parses arguments, finds
+The REST API and the transfers are :mod:`openem_client`'s; this module parses arguments, finds
 the server and token, draws progress bars on stderr, prints results (``--json`` for scripts)
 and turns errors into one line of text and an exit status, never a traceback.
 """
@@ -17,11 +17,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from openem.client import (
+from openem_client import (
+    API_MAJOR,
     AuthenticationError,
     ChecksumMismatch,
     Client,
     Conflict,
+    IncompatibleClient,
     NetworkError,
     NotFound,
     OpenEMError,
@@ -33,6 +35,7 @@ from openem.client import (
     TransferReporter,
     TransferStopped,
     ValidationError,
+    __version__,
     download_dataset,
     upload_directory,
     wait_for_ingest,
@@ -47,6 +50,7 @@ EXIT_REFUSED = 5
 EXIT_NETWORK = 6
 EXIT_TRANSFER = 7
 EXIT_INGEST = 8
+EXIT_INCOMPATIBLE = 9
 EXIT_INTERRUPTED = 130
 
 EXIT_STATUS_HELP = """\
@@ -61,6 +65,7 @@ exit status:
   7    a transfer is incomplete: a file could not be sent or fetched, or a
        downloaded file does not match the manifest's SHA-256
   8    upload --wait: some files failed ingest (see the reasons printed)
+  9    the portal needs a newer openem-client: pip install --upgrade openem-client
   130  interrupted (Ctrl-C, or --stop-after-parts): run the same command again
        to resume
 
@@ -280,6 +285,30 @@ def cmd_logout(args: argparse.Namespace) -> int:
         return EXIT_OK
     write_private_json(path, config)
     err(f"Token removed from {path} (revoke it on your profile page if it may have leaked).")
+    return EXIT_OK
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    """The client's version, and the portal's API version when a server is configured."""
+    info: dict[str, Any] = {"client": __version__, "client_api": API_MAJOR}
+    config = read_json_file(config_path())
+    if args.server or os.environ.get("OPENEM_URL") or config.get("server"):
+        client = make_client(args)
+        portal = client.api_info()
+        info.update(
+            server=client.server,
+            api_version=portal.get("api_version"),
+            min_client_version=portal.get("min_client_version"),
+        )
+    if args.json:
+        emit_json(info)
+        return EXIT_OK
+    out(f"openem-client {__version__} (API {API_MAJOR})")
+    if "server" in info:
+        out(
+            f"{info['server']}: API {info['api_version']}, "
+            f"works with openem-client {info['min_client_version']} or later"
+        )
     return EXIT_OK
 
 
@@ -595,6 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[connection],
     )
+    parser.add_argument("--version", action="version", version=f"openem-client {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(
@@ -614,6 +644,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("login", cmd_login, "save the server and an API token (checked first)")
     command("logout", cmd_logout, "forget the saved API token")
+    command(
+        "version",
+        cmd_version,
+        "the client's version, and the portal's API version",
+        parents=[json_flag],
+    )
 
     search = command("search", cmd_search, "search datasets", parents=[json_flag])
     search.add_argument("query", nargs="?", default="", help="words to find")
@@ -736,6 +772,9 @@ def _run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         err(f"openem: error: {exc}")
         return EXIT_USAGE
+    except IncompatibleClient as exc:
+        err(f"openem: {exc.message}")
+        return EXIT_INCOMPATIBLE
     except AuthenticationError as exc:
         err(f"openem: authentication failed: {exc.message}")
         return EXIT_AUTH
