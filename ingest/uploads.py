@@ -39,8 +39,20 @@ def _require_upload_right(actor: Any, dataset: Dataset) -> None:
 @transaction.atomic
 def upload_session_create(*, actor: Any, dataset: Dataset) -> UploadSession:
     _require_upload_right(actor, dataset)
+    from repository import versions
+
+    if dataset.status == DatasetStatus.WITHDRAWN:
+        raise Conflict("the dataset was withdrawn; its files can no longer change")
     if dataset.status == DatasetStatus.PUBLISHED:
-        raise Conflict("the dataset is published; its files can no longer change")
+        if (
+            versions.version_draft(dataset) is None
+            or not versions.versions_published(dataset).exists()
+        ):
+            raise Conflict(
+                "the dataset is published; its files can no longer change (start a new "
+                "version to add, remove or replace files)"
+            )
+        versions.version_draft_files_changed(dataset=dataset)
     return UploadSession.objects.create(dataset=dataset, created_by=actor)
 
 

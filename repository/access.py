@@ -28,11 +28,13 @@ from django.utils import timezone
 from .models import (
     Dataset,
     DatasetStatus,
+    DatasetVersion,
     Facility,
     FacilityMembership,
     FacilityRole,
     Project,
     ProjectMembership,
+    VersionState,
     Visibility,
 )
 
@@ -96,10 +98,20 @@ def _public_metadata_q() -> Q:
 
 
 def _open_files_q(today: dt.date) -> Q:
-    return Q(status=DatasetStatus.PUBLISHED) & (
-        Q(visibility=Visibility.PUBLIC)
-        | Q(visibility=Visibility.EMBARGOED, embargo_until__lte=today)
+    return (
+        Q(status=DatasetStatus.PUBLISHED)
+        & (
+            Q(visibility=Visibility.PUBLIC)
+            | Q(visibility=Visibility.EMBARGOED, embargo_until__lte=today)
+        )
+        & ~Q(pk__in=_drafts_with_changed_files().values("dataset_id"))
     )
+
+
+def _drafts_with_changed_files() -> QuerySet[DatasetVersion]:
+    """Open drafts whose working copy differs from the latest published version: outsiders are
+    served that version's frozen files (``/datasets/<pid>/v/<n>/``), not the working copy."""
+    return DatasetVersion.objects.filter(state=VersionState.DRAFT, files_changed=True)
 
 
 def datasets_visible_to(user: Any, queryset: QuerySet[Dataset] | None = None) -> QuerySet[Dataset]:
@@ -118,6 +130,8 @@ def datasets_with_files_for(
     """Datasets whose files ``user`` may list and download."""
     queryset = Dataset.objects.all() if queryset is None else queryset
     today = today or timezone.localdate()
+    # A withdrawn dataset's files are gone from every surface, for everyone.
+    queryset = queryset.exclude(status=DatasetStatus.WITHDRAWN)
     if is_site_admin(user):
         return queryset
     if not _is_authenticated(user):
@@ -203,7 +217,13 @@ def can(user: Any, action: Action | str, dataset: Dataset, *, today: dt.date | N
             return True
         return is_insider(user, dataset)
     if action in (Action.LIST_FILES, Action.DOWNLOAD):
-        if published and dataset.files_are_open(today):
+        if dataset.status == DatasetStatus.WITHDRAWN:
+            return False  # a tombstone: the files are gone from every surface, for everyone
+        if (
+            published
+            and dataset.files_are_open(today)
+            and not _drafts_with_changed_files().filter(dataset_id=dataset.pk).exists()
+        ):
             return True
         return is_insider(user, dataset)
     if action is Action.EDIT:

@@ -156,6 +156,7 @@ class DatasetStatus(models.TextChoices):
     INGESTING = "ingesting", "Ingesting"
     READY = "ready", "Ready for curation"
     PUBLISHED = "published", "Published"
+    WITHDRAWN = "withdrawn", "Withdrawn"
 
 
 class Dataset(models.Model):
@@ -326,6 +327,9 @@ class AuditAction(models.TextChoices):
     DOWNLOAD = "download", "Downloaded non-public file"
     DEPOSITION = "deposition", "Deposition"
     FIXITY_FAILED = "fixity_failed", "Checksum mismatch"
+    VERSION_CREATED = "version_created", "New version started"
+    WITHDRAWN = "withdrawn", "Version withdrawn"
+    DOI = "doi", "DOI registration"
 
 
 class AuditEvent(models.Model):
@@ -387,3 +391,108 @@ class ApiToken(models.Model):
     def is_usable(self, now: dt.datetime | None = None) -> bool:
         now = now or timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+# --- Versions ------------------------------------------------------------------------------------
+# A dataset is the *concept*; each publication freezes a DatasetVersion (its citation metadata and
+# its file list as VersionFile rows). The dataset's DataFile rows are the working copy: the files
+# of the open draft version, or of the latest published one when no draft is open. Frozen file
+# rows share the storage objects of the working copy (same storage_key): nothing is copied in
+# storage, and freezing is one INSERT ... SELECT.
+
+
+class VersionState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PUBLISHED = "published", "Published"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class DatasetVersion(models.Model):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(help_text="1, 2, ... in the order of publication.")
+    state = models.CharField(
+        max_length=16, choices=VersionState.choices, default=VersionState.DRAFT
+    )
+    # The citation metadata as published (copied from the dataset when the version is frozen).
+    title = models.CharField(max_length=300, blank=True)
+    description = models.TextField(blank=True)
+    licence = models.CharField(max_length=64, blank=True)
+    keywords = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    visibility = models.CharField(max_length=16, choices=Visibility.choices, blank=True)
+    embargo_until = models.DateField(null=True, blank=True)
+    emdb_ids = models.JSONField(default=list, blank=True)
+    empiar_id = models.CharField(max_length=16, blank=True)
+    publication_dois = models.JSONField(default=list, blank=True)
+    notes = models.TextField(blank=True, help_text="What changed in this version.")
+    files_changed = models.BooleanField(
+        default=False,
+        help_text="A draft whose working copy no longer equals the latest published file list "
+        "(outsiders are then served the frozen list).",
+    )
+    file_count = models.BigIntegerField(default=0)
+    total_bytes = models.BigIntegerField(default=0)
+    created = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    withdrawal_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["dataset", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "number"], name="unique_version_number"),
+            # At most one open draft per dataset: a new version starts from the latest.
+            models.UniqueConstraint(
+                fields=["dataset"],
+                condition=Q(state="draft"),
+                name="one_draft_version_per_dataset",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="withdrawn") | ~Q(withdrawal_reason=""),
+                name="withdrawal_needs_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset.pid} v{self.number} ({self.state})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("dataset-version", kwargs={"pid": self.dataset.pid, "number": self.number})
+
+    @property
+    def is_withdrawn(self) -> bool:
+        return self.state == VersionState.WITHDRAWN
+
+
+class VersionFile(models.Model):
+    """One file of a published version, frozen: path, size and checksums never change.
+    ``storage_key`` is shared with the working copy and with other versions holding the same
+    file (not unique)."""
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="files")
+    path = models.CharField(max_length=1024)
+    directory = models.CharField(max_length=1024, blank=True)
+    name = models.CharField(max_length=255)
+    size = models.BigIntegerField()
+    storage_key = models.CharField(max_length=255, db_index=True)
+    format = models.CharField(max_length=16, blank=True)
+    checksum_sha256 = models.CharField("SHA-256", max_length=64, blank=True)
+    checksum_md5 = models.CharField("MD5", max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["path"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "path"], name="unique_file_path_per_version")
+        ]
+        indexes = [
+            models.Index(fields=["version", "directory", "name"], name="versionfile_browse_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.path

@@ -45,6 +45,18 @@ def dataset_for_user(*, user: Any, pid: str) -> Dataset | None:
     )
 
 
+def dataset_tombstone(*, pid: str) -> Dataset | None:
+    """A withdrawn dataset that was published (public or embargoed): its identifier answers
+    410 with the citation metadata, to anyone."""
+    return (
+        Dataset.objects.select_related("facility", "instrument", "project", "owner")
+        .filter(pid=pid, status=DatasetStatus.WITHDRAWN, versions__isnull=False)
+        .exclude(visibility="private")
+        .distinct()
+        .first()
+    )
+
+
 def dataset_file_page(*, dataset: Dataset, directory: str = "", limit: int = 100) -> list[DataFile]:
     """One page of a folder of the file browser (uses the (dataset, directory, name) index)."""
     return list(

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ingest.storage import object_key
-from openem.errors import NotAllowed, ValidationFailed
+from openem.errors import Conflict, NotAllowed, ValidationFailed
 
 from . import access
 from .models import (
@@ -161,6 +161,9 @@ def dataset_create(
         metadata=metadata or {},
     )
     audit_record(actor=actor, action=AuditAction.CREATE, target=dataset, dataset=dataset)
+    from . import versions
+
+    versions.version_ensure_draft(dataset=dataset)
     return dataset
 
 
@@ -197,14 +200,31 @@ def dataset_publish(
     visibility: str = Visibility.PUBLIC,
     embargo_until: dt.date | None = None,
 ) -> Dataset:
-    """Publish: the dataset becomes findable (public, or embargoed with public metadata)."""
+    """Publish: the dataset becomes findable (public, or embargoed with public metadata), and
+    its open draft is frozen as the next version (``repository.versions``)."""
+    from . import versions
+
     if not access.can_publish(actor, dataset):
         raise NotAllowed("only curators of the dataset's facility may publish it")
     if visibility == Visibility.PRIVATE:
         raise ValidationFailed("a published dataset is public or embargoed, not private")
+    if dataset.status == DatasetStatus.WITHDRAWN:
+        raise Conflict(f"{dataset.pid} was withdrawn; it cannot be published again")
     if dataset.status == DatasetStatus.INGESTING:
         raise ValidationFailed(
             "the dataset is still being ingested; publish it when its files are ready"
+        )
+    _check_visibility(visibility, embargo_until)
+    missing = versions.citation_fields_missing(dataset)
+    if missing:
+        raise ValidationFailed(
+            "cannot publish: required citation fields are missing: " + ", ".join(missing),
+            details={"missing": missing},
+        )
+    if versions.versions_published(dataset).exists() and versions.version_draft(dataset) is None:
+        raise Conflict(
+            f"{dataset.pid} is published and has no open draft: start a new version "
+            "(POST .../versions/) to publish changes"
         )
     dataset_set_visibility(
         actor=actor, dataset=dataset, visibility=visibility, embargo_until=embargo_until
@@ -212,12 +232,18 @@ def dataset_publish(
     dataset.status = DatasetStatus.PUBLISHED
     dataset.published_at = dataset.published_at or timezone.now()
     dataset.save(update_fields=["status", "published_at", "modified"])
+    version = versions.version_publish(actor=actor, dataset=dataset)
     audit_record(
         actor=actor,
         action=AuditAction.PUBLISH,
         target=dataset,
         dataset=dataset,
-        details={"visibility": visibility, "embargo_until": _iso(dataset.embargo_until)},
+        details={
+            "visibility": visibility,
+            "embargo_until": _iso(dataset.embargo_until),
+            "version": version.number,
+            "files": version.file_count,
+        },
     )
     return dataset
 

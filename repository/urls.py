@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("datasets/", views.dataset_list, name="dataset-list"),
     path("datasets/<str:pid>/", views.dataset_detail, name="dataset-detail"),
+    path("datasets/<str:pid>/v/<int:number>/", views.dataset_version, name="dataset-version"),
     path("datasets/<str:pid>/citation.bib", views.dataset_citation, name="dataset-citation"),
     path("datasets/<str:pid>/summary", views.dataset_summary, name="dataset-summary"),
     path("datasets/<str:pid>/files/", views.dataset_files, name="dataset-files"),

@@ -29,8 +29,8 @@ from ingest import storage
 from openem.errors import DomainError
 from openem.site import site_url
 
-from . import access, downloads, landing, manifests, search, selectors, services
-from .models import AuditAction, DataFile, Dataset
+from . import access, downloads, landing, manifests, search, selectors, services, versions
+from .models import AuditAction, DataFile, Dataset, DatasetVersion, VersionState
 
 HTMX_HEADER = "HX-Request"
 
@@ -145,11 +145,55 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
 # Landing page
 
 
+def _tombstone(
+    request: HttpRequest, dataset: Dataset, version: DatasetVersion | None
+) -> HttpResponse:
+    """410 Gone with the citation metadata and the reason: a withdrawn dataset or version keeps
+    its identifier resolving, its files gone."""
+    version = (
+        version
+        or versions.dataset_versions(dataset)
+        .filter(state=VersionState.WITHDRAWN)
+        .order_by("-number")
+        .first()
+    )
+    shown = versions.version_as_dataset(version) if version is not None else dataset
+    url = _landing_url(dataset)
+    return render(
+        request,
+        "repository/tombstone.html",
+        {
+            "dataset": shown,
+            "version": version,
+            "authors": landing.authors(shown),
+            "citation": landing.citation_text(shown, url=url),
+            "url": url,
+        },
+        status=410,
+    )
+
+
+def _version_context(request: HttpRequest, dataset: Dataset) -> dict[str, Any]:
+    listed = list(versions.dataset_versions(dataset))
+    if not access.is_insider(request.user, dataset):
+        listed = [v for v in listed if v.state != VersionState.DRAFT]
+    latest = versions.version_latest_published(dataset)
+    return {"versions": listed, "latest_version": latest}
+
+
 @require_safe
 def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
     dataset = _dataset_or_404(request, pid)
     if dataset is None:
+        withdrawn = selectors.dataset_tombstone(pid=pid)
+        if withdrawn is not None:
+            return _tombstone(request, withdrawn, None)
         return _not_found(request)
+    if not access.is_insider(request.user, dataset):
+        latest = versions.version_latest_published(dataset)
+        if latest is not None and versions.version_draft(dataset) is not None:
+            # Outsiders see the latest published version, never the draft being edited.
+            return _version_page(request, dataset, latest)
     user = request.user
     can_list = access.can(user, access.Action.LIST_FILES, dataset)
     can_edit = access.can_edit(user, dataset)
@@ -186,6 +230,65 @@ def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
         ),
         "metadata_edit_url": _metadata_edit_url(dataset) if can_edit else "",
         "upload_sessions": _upload_sessions(dataset) if can_edit else [],
+        **_version_context(request, dataset),
+        "version": versions.version_draft(dataset) or versions.version_latest_published(dataset),
+    }
+    return render(request, "repository/dataset_detail.html", context)
+
+
+@require_safe
+def dataset_version(request: HttpRequest, pid: str, number: int) -> HttpResponse:
+    """One version, as published: its frozen metadata and file list."""
+    dataset = _dataset_or_404(request, pid)
+    if dataset is None:
+        withdrawn = selectors.dataset_tombstone(pid=pid)
+        version = versions.version_get(withdrawn, number) if withdrawn else None
+        if version is not None and version.state != VersionState.DRAFT:
+            return _tombstone(request, withdrawn, version)  # type: ignore[arg-type]
+        return _not_found(request)
+    version = versions.version_get(dataset, number)
+    if version is None or (
+        version.state == VersionState.DRAFT and not access.is_insider(request.user, dataset)
+    ):
+        return _not_found(request, what=f"version {number} of this dataset")
+    if version.state == VersionState.WITHDRAWN:
+        return _tombstone(request, dataset, version)
+    if version.state == VersionState.DRAFT:
+        return HttpResponseRedirect(dataset.get_absolute_url())
+    return _version_page(request, dataset, version)
+
+
+def _version_page(request: HttpRequest, dataset: Dataset, version: DatasetVersion) -> HttpResponse:
+    shown = versions.version_as_dataset(version)
+    url = settings.OPENEM_SITE_URL + version.get_absolute_url()
+    can_list = dataset.status != "withdrawn" and (
+        access.is_insider(request.user, dataset) or shown.files_are_open()
+    )
+    context = {
+        "dataset": shown,
+        "url": url,
+        "can_list_files": False,
+        "can_edit": False,
+        "can_publish": access.can_publish(request.user, dataset),
+        "is_insider": access.is_insider(request.user, dataset),
+        "summary": None,
+        "authors": landing.authors(shown),
+        "citation": landing.citation_text(shown, url=url),
+        "cross_references": landing.cross_references(shown),
+        "licence_url": landing.licence_url(shown.licence),
+        "groups": landing.metadata_groups(shown, labels=landing.schema_labels(shown)),
+        "validation": {},
+        "validation_checked": None,
+        "gallery": [],
+        "page": None,
+        "bulk": None,
+        "json_ld": landing.json_ld_script(landing.json_ld(shown, url=url, summary=None)),
+        "metadata_edit_url": "",
+        "upload_sessions": [],
+        **_version_context(request, dataset),
+        "version": version,
+        "newer_version": versions.version_newer(version),
+        "version_files": list(versions.version_files(version)[:100]) if can_list else None,
     }
     return render(request, "repository/dataset_detail.html", context)
 

@@ -87,6 +87,12 @@ class ProjectMembershipFactory(factory.django.DjangoModelFactory):
     project = factory.SubFactory(ProjectFactory)
 
 
+#: The citation fields publishing requires besides the title and licence (creators).
+CITABLE_METADATA = {
+    "organizational": {"authors": [{"given_name": "Ada", "family_name": "Lovelace"}]}
+}
+
+
 class DatasetFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Dataset

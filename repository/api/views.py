@@ -248,10 +248,12 @@ class DatasetPublishView(ApiView[Dataset]):
         operation_id="datasets_publish",
         summary="Publish a dataset",
         description="Curators of the dataset's facility: make the dataset findable, public or "
-        "under embargo (metadata public at once, files from the embargo date).",
+        "under embargo (metadata public at once, files from the embargo date), freezing its open "
+        "draft as the next version. 400 names the missing citation fields (title, creators, "
+        "licence); 409 when the dataset is published with no open draft, or was withdrawn.",
         parameters=[PID_PARAMETER],
         request=s.PublishInputSerializer,
-        responses={200: s.DatasetSerializer, **error_responses(400, 401, 403, 404, 429)},
+        responses={200: s.DatasetSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
         examples=[
             OpenApiExample("Public", request_only=True, value={"visibility": "public"}),
             OpenApiExample(

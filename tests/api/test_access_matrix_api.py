@@ -17,6 +17,7 @@ from repository.access import Action
 from repository.models import AuditAction, AuditEvent, Dataset, DatasetStatus, Visibility
 from tests.api.conftest import error_of
 from tests.conftest import PERSONAS
+from tests.factories import CITABLE_METADATA
 from tests.repository.test_access import EXPECTED, INSIDERS, make_dataset
 
 STATES = list(EXPECTED)
@@ -151,7 +152,9 @@ def test_set_visibility(world, client_for, state, persona):
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_publish_an_unpublished_dataset(world, client_for, persona):
     dataset = make_dataset(world, "private")
-    Dataset.objects.filter(pk=dataset.pk).update(status=DatasetStatus.READY)
+    Dataset.objects.filter(pk=dataset.pk).update(
+        status=DatasetStatus.READY, metadata=CITABLE_METADATA
+    )
 
     response = client_for(persona).post(
         f"/api/v1/datasets/{dataset.pid}/publish", {"visibility": "public"}, format="json"

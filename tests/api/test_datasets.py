@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from repository.models import AuditAction, AuditEvent, Dataset, DatasetStatus, Visibility
 from tests.api.conftest import error_of
 from tests.factories import (
+    CITABLE_METADATA,
     DataFileFactory,
     DatasetFactory,
     InstrumentFactory,
@@ -306,7 +307,10 @@ def test_input_validation_names_every_bad_field(world):
 
 def test_curator_publishes_under_embargo(world):
     dataset = DatasetFactory(
-        facility=world.facility, visibility=Visibility.PRIVATE, status=DatasetStatus.READY
+        facility=world.facility,
+        visibility=Visibility.PRIVATE,
+        status=DatasetStatus.READY,
+        metadata=CITABLE_METADATA,
     )
     DataFileFactory(dataset=dataset)
     until = TODAY + dt.timedelta(days=365)

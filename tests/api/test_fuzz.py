@@ -41,6 +41,7 @@ from repository import tokens
 from repository.models import TokenScope
 from repository.services import dataset_create, dataset_publish
 from tests.api.conftest import stored_file
+from tests.factories import CITABLE_METADATA
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("OPENEM_FUZZ_EXAMPLES", "10"))
 SEED = 20260309
@@ -83,6 +84,7 @@ def fuzz_world(world: Any, s3_storage: Any, settings: Any) -> str:
         technique="spa",
         title="Apoferritin, published",
         keywords=["apoferritin"],
+        metadata=CITABLE_METADATA,
     )
     stored = [
         stored_file(published, "Images-Disc1/FoilHole_1_Data_2.eer", b"\x00" * 4096),

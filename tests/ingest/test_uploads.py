@@ -35,6 +35,7 @@ from openem_client.files import part_crc32
 from repository import demo
 from repository.models import DataFile, Dataset, DatasetStatus, FileState
 from repository.services import dataset_publish
+from tests.factories import CITABLE_METADATA
 from tests.ingest.test_pipeline import new_dataset, new_session, object_sha256, sha256
 
 MiB = 1024 * 1024
@@ -197,6 +198,8 @@ def test_staff_curators_and_admins_can_upload(world, persona):
 
 def test_a_published_dataset_refuses_new_sessions(world, local_storage):
     dataset = new_dataset(world)
+    dataset.metadata = CITABLE_METADATA
+    dataset.save()
     dataset_publish(actor=world["curator"], dataset=dataset)
     with pytest.raises(Conflict, match="published"):
         upload_session_create(actor=world["staff"], dataset=dataset)

@@ -11,7 +11,7 @@ from openem.errors import NotAllowed, ValidationFailed
 from repository import services
 from repository.models import AuditAction, AuditEvent, Dataset, DatasetStatus, Visibility
 from repository.paths import sanitise_relative_path
-from tests.factories import DatasetFactory, InstrumentFactory, ProjectFactory
+from tests.factories import CITABLE_METADATA, DatasetFactory, InstrumentFactory, ProjectFactory
 
 TOMORROW = timezone.localdate() + dt.timedelta(days=1)
 
@@ -89,7 +89,7 @@ def test_instrument_and_project_must_belong_to_the_facility(world):
 
 
 def test_curators_publish_with_an_embargo_and_the_trail_says_so(world):
-    dataset = create(world)
+    dataset = create(world, metadata=CITABLE_METADATA)
     with pytest.raises(NotAllowed):
         services.dataset_publish(actor=world["staff"], dataset=dataset)
     services.dataset_publish(
