@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-BEFORE = [("repository", "0008_dataset_keywords_index")]
-AFTER = [("repository", "0010_existing_datasets_become_v1")]
+BEFORE = [("repository", "0009_datafile_part_crc32s")]
+AFTER = [("repository", "0011_existing_datasets_become_v1")]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('repository', '0008_dataset_keywords_index'),
+        ('repository', '0009_datafile_part_crc32s'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -52,6 +52,6 @@ def forwards(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("repository", "0009_dataset_versions")]
+    dependencies = [("repository", "0010_dataset_versions")]
 
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop, elidable=False)]
