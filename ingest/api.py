@@ -210,7 +210,9 @@ class UploadSessionListView(GenericAPIView[UploadSession]):
         dataset = access.datasets_visible_to(request.user).filter(pid=pid).first()
         if dataset is None:
             raise exceptions.NotFound(f"no dataset {pid} exists or is visible to you")
-        session = uploads.upload_session_create(actor=request.user, dataset=dataset)
+        session = uploads.upload_session_create(
+            actor=request.user, dataset=dataset, acquiring=data.validated_data["acquiring"]
+        )
         body = self.get_serializer(_session(request, session.pk)).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 

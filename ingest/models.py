@@ -24,6 +24,11 @@ class UploadSession(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    acquiring = models.BooleanField(
+        default=False,
+        help_text="Opened by `openem watch` while the microscope acquires: the landing page "
+        "shows the session as acquiring until it is completed.",
+    )
 
     class Meta:
         ordering = ["-created"]

@@ -92,3 +92,40 @@ def dataset_ingest_progress(dataset: Dataset) -> IngestProgress:
 def upload_session_progress(session: UploadSession) -> IngestProgress:
     """How far the files registered in one upload session have come."""
     return _progress(DataFile.objects.filter(upload_session_id=session.pk))
+
+
+#: How many of the newest micrographs the landing page shows while a session is acquiring.
+ACQUISITION_PREVIEWS = 6
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """A session that ``openem watch`` keeps open while the microscope acquires."""
+
+    session: UploadSession
+    files_registered: int
+    latest: list[DataFile]  # the newest ingested files with a thumbnail, newest first
+
+
+def acquisition_in_progress(
+    dataset: Dataset, *, previews: int = ACQUISITION_PREVIEWS
+) -> Acquisition | None:
+    """The dataset's open acquiring session with its newest micrographs, or None."""
+    session = (
+        UploadSession.objects.filter(dataset=dataset, state="open", acquiring=True)
+        .order_by("-created", "-pk")
+        .first()
+    )
+    if session is None:
+        return None
+    latest = list(
+        DataFile.objects.filter(dataset=dataset, state=FileState.READY)
+        .exclude(thumbnail_key="")
+        .only("pk", "dataset_id", "name", "path", "thumbnail_key")
+        .order_by("-pk")[:previews]
+    )
+    return Acquisition(
+        session=session,
+        files_registered=DataFile.objects.filter(upload_session=session).count(),
+        latest=latest,
+    )

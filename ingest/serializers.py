@@ -38,6 +38,12 @@ class UploadSessionCreateInputSerializer(serializers.Serializer[Any]):
     dataset = serializers.CharField(
         max_length=20, help_text="PID of the dataset to upload into, e.g. `oem-7k2m9q4x1z`."
     )
+    acquiring = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="The microscope is still acquiring (`openem watch`): the dataset's landing "
+        "page shows it as acquiring, with the latest micrographs, until the session is closed.",
+    )
 
 
 class UploadSessionListQuerySerializer(serializers.Serializer[Any]):
@@ -244,6 +250,7 @@ class UploadSessionSerializer(serializers.ModelSerializer[UploadSession]):
             "created_by",
             "created",
             "completed_at",
+            "acquiring",
             "storage",
             "part_size",
             "files_url",

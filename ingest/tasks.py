@@ -26,6 +26,12 @@ def process_file(datafile_id: int) -> str:
     return services.datafile_process(datafile_id)
 
 
+@shared_task(name="ingest.settle_dataset", acks_late=True, ignore_result=True)
+def settle_dataset(dataset_id: int) -> bool:
+    """Aggregate a dataset's metadata once its files are settled (an acquisition closed)."""
+    return services.dataset_settle_if_done(dataset_id)
+
+
 @shared_task(
     name="ingest.fixity_check",
     acks_late=True,

@@ -37,7 +37,11 @@ def _require_upload_right(actor: Any, dataset: Dataset) -> None:
 
 
 @transaction.atomic
-def upload_session_create(*, actor: Any, dataset: Dataset) -> UploadSession:
+def upload_session_create(
+    *, actor: Any, dataset: Dataset, acquiring: bool = False
+) -> UploadSession:
+    """Open a session to upload into ``dataset``; ``acquiring``: the microscope is still
+    writing the session (``openem watch``), shown on the landing page until completion."""
     _require_upload_right(actor, dataset)
     from repository import versions
 
@@ -53,7 +57,7 @@ def upload_session_create(*, actor: Any, dataset: Dataset) -> UploadSession:
                 "version to add, remove or replace files)"
             )
         versions.version_draft_files_changed(dataset=dataset)
-    return UploadSession.objects.create(dataset=dataset, created_by=actor)
+    return UploadSession.objects.create(dataset=dataset, created_by=actor, acquiring=acquiring)
 
 
 def _require_open(session: UploadSession) -> None:
@@ -422,13 +426,21 @@ def datafile_store_stream(
 
 @transaction.atomic
 def upload_session_complete(*, actor: Any, session: UploadSession) -> dict[str, int]:
-    """Close the session; files still only registered are reported as missing."""
+    """Close the session; files still only registered are reported as missing. Closing an
+    acquiring session (``openem watch``) aggregates the dataset's metadata once more."""
     _require_upload_right(actor, session.dataset)
     _require_open(session)
     missing = session.files.filter(state=FileState.REGISTERED).count()
     session.state = UploadSessionState.COMPLETED
     session.completed_at = timezone.now()
     session.save(update_fields=["state", "completed_at"])
+    if session.acquiring:
+        # The acquisition is over: aggregate once more now that nothing will be added (the
+        # file that settled last did so while the session was still open).
+        from .tasks import settle_dataset
+
+        dataset_id = session.dataset_id
+        transaction.on_commit(lambda: settle_dataset.delay(dataset_id))
     return {"missing_files": missing, "files": session.files.count()}
 
 

@@ -13,6 +13,10 @@ the same rules so that they cannot disagree:
   - private: nothing.
 - Publishing (and deposition) is for curators of the dataset's facility and site admins.
 - Creating datasets and upload sessions is for staff and curators of the facility, and admins.
+- A request made with a facility-upload token (a service account's, for ``openem watch``) is
+  confined to that token's facility: whatever its user may do elsewhere, it sees and uploads to
+  that one facility's datasets only (:func:`confine_to_facility`; the token's permission in
+  ``openem.api.authentication`` also limits it to the upload endpoints).
 """
 
 from __future__ import annotations
@@ -54,6 +58,32 @@ class Action(StrEnum):
 
 def _is_authenticated(user: Any) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+#: The attribute that marks a request's user as confined to one facility (set per request on
+#: the user object the request was authenticated as, never stored).
+_CONFINED_ATTRIBUTE = "openem_confined_facility_id"
+
+
+def confine_to_facility(user: Any, facility_id: int) -> None:
+    """From now on (this request), ``user`` acts only within facility ``facility_id``."""
+    setattr(user, _CONFINED_ATTRIBUTE, int(facility_id))
+
+
+def confined_facility_id(user: Any) -> int | None:
+    """The one facility this request's user is confined to, or None."""
+    value = getattr(user, _CONFINED_ATTRIBUTE, None)
+    return int(value) if value is not None else None
+
+
+def _outside_confinement(user: Any, facility_id: int) -> bool:
+    confined = confined_facility_id(user)
+    return confined is not None and confined != facility_id
+
+
+def _confined(user: Any, queryset: QuerySet[Any], field: str = "facility_id") -> QuerySet[Any]:
+    confined = confined_facility_id(user)
+    return queryset if confined is None else queryset.filter(**{field: confined})
 
 
 def is_site_admin(user: Any) -> bool:
@@ -117,6 +147,7 @@ def _drafts_with_changed_files() -> QuerySet[DatasetVersion]:
 def datasets_visible_to(user: Any, queryset: QuerySet[Dataset] | None = None) -> QuerySet[Dataset]:
     """Datasets whose landing page and metadata ``user`` may see."""
     queryset = Dataset.objects.all() if queryset is None else queryset
+    queryset = _confined(user, queryset)
     if is_site_admin(user):
         return queryset
     if not _is_authenticated(user):
@@ -131,7 +162,7 @@ def datasets_with_files_for(
     queryset = Dataset.objects.all() if queryset is None else queryset
     today = today or timezone.localdate()
     # A withdrawn dataset's files are gone from every surface, for everyone.
-    queryset = queryset.exclude(status=DatasetStatus.WITHDRAWN)
+    queryset = _confined(user, queryset.exclude(status=DatasetStatus.WITHDRAWN))
     if is_site_admin(user):
         return queryset
     if not _is_authenticated(user):
@@ -144,7 +175,7 @@ def projects_visible_to(user: Any) -> QuerySet[Project]:
     authenticated, their own projects (as PI or member) and all projects of their facilities.
     Proposal titles can be confidential before publication, so a project with only private
     datasets stays hidden from outsiders."""
-    found = Project.objects.select_related("facility", "principal_investigator")
+    found = _confined(user, Project.objects.select_related("facility", "principal_investigator"))
     if is_site_admin(user):
         return found.order_by("title", "pk")
     rule = Q(pk__in=datasets_visible_to(user).filter(project__isnull=False).values("project"))
@@ -162,7 +193,7 @@ def projects_visible_to(user: Any) -> QuerySet[Project]:
 
 
 def is_insider(user: Any, dataset: Dataset) -> bool:
-    if not _is_authenticated(user):
+    if not _is_authenticated(user) or _outside_confinement(user, dataset.facility_id):
         return False
     if user.is_superuser or dataset.owner_id == user.pk:
         return True
@@ -182,6 +213,8 @@ def sees_personal_data(user: Any) -> Callable[[Dataset], bool]:
     asks the database twice, not per dataset (an API page of 50 datasets)."""
     if not _is_authenticated(user):
         return lambda dataset: False
+    if confined_facility_id(user) is not None:
+        return lambda dataset: is_insider(user, dataset)
     if user.is_superuser:
         return lambda dataset: True
     facilities = set(insider_facility_ids(user))
@@ -198,7 +231,7 @@ def sees_personal_data(user: Any) -> Callable[[Dataset], bool]:
 
 
 def is_curator_of(user: Any, facility_id: int) -> bool:
-    if not _is_authenticated(user):
+    if not _is_authenticated(user) or _outside_confinement(user, facility_id):
         return False
     return (
         bool(user.is_superuser)
@@ -211,6 +244,8 @@ def is_curator_of(user: Any, facility_id: int) -> bool:
 def can(user: Any, action: Action | str, dataset: Dataset, *, today: dt.date | None = None) -> bool:
     """Whether ``user`` may perform ``action`` on ``dataset``."""
     action = Action(action)
+    if _outside_confinement(user, dataset.facility_id):
+        return False  # not even public datasets: a confined token reads its facility only
     published = dataset.status == DatasetStatus.PUBLISHED
     if action is Action.VIEW:
         if published and dataset.visibility in (Visibility.PUBLIC, Visibility.EMBARGOED):
@@ -251,11 +286,12 @@ def can_publish(user: Any, dataset: Dataset) -> bool:
 
 def facilities_for_upload(user: Any) -> QuerySet[Facility]:
     """Facilities where ``user`` may create datasets and upload sessions (staff, curators)."""
-    if is_site_admin(user):
-        return Facility.objects.all()
     if not _is_authenticated(user):
         return Facility.objects.none()
-    return Facility.objects.filter(memberships__user_id=user.pk).distinct()
+    found = _confined(user, Facility.objects.all(), "pk")
+    if is_site_admin(user):
+        return found
+    return found.filter(memberships__user_id=user.pk).distinct()
 
 
 def can_create_dataset(user: Any, facility: Facility) -> bool:

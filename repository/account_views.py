@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import cast
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -17,8 +17,8 @@ from django.views.decorators.http import require_http_methods
 
 from openem.errors import DomainError
 
-from . import tokens
-from .models import ApiToken, FacilityMembership, TokenScope
+from . import access, tokens
+from .models import ApiToken, Facility, FacilityMembership, TokenScope
 
 
 class TokenCreateForm(forms.Form):
@@ -30,13 +30,26 @@ class TokenCreateForm(forms.Form):
         choices=TokenScope.choices,
         initial=TokenScope.READ,
         widget=forms.RadioSelect,
-        help_text="Read-only tokens can browse and download but not change anything.",
+        help_text="Read-only tokens can browse and download but not change anything. "
+        "'Uploads to one facility' is for a service account at the microscope (openem watch): "
+        "it creates datasets and uploads there, and reads nothing else.",
+    )
+    facility = forms.ModelChoiceField(
+        queryset=Facility.objects.none(),
+        required=False,
+        to_field_name="slug",
+        help_text="Only for 'Uploads to one facility': where the token may upload.",
     )
     expires_on = forms.DateField(
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="Optional: the token stops working at the end of this day.",
     )
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        field = cast(forms.ModelChoiceField, self.fields["facility"])  # type: ignore[type-arg]
+        field.queryset = access.facilities_for_upload(user).order_by("name")
 
     def clean_expires_on(self) -> dt.date | None:
         day: dt.date | None = self.cleaned_data.get("expires_on")
@@ -69,13 +82,13 @@ def _revoke(request: HttpRequest) -> None:
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile(request: HttpRequest) -> HttpResponse:
-    form = TokenCreateForm()
+    form = TokenCreateForm(user=request.user)
     created: tuple[ApiToken, str] | None = None
     if request.method == "POST":
         if request.POST.get("action") == "revoke":
             _revoke(request)
             return redirect("profile")
-        form = TokenCreateForm(request.POST)
+        form = TokenCreateForm(request.POST, user=request.user)
         if form.is_valid():
             try:
                 created = tokens.token_create(
@@ -83,11 +96,12 @@ def profile(request: HttpRequest) -> HttpResponse:
                     name=form.cleaned_data["name"],
                     scope=form.cleaned_data["scope"],
                     expires_at=form.expires_at(),
+                    facility=form.cleaned_data.get("facility"),
                 )
             except DomainError as exc:
                 form.add_error(None, exc.message)
             else:
-                form = TokenCreateForm()
+                form = TokenCreateForm(user=request.user)
     # The secret is rendered in this response only (no redirect, nothing stored): shown once.
     return render(
         request,

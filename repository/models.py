@@ -361,6 +361,9 @@ class AuditEvent(models.Model):
 class TokenScope(models.TextChoices):
     READ = "read", "Read only"
     READ_WRITE = "read_write", "Read and write"
+    # A service account's token (``openem watch`` at the microscope): creates datasets and
+    # upload sessions in its one facility, reads only what an upload needs there.
+    FACILITY_UPLOAD = "facility_upload", "Uploads to one facility"
 
 
 class ApiToken(models.Model):
@@ -377,6 +380,14 @@ class ApiToken(models.Model):
     )
     token_hash = models.CharField(max_length=64, unique=True)
     scope = models.CharField(max_length=16, choices=TokenScope.choices, default=TokenScope.READ)
+    facility = models.ForeignKey(
+        Facility,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The one facility a 'facility_upload' token may upload to.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

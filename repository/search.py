@@ -725,7 +725,7 @@ def _facet_sources(narrowed: QuerySet[Dataset], user: Any, params: SearchParams)
     user's own datasets outside those cells (private, drafts of their projects and
     facilities) are added one by one, and a site admin, who sees all, counts every cell.
     """
-    if params.q or params.ranges:
+    if params.q or params.ranges or access.confined_facility_id(user) is not None:
         return [_dataset_rows(narrowed)]
     if access.is_site_admin(user):
         return [_cell_rows(None)]
@@ -1172,8 +1172,8 @@ def count_from_cells(user: Any, exact: Mapping[str, Any]) -> int | None:
 
     The user's projects are read first (a literal list keeps the owner and project indexes
     usable); the parts are then counted in one statement, in one snapshot."""
-    if not uses_full_text():
-        return None
+    if not uses_full_text() or access.confined_facility_id(user) is not None:
+        return None  # a confined token: counted on its facility's datasets, below
     unknown = set(exact) - CELL_FILTER_COLUMNS
     if unknown:
         raise ValueError(f"not a column of the facet cells: {', '.join(sorted(unknown))}")

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from openem.errors import DomainError, NotAllowed, ValidationFailed
 
-from .models import ApiToken, TokenScope
+from .models import ApiToken, Facility, TokenScope
 
 SECRET_PREFIX = "oem_"  # noqa: S105 - a marker, not a secret (lets scanners spot leaked tokens)
 PREFIX_LENGTH = 12  # ApiToken.prefix: "oem_" + 8 characters, enough to tell tokens apart
@@ -41,14 +41,26 @@ def token_hash(secret: str) -> str:
 
 def tokens_of(*, user: Any) -> QuerySet[ApiToken]:
     """The user's tokens, newest first, revoked ones included (the profile page shows them)."""
-    return ApiToken.objects.filter(user_id=user.pk).order_by("-created", "-pk")
+    return (
+        ApiToken.objects.filter(user_id=user.pk)
+        .select_related("facility")
+        .order_by("-created", "-pk")
+    )
 
 
 @transaction.atomic
 def token_create(
-    *, user: Any, name: str, scope: str = TokenScope.READ, expires_at: dt.datetime | None = None
+    *,
+    user: Any,
+    name: str,
+    scope: str = TokenScope.READ,
+    expires_at: dt.datetime | None = None,
+    facility: Facility | None = None,
 ) -> tuple[ApiToken, str]:
-    """Create a token for ``user``; return it with its secret, which is never stored."""
+    """Create a token for ``user``; return it with its secret, which is never stored.
+
+    A ``facility_upload`` token names the one ``facility`` it may upload to, where ``user``
+    must be allowed to upload (a service account for ``openem watch``)."""
     if not (user is not None and user.is_authenticated and user.is_active):
         raise NotAllowed("log in to create API tokens")
     name = " ".join((name or "").split())
@@ -58,6 +70,17 @@ def token_create(
         raise ValidationFailed("the token name is longer than 100 characters")
     if scope not in TokenScope.values:
         raise ValidationFailed(f"scope must be one of {', '.join(TokenScope.values)}")
+    if scope == TokenScope.FACILITY_UPLOAD:
+        from . import access
+
+        if facility is None:
+            raise ValidationFailed("a 'facility_upload' token needs the facility it uploads to")
+        if not access.can_create_dataset(user, facility):
+            raise NotAllowed(
+                f"you are not staff of {facility.name}, so a token of yours cannot upload there"
+            )
+    elif facility is not None:
+        raise ValidationFailed("only 'facility_upload' tokens are bound to a facility")
     now = timezone.now()
     if expires_at is not None and expires_at <= now:
         raise ValidationFailed("the expiry date must be in the future")
@@ -75,6 +98,7 @@ def token_create(
         prefix=secret[:PREFIX_LENGTH],
         token_hash=token_hash(secret),
         scope=scope,
+        facility=facility,
         expires_at=expires_at,
     )
     return token, secret
@@ -99,7 +123,7 @@ def token_authenticate(secret: str) -> ApiToken:
     if not secret:
         raise TokenRejected("the API token is empty")
     presented = token_hash(secret)
-    token = ApiToken.objects.select_related("user").filter(token_hash=presented).first()
+    token = ApiToken.objects.select_related("user", "facility").filter(token_hash=presented).first()
     # The index lookup finds the row; the secret's hash is then compared in constant time, so
     # that how long a refusal takes tells nothing about how much of a guess was right.
     if token is None or not hmac.compare_digest(token.token_hash, presented):

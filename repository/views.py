@@ -26,6 +26,7 @@ from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.http import require_safe
 
 from ingest import storage
+from ingest.selectors import acquisition_in_progress
 from openem.errors import DomainError
 from openem.site import site_url
 
@@ -222,6 +223,7 @@ def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
         "validation": dataset.metadata_validation or {},
         "validation_checked": _checked_at(dataset.metadata_validation or {}),
         "gallery": landing.gallery(dataset) if can_list else [],
+        "acquisition": acquisition_in_progress(dataset) if can_list else None,
         "page": page,
         "bulk": bulk,
         "expiry_minutes": settings.OPENEM_PRESIGN_EXPIRY // 60,

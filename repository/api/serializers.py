@@ -268,6 +268,14 @@ class TokenCreateInputSerializer(serializers.Serializer[Any]):
     expires_at = serializers.DateTimeField(
         required=False, allow_null=True, default=None, help_text="Optional expiry (ISO 8601)."
     )
+    facility = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Facility.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Scope `facility_upload` only: the facility (slug) the token uploads to.",
+    )
 
 
 # --- Output -------------------------------------------------------------------------------------
@@ -542,6 +550,12 @@ class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
         view_name="api:token-detail", lookup_url_kwarg="token_id"
     )
     active = serializers.SerializerMethodField(help_text="Neither revoked nor expired.")
+    facility: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="slug",
+        read_only=True,
+        allow_null=True,
+        help_text="The facility a `facility_upload` token uploads to (null for other scopes).",
+    )
 
     class Meta:
         model = ApiToken
@@ -551,6 +565,7 @@ class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
             "name",
             "prefix",
             "scope",
+            "facility",
             "active",
             "created",
             "expires_at",
