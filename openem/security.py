@@ -1,4 +1,5 @@
-"""The Content-Security-Policy middleware: django-csp's, plus the object store's origins.
+"""Security middleware: the Content-Security-Policy (django-csp's, plus the object store's
+origins) and the refusal of paths that can name nothing.
 
 Browsers upload parts and fetch downloads and thumbnails straight from S3 (presigned URLs), so
 the policy's ``img-src`` and ``connect-src`` include the store's public origin, asked of the
@@ -7,8 +8,10 @@ storage module per response (the store is a setting; tests switch it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from csp.middleware import CSPMiddleware, PolicyParts
-from django.http import HttpRequest, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponseBase
 
 from ingest.storage import browser_origins
 
@@ -25,3 +28,17 @@ class StorageAwareCSPMiddleware(CSPMiddleware):
                 update[directive] = [*update.get(directive, []), *origins]
             parts.update = update
         return parts
+
+
+class ImpossiblePathMiddleware:
+    """A path with a NUL character names nothing the portal holds (PostgreSQL refuses NUL in a
+    query, so a lookup would fail with a server error): every such path is the branded 404,
+    page or API alike, before any view runs."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if "\x00" in request.path:
+            raise Http404("no such page")
+        return self.get_response(request)

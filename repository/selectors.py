@@ -34,8 +34,13 @@ def portal_counts(*, user: Any) -> dict[str, int]:
     }
 
 
+def _impossible_pid(pid: str) -> bool:
+    """No dataset has such an identifier (and PostgreSQL refuses NUL in a query)."""
+    return "\x00" in pid or len(pid) > 200
+
+
 def dataset_for_user(*, user: Any, pid: str) -> Dataset | None:
-    if "\x00" in pid or len(pid) > 200:  # no dataset has one; PostgreSQL refuses NUL
+    if _impossible_pid(pid):
         return None
     return (
         access.datasets_visible_to(user)
@@ -48,6 +53,8 @@ def dataset_for_user(*, user: Any, pid: str) -> Dataset | None:
 def dataset_tombstone(*, pid: str) -> Dataset | None:
     """A withdrawn dataset that was published (public or embargoed): its identifier answers
     410 with the citation metadata, to anyone."""
+    if _impossible_pid(pid):
+        return None
     return (
         Dataset.objects.select_related("facility", "instrument", "project", "owner")
         .filter(pid=pid, status=DatasetStatus.WITHDRAWN, versions__isnull=False)

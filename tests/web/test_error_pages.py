@@ -65,7 +65,16 @@ def test_500_page_is_branded_and_api_500_is_json(world: Any, settings: Any) -> N
     assert b'"server_error"' in api.content
 
 
-@pytest.mark.parametrize("path", ["/datasets/%00/", "/datasets/../../etc/passwd"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/datasets/%00/",
+        "/datasets/%00/v/1/",
+        "/datasets/../../etc/passwd",
+        "/api/v1/datasets/%00/",
+        "/api/v1/datasets/%00/usage",
+    ],
+)
 def test_odd_paths_get_the_branded_404_not_a_traceback(world: Any, path: str) -> None:
     response = Client().get(path)
     assert response.status_code in (400, 404)
