@@ -536,3 +536,35 @@ OPENEM_OAI_TOKEN_SECONDS = _int("OPENEM_OAI_TOKEN_SECONDS", 24 * 3600, minimum=6
 OPENEM_OAI_ADMIN_EMAIL = env.str("OPENEM_OAI_ADMIN_EMAIL", default="openem-admin@example.org")
 #: FAIR Signposting: at most this many `item` links (files) in a landing page's Link header.
 OPENEM_SIGNPOSTING_MAX_ITEMS = _int("OPENEM_SIGNPOSTING_MAX_ITEMS", 50)
+
+# --- DOIs (publishing/: DataCite REST API) -------------------------------------------------------
+
+#: DataCite prefix (e.g. 10.80000); empty: the portal registers no DOIs and cites its own PIDs.
+OPENEM_DATACITE_PREFIX = env.str("OPENEM_DATACITE_PREFIX", default="").strip()
+OPENEM_DATACITE_URL = env.str("OPENEM_DATACITE_URL", default="https://api.datacite.org").rstrip("/")
+OPENEM_DATACITE_REPOSITORY_ID = env.str("OPENEM_DATACITE_REPOSITORY_ID", default="").strip()
+OPENEM_DATACITE_PASSWORD = env.str("OPENEM_DATACITE_PASSWORD", default="")
+if OPENEM_DATACITE_PREFIX:
+    import re as _re
+
+    if not _re.fullmatch(r"10\.\d{4,9}", OPENEM_DATACITE_PREFIX):
+        raise ImproperlyConfigured(
+            f"OPENEM_DATACITE_PREFIX must be a DOI prefix like 10.80000, "
+            f"not {OPENEM_DATACITE_PREFIX!r}"
+        )
+    _url("OPENEM_DATACITE_URL", OPENEM_DATACITE_URL, {"http", "https"})
+    if not OPENEM_DATACITE_REPOSITORY_ID or not OPENEM_DATACITE_PASSWORD:
+        raise ImproperlyConfigured(
+            "OPENEM_DATACITE_PREFIX is set: OPENEM_DATACITE_REPOSITORY_ID and "
+            "OPENEM_DATACITE_PASSWORD must be set too"
+        )
+#: Seconds to connect to / wait for DataCite per request.
+OPENEM_DATACITE_TIMEOUT = _float("OPENEM_DATACITE_TIMEOUT", 20.0, minimum=0.1, maximum=600.0)
+#: Automatic retries of one registration (exponential backoff) before it waits for the
+#: periodic retry (beat, every 10 minutes) or a curator's retry button.
+OPENEM_DATACITE_MAX_RETRIES = _int("OPENEM_DATACITE_MAX_RETRIES", 5)
+CELERY_BEAT_SCHEDULE["retry-pending-dois"] = {
+    "task": "publishing.retry_pending_dois",
+    "schedule": 600.0,
+}
+INSTALLED_APPS.append("publishing")

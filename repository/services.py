@@ -164,6 +164,9 @@ def dataset_create(
     from . import versions
 
     versions.version_ensure_draft(dataset=dataset)
+    from publishing.services import doi_on_create
+
+    doi_on_create(dataset=dataset)  # reserves the concept DOI (a draft) when DOIs are on
     return dataset
 
 
@@ -189,6 +192,10 @@ def dataset_set_visibility(
             "after": {"visibility": visibility, "embargo_until": _iso(dataset.embargo_until)},
         },
     )
+    if dataset.status == DatasetStatus.PUBLISHED:
+        from publishing.services import doi_on_change
+
+        doi_on_change(dataset=dataset)  # the DOIs' dates and rights follow
     return dataset
 
 
@@ -233,6 +240,9 @@ def dataset_publish(
     dataset.published_at = dataset.published_at or timezone.now()
     dataset.save(update_fields=["status", "published_at", "modified"])
     version = versions.version_publish(actor=actor, dataset=dataset)
+    from publishing.services import doi_on_publish
+
+    doi_on_publish(dataset=dataset, version=version)  # sent to DataCite after the commit
     audit_record(
         actor=actor,
         action=AuditAction.PUBLISH,
@@ -273,6 +283,9 @@ def release_embargoes(*, today: dt.date | None = None) -> int:
                 dataset=dataset,
                 details={"embargo_until": _iso(until)},
             )
+            from publishing.services import doi_on_change
+
+            doi_on_change(dataset=dataset)
             released += 1
     return released
 

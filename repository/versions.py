@@ -311,6 +311,9 @@ def version_withdraw(*, actor: Any, dataset: Dataset, number: int, reason: str) 
         dataset=dataset,
         details={"version": number, "reason": reason, "dataset_withdrawn": was_latest},
     )
+    from publishing.services import doi_on_withdraw
+
+    doi_on_withdraw(dataset=dataset, version=version)  # hidden at DataCite: still resolves
     return version
 
 
