@@ -568,3 +568,6 @@ CELERY_BEAT_SCHEDULE["retry-pending-dois"] = {
     "schedule": 600.0,
 }
 INSTALLED_APPS.append("publishing")
+
+# --- FAIR surfaces (issue 17): sitemap.xml is rendered by django.contrib.sitemaps' templates.
+INSTALLED_APPS.append("django.contrib.sitemaps")

@@ -25,6 +25,9 @@ from django.utils.dateparse import parse_datetime
 from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.http import require_safe
 
+from fair import formats as fair_formats
+from fair import negotiation as fair_negotiation
+from fair.targets import Target as FairTarget
 from ingest import storage
 from ingest.selectors import acquisition_in_progress
 from openem.errors import DomainError
@@ -183,6 +186,7 @@ def _version_context(request: HttpRequest, dataset: Dataset) -> dict[str, Any]:
 
 
 @require_safe
+@fair_negotiation.landing_view  # Accept: machine forms; FAIR Signposting Link headers
 def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
     dataset = _dataset_or_404(request, pid)
     if dataset is None:
@@ -228,7 +232,9 @@ def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
         "bulk": bulk,
         "expiry_minutes": settings.OPENEM_PRESIGN_EXPIRY // 60,
         "json_ld": landing.json_ld_script(
-            landing.json_ld(dataset, url=url, summary=summary, distributions=distributions)
+            fair_formats.json_ld(
+                FairTarget(dataset, None, user, explicit=False), distributions=distributions
+            )
         ),
         "metadata_edit_url": _metadata_edit_url(dataset) if can_edit else "",
         "upload_sessions": _upload_sessions(dataset) if can_edit else [],
@@ -239,6 +245,7 @@ def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
 
 
 @require_safe
+@fair_negotiation.landing_view
 def dataset_version(request: HttpRequest, pid: str, number: int) -> HttpResponse:
     """One version, as published: its frozen metadata and file list."""
     dataset = _dataset_or_404(request, pid)
@@ -262,7 +269,7 @@ def dataset_version(request: HttpRequest, pid: str, number: int) -> HttpResponse
 
 def _version_page(request: HttpRequest, dataset: Dataset, version: DatasetVersion) -> HttpResponse:
     shown = versions.version_as_dataset(version)
-    url = settings.OPENEM_SITE_URL + version.get_absolute_url()
+    url = site_url() + version.get_absolute_url()
     can_list = dataset.status != "withdrawn" and (
         access.is_insider(request.user, dataset) or shown.files_are_open()
     )
@@ -284,7 +291,9 @@ def _version_page(request: HttpRequest, dataset: Dataset, version: DatasetVersio
         "gallery": [],
         "page": None,
         "bulk": None,
-        "json_ld": landing.json_ld_script(landing.json_ld(shown, url=url, summary=None)),
+        "json_ld": landing.json_ld_script(
+            fair_formats.json_ld(FairTarget(dataset, version, request.user, explicit=True))
+        ),
         "metadata_edit_url": "",
         "upload_sessions": [],
         **_version_context(request, dataset),
@@ -366,6 +375,7 @@ def dataset_summary(request: HttpRequest, pid: str) -> HttpResponse:
 
 
 @require_safe
+@fair_negotiation.metadata_view
 def dataset_citation(request: HttpRequest, pid: str) -> HttpResponse:
     dataset = _dataset_or_404(request, pid)
     if dataset is None:
@@ -415,6 +425,7 @@ def dataset_files(request: HttpRequest, pid: str) -> HttpResponse:
 
 
 @require_safe
+@fair_negotiation.file_view
 def datafile_detail(request: HttpRequest, pid: str, file_id: int) -> HttpResponse:
     dataset = _dataset_or_404(request, pid)
     if dataset is None:
@@ -443,6 +454,7 @@ def datafile_detail(request: HttpRequest, pid: str, file_id: int) -> HttpRespons
     )
 
 
+@fair_negotiation.file_view
 def datafile_download(request: HttpRequest, pid: str, file_id: int) -> HttpResponseBase:
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
