@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from django.conf import settings
 from django.urls import reverse
 
 from openem.site import site_url
@@ -27,7 +28,8 @@ from . import formats
 from .datacite import ORCID_RE, orcid_checksum_ok
 from .targets import Target
 
-#: ``item`` links in a landing page's header; with more files the header links the linkset.
+#: ``item`` links in a landing page's header (OPENEM_SIGNPOSTING_MAX_ITEMS); with more files
+#: the header links the linkset only.
 HEADER_ITEM_LIMIT = 50
 #: ``item`` links in a linkset (beyond it, the checksum manifest and the bag list every file).
 LINKSET_ITEM_LIMIT = 10_000
@@ -115,8 +117,10 @@ def _describedby(target: Target) -> list[Link]:
     ]
 
 
-def landing_links(target: Target, *, item_limit: int = HEADER_ITEM_LIMIT) -> list[Link]:
+def landing_links(target: Target, *, item_limit: int | None = None) -> list[Link]:
     """The Level 1 links of a landing page."""
+    if item_limit is None:
+        item_limit = int(getattr(settings, "OPENEM_SIGNPOSTING_MAX_ITEMS", HEADER_ITEM_LIMIT))
     links = [
         Link(target.cite_as, "cite-as"),
         Link(SCHEMA_DATASET, "type"),

@@ -149,3 +149,31 @@ def test_embargoed_and_private_files_are_never_items(client: Client, world: Any)
     assert client.get(private.get_absolute_url() + "linkset.json").status_code == 404
     client.force_login(world["staff"])
     assert 'rel="item"' in client.get(private.get_absolute_url())["Link"]
+
+
+def test_cite_as_follows_the_publishing_apps_findable_dois(client: Client, published: Any) -> None:
+    from publishing.models import DoiRegistration, DoiState, DoiTarget
+
+    v1 = versions.version_latest_published(published)
+    concept = DoiRegistration.objects.create(
+        dataset=published, doi="10.80000/oem.c", state="pending"
+    )
+    DoiRegistration.objects.create(
+        dataset=published,
+        version=v1,
+        doi="10.80000/oem.c.v1",
+        state=DoiState.FINDABLE,
+        remote_state=DoiTarget.FINDABLE,
+    )
+    header = client.get(published.get_absolute_url())["Link"]
+    assert f'<http://testserver{published.get_absolute_url()}> ; rel="cite-as"' in header
+    concept.state, concept.remote_state = DoiState.FINDABLE, DoiTarget.FINDABLE
+    concept.save()
+    assert (
+        '<https://doi.org/10.80000/oem.c> ; rel="cite-as"'
+        in client.get(published.get_absolute_url())["Link"]
+    )
+    version = client.get(published.get_absolute_url() + "v/1/")["Link"]
+    assert '<https://doi.org/10.80000/oem.c.v1> ; rel="cite-as"' in version
+    xml = client.get(published.get_absolute_url() + "v/1/datacite.xml").content.decode()
+    assert "10.80000/oem.c.v1" in xml
