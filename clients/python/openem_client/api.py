@@ -318,8 +318,17 @@ class Client:
         results = self.get_json("uploads/", params=params)["results"]
         return dict(results[0]) if results else None
 
-    def create_upload_session(self, pid: str) -> dict[str, Any]:
-        return dict(self.post_json("uploads/", {"dataset": pid}))
+    def create_upload_session(self, pid: str, *, acquiring: bool = False) -> dict[str, Any]:
+        """``acquiring``: the microscope still writes the session (``openem watch``)."""
+        body: dict[str, Any] = {"dataset": pid, **({"acquiring": True} if acquiring else {})}
+        return dict(self.post_json("uploads/", body))
+
+    def facilities(self) -> list[dict[str, Any]]:
+        return list(self.paginate("facilities/", {"page_size": 200}))
+
+    def instruments(self, *, facility: str = "") -> list[dict[str, Any]]:
+        params = {"page_size": 200, **({"facility": facility} if facility else {})}
+        return list(self.paginate("instruments/", params))
 
     def upload_session(self, session_id: int) -> dict[str, Any]:
         return dict(self.get_json(f"uploads/{int(session_id)}/"))

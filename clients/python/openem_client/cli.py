@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -51,6 +52,7 @@ EXIT_NETWORK = 6
 EXIT_TRANSFER = 7
 EXIT_INGEST = 8
 EXIT_INCOMPATIBLE = 9
+EXIT_STATE = 10
 EXIT_INTERRUPTED = 130
 
 EXIT_STATUS_HELP = """\
@@ -66,6 +68,7 @@ exit status:
        downloaded file does not match the manifest's SHA-256
   8    upload --wait: some files failed ingest (see the reasons printed)
   9    the portal needs a newer openem-client: pip install --upgrade openem-client
+  10   watch: the state database cannot be used (damaged, or from a newer client)
   130  interrupted (Ctrl-C, or --stop-after-parts): run the same command again
        to resume
 
@@ -87,6 +90,7 @@ examples:
   openem download oem-7k2m9q4x1z --include '*.mrc' --to ./data
   openem manifest oem-7k2m9q4x1z > oem-7k2m9q4x1z.sha256
   openem status 42 --wait
+  openem watch /data/EPU --facility basel --instrument "Krios 1" --finish-after 4h
 """
 
 
@@ -577,6 +581,174 @@ def cmd_download(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+WATCH_HELP = """\
+watch follows DIR (a session folder, or a folder of session folders: EPU's
+EpuSession.dm / Images-Disc*, SerialEM's .mdoc files, Tomo5's TomoSession.dm or
+Batch/) and uploads every file once it is complete, into one dataset per session.
+A file is complete when its size and modification time have not changed for
+--stable (or for one pass once its .xml/.mdoc sidecar is written). What was sent
+is kept in a SQLite state database (--state-db), so a restarted agent never reads
+an uploaded file again and resumes what it had begun. A session is finished when
+a --finish-marker file appears in it or no new file came for --finish-after: its
+upload session is closed and the portal aggregates the metadata.
+
+watch exit status: 0 stopped (SIGTERM/SIGINT) or --once pass done; 2 bad command
+line, unreadable DIR, unknown facility or instrument; 3 token refused or without
+the right to upload there; 6 (--once only) the portal could not be reached (the
+agent retries, with backoff, while it runs); 7 (--once) some files could not be
+sent; 10 state database damaged.
+"""
+
+
+def _duration(text: str) -> float:
+    """``30``, ``30s``, ``10m``, ``4h``, ``1d`` -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip().lower()
+    factor = units.get(text[-1:])
+    number = text[:-1] if factor else text
+    try:
+        value = float(number) * (factor or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30s, 10m, 4h") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def _rate(text: str) -> float:
+    """``20M`` (MB/s), ``500K``, ``1G``, or bytes per second -> bytes per second."""
+    units = {"k": 1e3, "m": 1e6, "g": 1e9}
+    text = text.strip().lower().removesuffix("/s").removesuffix("b")
+    factor = units.get(text[-1:])
+    try:
+        value = float(text[:-1] if factor else text) * (factor or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate like 50M (MB/s)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def watch_state_path() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "openem" / "watch.sqlite3"
+
+
+_WATCH_HANDLERS: list[Any] = []
+
+
+def _watch_logging(args: argparse.Namespace) -> None:
+    import logging
+    import logging.handlers
+
+    log = logging.getLogger("openem_client")
+    for handler in _WATCH_HANDLERS:  # an earlier run in this process (tests)
+        log.removeHandler(handler)
+        handler.close()
+    _WATCH_HANDLERS.clear()
+    log.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    form = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    if not args.quiet:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(form)
+        _WATCH_HANDLERS.append(stream)
+    if args.log_file:
+        Path(args.log_file).parent.mkdir(parents=True, exist_ok=True)
+        rotating = logging.handlers.RotatingFileHandler(
+            args.log_file,
+            maxBytes=int(args.log_max_mb * 1024 * 1024),
+            backupCount=args.log_backups,
+            encoding="utf-8",
+        )
+        rotating.setFormatter(form)
+        _WATCH_HANDLERS.append(rotating)
+    for handler in _WATCH_HANDLERS:
+        log.addHandler(handler)
+
+
+class _Terminated(Exception):
+    """SIGTERM (systemd stopping the service): stop between two requests."""
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+
+    from openem_client.watch import StateDB, UnknownTarget, WatchConfig, Watcher
+
+    root = Path(args.folder)
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a folder")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise UsageError(f"{root} cannot be read (permissions)")
+    _watch_logging(args)
+    log = logging.getLogger("openem_client.watch")
+    client = make_client(args, need_token=True)
+    try:
+        state = StateDB(Path(args.state_db) if args.state_db else watch_state_path())
+    except OpenEMError as exc:
+        err(f"openem: error: {exc.message}")
+        return EXIT_STATE
+    config = WatchConfig(
+        root=root,
+        facility=args.facility,
+        instrument=args.instrument,
+        project=args.project or "",
+        technique=args.technique or "",
+        stable_seconds=args.stable,
+        poll_seconds=args.interval,
+        finish_after=args.finish_after,
+        finish_markers=tuple(args.finish_marker or ()),
+        include=tuple(args.include or ()),
+        exclude=tuple(args.exclude or ()) + (() if args.frames else ("Frames/*", "*/Frames/*")),
+        bandwidth=args.bandwidth,
+        parallel=args.parallel,
+        checksum=True,
+    )
+    watcher = Watcher(client, state, config)
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        try:
+            watcher.check_target()
+        except UnknownTarget as exc:
+            raise UsageError(exc.message) from None
+        log.info("watching %s for %s (instrument %s)", root, args.facility, args.instrument)
+        if args.once:
+            report = watcher.run_pass()
+            log.info(
+                "pass done: %d sessions, %d files uploaded, %d waiting to be complete",
+                report.sessions,
+                report.uploaded,
+                report.waiting,
+            )
+            return EXIT_TRANSFER if report.problems else EXIT_OK
+        failures = 0
+        while True:
+            try:
+                watcher.run_pass()
+                failures = 0
+            except (NetworkError, ServerError, Throttled, TransferError) as exc:
+                failures += 1
+                delay = min(300.0, args.interval * 2 ** min(failures, 6))
+                log.warning("%s; trying again in %.0f s", exc.message, delay)
+                time.sleep(delay)
+                continue
+            except OSError as exc:
+                failures += 1
+                log.warning("cannot read the folder: %s; trying again", exc)
+            time.sleep(args.interval)
+    except (_Terminated, KeyboardInterrupt):
+        log.info("stopped; run again to go on (nothing is sent twice)")
+        return EXIT_OK
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        state.close()
+
+
 # --- Argument parsing ---------------------------------------------------------------------------
 
 
@@ -730,6 +902,68 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # Testing aid: files over twice this size come in parallel ranges of this size.
     download.add_argument("--segment-size", type=_positive, help=argparse.SUPPRESS)
+
+    watch = command(
+        "watch",
+        cmd_watch,
+        "follow session folders while they are acquired and upload each complete file",
+    )
+    watch.epilog = WATCH_HELP + "\n" + EXIT_STATUS_HELP
+    watch.add_argument("folder", metavar="DIR", help="a session folder, or a folder of them")
+    watch.add_argument("--facility", required=True, help="facility slug")
+    watch.add_argument("--instrument", required=True, help="instrument id or name")
+    watch.add_argument("--project", help="project code of the datasets")
+    watch.add_argument("--technique", help="spa, tomography, ... (default: by session kind)")
+    watch.add_argument(
+        "--stable",
+        type=_duration,
+        default=30.0,
+        metavar="TIME",
+        help="a file is complete when unchanged this long (30s)",
+    )
+    watch.add_argument(
+        "--interval",
+        type=_duration,
+        default=10.0,
+        metavar="TIME",
+        help="time between two passes over the folder (10s)",
+    )
+    watch.add_argument(
+        "--finish-after",
+        type=_duration,
+        default=4 * 3600.0,
+        metavar="TIME",
+        help="a session is finished after this long without a new file (4h)",
+    )
+    watch.add_argument(
+        "--finish-marker",
+        action="append",
+        metavar="NAME",
+        help="a file whose presence in a session folder finishes it (repeatable)",
+    )
+    watch.add_argument(
+        "--include", action="append", metavar="GLOB", help="only matching paths (repeatable)"
+    )
+    watch.add_argument(
+        "--exclude",
+        action="append",
+        metavar="GLOB",
+        help="skip matching paths (repeatable; *.tmp and *.part are always skipped)",
+    )
+    watch.add_argument(
+        "--frames",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="upload the fractions in Frames/ folders (default: yes)",
+    )
+    watch.add_argument("--bandwidth", type=_rate, metavar="RATE", help="at most this, e.g. 50M")
+    watch.add_argument("--parallel", type=_positive, default=4, help="parts in flight (4)")
+    watch.add_argument("--once", action="store_true", help="one pass, then exit (for cron)")
+    watch.add_argument("--state-db", metavar="PATH", help=f"state database ({watch_state_path()})")
+    watch.add_argument("--log-file", metavar="PATH", help="also log to this file, rotated")
+    watch.add_argument("--log-max-mb", type=float, default=10.0, help="rotate at this size (10)")
+    watch.add_argument("--log-backups", type=int, default=5, help="rotated logs kept (5)")
+    watch.add_argument("-v", "--verbose", action="store_true", help="log every file")
     return parser
 
 

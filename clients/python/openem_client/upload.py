@@ -20,6 +20,7 @@ from .errors import (
     OpenEMError,
     TransferError,
     TransferStopped,
+    ValidationError,
     _network_reason,
     _tried,
 )
@@ -52,6 +53,32 @@ class UploadReport:
         return dict(self.__dict__)
 
 
+class RateLimiter:
+    """A token bucket shared by the upload threads: at most ``rate`` bytes per second on
+    average, in bursts of at most one second's worth (``openem watch --bandwidth``)."""
+
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic):
+        if rate <= 0:
+            raise ValueError("the rate must be positive")
+        self.rate = float(rate)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._available = self.rate
+        self._last = clock()
+
+    def take(self, amount: int) -> None:
+        """Wait until ``amount`` bytes may be sent (a part larger than the burst waits for its
+        share; the bucket then goes into debt, which later parts pay back)."""
+        with self._lock:
+            now = self._clock()
+            self._available = min(self.rate, self._available + (now - self._last) * self.rate)
+            self._last = now
+            self._available -= amount
+            wait_for = -self._available / self.rate if self._available < 0 else 0.0
+        if wait_for > 0:
+            time.sleep(wait_for)
+
+
 class _Counter:
     def __init__(self, limit: int | None):
         self._lock = threading.Lock()
@@ -75,8 +102,10 @@ class _Uploader:
         parallel: int,
         stop_after_parts: int | None,
         digest: Callable[[LocalFile], str] | None = None,
+        limiter: RateLimiter | None = None,
     ):
         self.client = client
+        self.limiter = limiter
         # The SHA-256 of a file, declared when its upload completes (hashed while it is sent).
         self.digest = digest or (lambda local: "")
         self.report = report
@@ -146,6 +175,8 @@ class _Uploader:
         if _read_into(fd, data, offset) != length:
             raise TransferError(f"the file shrank while it was uploaded (at byte {offset})")
         crc = part_crc32(data)
+        if self.limiter is not None:
+            self.limiter.take(length)
         etag = self._put_part(sign(crc), data if length else b"", lambda: sign(crc))
         self.counter.count_part(self.report)
         self.reporter.advance(length)
@@ -280,6 +311,8 @@ class _Uploader:
                 handle.seek(offset)
                 data = handle.read(min(chunk_size, local.size - offset))
                 last = offset + len(data) >= local.size
+                if self.limiter is not None:
+                    self.limiter.take(len(data))
                 try:
                     answer = self.client.send_chunk(
                         url, data, offset, local.size, sha256=self.digest(local) if last else ""
@@ -403,6 +436,74 @@ def upload_directory(
             checksums.shutdown()
 
 
+def upload_files(
+    client: Client,
+    pid: str,
+    local_files: list[LocalFile],
+    *,
+    session: dict[str, Any] | None = None,
+    assume_new: bool = False,
+    reporter: TransferReporter | None = None,
+    parallel: int = 8,
+    checksum: bool = True,
+    limiter: RateLimiter | None = None,
+    on_done: Callable[[LocalFile, str], None] | None = None,
+    acquiring: bool = False,
+    complete: bool = False,
+) -> UploadReport:
+    """Upload ``local_files`` (in this order) into dataset ``pid``: the path of
+    :func:`upload_directory` for a list of files chosen by the caller (``openem watch``).
+
+    ``session``: the open upload session to use (else the dataset's open one, or a new one,
+    marked ``acquiring`` if asked). ``assume_new``: the caller knows these files were never
+    registered, so the dataset's file list is not read (if one was after all, the files are
+    looked up and resumed). ``on_done(file, "uploaded" | "present")`` is called as each file is
+    up (from the upload threads). The session stays open unless ``complete``."""
+    reporter = reporter or TransferReporter()
+    checksums = _Checksums(parallel) if checksum else None
+    try:
+        if checksums:
+            checksums.start(local_files[: checksums.workers])
+        try:
+            return _upload(
+                client,
+                pid,
+                local_files,
+                checksums,
+                reporter,
+                parallel,
+                None,
+                complete,
+                session=session,
+                assume_new=assume_new,
+                limiter=limiter,
+                on_done=on_done,
+                acquiring=acquiring,
+            )
+        except ValidationError as exc:
+            if not assume_new or "already in the dataset" not in str(exc.details):
+                raise
+        # Registered before (a run killed between registering and noting it): look them up.
+        return _upload(
+            client,
+            pid,
+            local_files,
+            checksums,
+            reporter,
+            parallel,
+            None,
+            complete,
+            session=session,
+            assume_new=False,
+            limiter=limiter,
+            on_done=on_done,
+            acquiring=acquiring,
+        )
+    finally:
+        if checksums:
+            checksums.shutdown()
+
+
 def _upload(
     client: Client,
     pid: str,
@@ -412,15 +513,27 @@ def _upload(
     parallel: int,
     stop_after_parts: int | None,
     complete: bool,
+    *,
+    session: dict[str, Any] | None = None,
+    assume_new: bool = False,
+    limiter: RateLimiter | None = None,
+    on_done: Callable[[LocalFile, str], None] | None = None,
+    acquiring: bool = False,
 ) -> UploadReport:
-    session = client.open_upload_session(pid)
-    new_session = session is None
+    new_session = False
     if session is None:
-        session = client.create_upload_session(pid)
+        session = client.open_upload_session(pid)
+        new_session = session is None
+        if session is None:
+            session = client.create_upload_session(pid, acquiring=acquiring)
     report = UploadReport(dataset=pid, session=int(session["id"]), storage=session["storage"])
     report.files_local = len(local_files)
     report.bytes_local = sum(f.size for f in local_files)
-    in_dataset, in_session = _remote_state(client, pid, report.session, new_session=new_session)
+    if assume_new:
+        in_dataset: dict[str, Any] = {}
+        in_session: dict[str, Any] = {}
+    else:
+        in_dataset, in_session = _remote_state(client, pid, report.session, new_session=new_session)
 
     to_resume: list[tuple[LocalFile, dict[str, Any]]] = []
     to_register: list[LocalFile] = []
@@ -438,6 +551,8 @@ def _upload(
             )
         elif remote["state"] in STORED_STATES:
             report.files_skipped += 1
+            if on_done:
+                on_done(local, "present")
         elif local.path in in_session:
             to_resume.append((local, in_session[local.path]))
         else:
@@ -459,7 +574,14 @@ def _upload(
         parallel=parallel,
         stop_after_parts=stop_after_parts,
         digest=checksums.digest if checksums else None,
+        limiter=limiter,
     )
+
+    def send(local: LocalFile, remote: dict[str, Any], fresh: bool) -> None:
+        uploader.upload_file(local, remote, fresh)
+        if on_done:
+            on_done(local, "uploaded")
+
     file_pool = ThreadPoolExecutor(max(1, parallel), thread_name_prefix="openem-file")
     pending: dict[Future[None], LocalFile] = {}
     upload_bytes = sum(f.size for f, _ in to_resume) + sum(f.size for f in to_register)
@@ -470,7 +592,7 @@ def _upload(
         if not uploading:
             uploading = True
             reporter.stage("upload", upload_bytes, files=len(to_resume) + len(to_register))
-        pending[file_pool.submit(uploader.upload_file, local, remote, fresh)] = local
+        pending[file_pool.submit(send, local, remote, fresh)] = local
 
     try:
         for local, remote in to_resume:
