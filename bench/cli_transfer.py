@@ -150,7 +150,7 @@ def portal_env(
 SETUP_CODE = """
 import json
 from django.contrib.auth import get_user_model
-from ingest import storage
+import storage
 from ingest.uploads import part_size_for
 from repository import tokens
 from repository.models import Facility, FacilityMembership, FacilityRole

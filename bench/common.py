@@ -191,7 +191,7 @@ def s3_store(server: S3Server) -> Iterator[Any]:
     the block and restored after it (a later benchmark may use local storage)."""
     from django.conf import settings
 
-    from ingest import storage
+    import storage
 
     previous = settings.OPENEM_STORAGE
     settings.OPENEM_STORAGE = server.storage_settings()

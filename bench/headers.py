@@ -1,5 +1,5 @@
 """Header extraction over S3 (SeaweedFS): requests and bytes per file, counted by
-:class:`ingest.storage.ObjectSource`. Goal: <= 2 requests and <= 1 MiB per file, the same for an
+:class:`storage.ObjectSource`. Goal: <= 2 requests and <= 1 MiB per file, the same for an
 EER movie of 100 frames and one of 10,000 (the frame count comes from the metadata, never from
 walking every IFD). Thumbnails are counted separately, for information.
 """
@@ -71,8 +71,8 @@ def tiff_movie(frames: int = 48, side: int = 2048) -> bytes:
 
 def measure(store: Any, key: str, name: str) -> dict[str, Any]:
     from ingest.formats import extract
-    from ingest.storage import ObjectSource
     from ingest.thumbnails import render_thumbnail
+    from storage import ObjectSource
 
     source = ObjectSource(store, key)
     started = time.perf_counter()
@@ -103,7 +103,7 @@ def measure(store: Any, key: str, name: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from repository.demo import eer_like_bytes
+    from demo.seed import eer_like_bytes
 
     mrc, mrc_origin = fei2_mrc()
     files: dict[str, tuple[str, bytes]] = {

@@ -76,7 +76,7 @@ def templates() -> list[tuple[str, bytes]]:
     """Small files of each kind a session holds: (name pattern, bytes)."""
     from django.conf import settings
 
-    from repository import demo
+    from demo import seed as demo
 
     rng = np.random.default_rng(2)
     epu = sorted((Path(settings.OPENEM_SAMPLES_DIR) / "epu").glob("FoilHole_*.xml"))
@@ -100,7 +100,7 @@ def make_session(count: int, title: str) -> tuple[Any, list[int], int]:
     """A dataset with ``count`` registered, stored files (stored in bulk: not timed here)."""
     from django.contrib.auth import get_user_model
 
-    from ingest import storage
+    import storage
     from ingest.uploads import upload_session_create, upload_session_register_files
     from repository.models import (
         DataFile,

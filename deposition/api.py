@@ -19,10 +19,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+import storage
 from deposition import selectors, services
 from deposition.documents import build_document
 from deposition.models import Deposition, DepositionState, DepositionTarget
-from ingest import storage
 from openem.api.authentication import TokenScopePermission
 from openem.api.exceptions import error_responses
 from openem.errors import NotFound

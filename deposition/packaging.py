@@ -24,10 +24,10 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+import storage
 from deposition import vocab
 from deposition.documents import BuiltDocument, build_document
 from deposition.thumbnail import entry_thumbnail
-from ingest import storage
 from repository.models import DataFile
 
 COPY_WORKERS = 8

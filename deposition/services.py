@@ -18,11 +18,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+import storage
 from deposition import packaging
 from deposition.documents import BuiltDocument, build_document
 from deposition.empiar.client import EmpiarApiError, EmpiarClient, EmpiarResult
 from deposition.models import Deposition, DepositionState, DepositionTarget, PackageJob
-from ingest import storage
 from openem.errors import Conflict, NotAllowed, ValidationFailed
 from repository import access
 from repository.models import AuditAction, Dataset

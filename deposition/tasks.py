@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from ingest.storage import TransientStorageError
+from storage import TransientStorageError
 
 from . import services
 

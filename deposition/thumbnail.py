@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from ingest import storage
+import storage
 from ingest.formats import extract
 from ingest.thumbnails import render_thumbnail
 from repository.models import DataFile

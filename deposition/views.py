@@ -25,10 +25,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+import storage
 from deposition import packaging, selectors, services
 from deposition.documents import build_document
 from deposition.models import Deposition, DepositionState, DepositionTarget
-from ingest import storage
 from openem.errors import DomainError, NotAllowed, NotFound
 from repository.models import Dataset
 

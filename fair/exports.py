@@ -31,7 +31,7 @@ from django.conf import settings
 from django.core import signing
 from django.utils import timezone
 
-from ingest import storage
+import storage
 from openem.site import site_url
 from repository import landing, selectors, versions
 from repository.models import DatasetVersion, VersionFile

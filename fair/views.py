@@ -25,7 +25,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
-from ingest import storage
+import storage
 from openem.site import site_url
 from repository import access, services, versions
 from repository.models import AuditAction, VersionFile

@@ -31,6 +31,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+import storage
 from openem.api.authentication import TokenScopePermission
 from openem.api.exceptions import error_responses
 from openem.api.pagination import FileCursorPagination, PageNumberPagination
@@ -41,7 +42,7 @@ from repository.models import DataFile, Dataset, FileState
 from repository.paths import starts_with
 
 from . import serializers as s
-from . import storage, uploads
+from . import uploads
 from .models import UploadSession
 from .selectors import upload_session_progress
 

@@ -92,7 +92,7 @@ def _consume(pending: queue.Queue[Any], update: Callable[[bytes], None]) -> int:
 
 def hash_stream(chunks: Iterable[bytes], *, md5: bool = False) -> Digests:
     """Digest every byte of ``chunks`` once; exceptions from the iterator propagate as they are
-    (e.g. :class:`ingest.storage.ObjectNotFound` when a file vanishes mid-read)."""
+    (e.g. :class:`storage.ObjectNotFound` when a file vanishes mid-read)."""
     sha = hashlib.sha256()
     md5_hash = hashlib.md5(usedforsecurity=False) if md5 else None
     pending: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_DEPTH)

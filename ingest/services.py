@@ -21,18 +21,18 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+import storage
 from metadata.services import with_si_for_technique
 from openem.errors import NotFound
 from repository.models import AuditAction, DataFile, Dataset, DatasetStatus, FileState
 from repository.services import audit_record
+from storage import ObjectNotFound, ObjectSource, StorageError, TransientStorageError
 
-from . import storage
 from .aggregate import SIDECAR_SOURCES, aggregate_sidecars
 from .checksum import Digests, hash_stream
 from .formats import WHOLE_FILE_BYTES, extract
 from .formats.base import FileFormat
 from .image_headers import image_header_document
-from .storage import ObjectNotFound, ObjectSource, StorageError, TransientStorageError
 from .thumbnails import render_thumbnail
 
 logger = logging.getLogger(__name__)

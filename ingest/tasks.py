@@ -5,9 +5,9 @@ from __future__ import annotations
 from celery import shared_task
 
 from openem.locks import single_run
+from storage import TransientStorageError
 
 from . import services
-from .storage import TransientStorageError
 
 
 @shared_task(

@@ -16,9 +16,11 @@ import numpy as np
 from PIL import Image
 
 from ingest.formats import eer
-from ingest.formats.base import ByteSource, CachedSource, FormatResult, ThumbnailPlan
+from ingest.formats.base import FormatResult, ThumbnailPlan
 from ingest.formats.compressed import decompressed_prefix
 from ingest.formats.tiff import open_tiff
+from storage.base import ByteSource
+from storage.sources import CachedSource
 
 logger = logging.getLogger(__name__)
 

@@ -16,13 +16,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+import storage
 from openem.errors import Conflict, NotAllowed, ValidationFailed
 from repository import access
 from repository.models import DataFile, Dataset, DatasetStatus, FileState
 from repository.paths import sanitise_relative_path, split_path
 from repository.services import datafile_storage_key
 
-from . import storage
 from .models import UploadSession, UploadSessionState
 
 MAX_BATCH = 10_000

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_safe
 
+import storage
 from openem.errors import DomainError
 from repository import access
 from repository.models import (
@@ -37,7 +38,6 @@ from repository.models import (
 )
 from repository.services import dataset_create
 
-from . import storage
 from .models import UploadSession, UploadSessionState
 from .selectors import upload_session_progress
 from .uploads import upload_session_create

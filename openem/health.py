@@ -47,7 +47,7 @@ def _redis() -> dict[str, Any]:
 
 
 def _storage() -> dict[str, Any]:
-    from ingest import storage
+    import storage
 
     store = storage.get_store()
     if isinstance(store, storage.S3Store):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.http import Http404, HttpRequest, HttpResponseBase
 
-from ingest.storage import browser_origins
+from storage import browser_origins
 
 
 class StorageAwareCSPMiddleware(CSPMiddleware):

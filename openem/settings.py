@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "deposition",
     "fair",
     "stats",
+    "demo",  # seed_demo: above every app, since it drives them all
 ]
 
 MIDDLEWARE = [
@@ -213,7 +214,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-# --- Object storage (one module: ingest/storage.py) ---------------------------------------------
+# --- Object storage (one package: storage/) -----------------------------------------------------
 
 _s3_bucket = env.str("S3_BUCKET", default="")
 _s3_any = [

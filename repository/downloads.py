@@ -22,8 +22,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, Streami
 from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header
 
-from ingest.storage import ObjectStore, get_store, presign_for
 from openem.errors import Conflict
+from storage import ObjectStore, get_store, presign_for
 
 from . import access, services, signals
 from .models import AuditAction, AuditEvent, DataFile, FileState
@@ -168,7 +168,7 @@ def datafile_response(request: HttpRequest, *, datafile: DataFile) -> HttpRespon
     """The response that downloads ``datafile``. The caller has checked access.
 
     Raises Conflict for a file whose bytes are not stored yet, and the storage errors of
-    ``ingest.storage`` (ObjectNotFound, StorageError) for the caller's error handler.
+    ``storage`` (ObjectNotFound, StorageError) for the caller's error handler.
     """
     if datafile.state not in DOWNLOADABLE_STATES:
         raise Conflict(f"{datafile.path} has not been uploaded yet; try again once it is stored")

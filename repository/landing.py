@@ -30,7 +30,7 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from ingest import storage
+import storage
 from metadata import privacy
 from openem.site import site_url
 

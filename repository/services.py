@@ -11,8 +11,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from ingest.storage import object_key
 from openem.errors import Conflict, NotAllowed, ValidationFailed
+from storage import object_key
 
 from . import access
 from .models import (

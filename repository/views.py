@@ -25,10 +25,10 @@ from django.utils.dateparse import parse_datetime
 from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.http import require_safe
 
+import storage
 from fair import formats as fair_formats
 from fair import negotiation as fair_negotiation
 from fair.targets import Target as FairTarget
-from ingest import storage
 from ingest.selectors import acquisition_in_progress
 from openem.errors import DomainError
 from openem.site import site_url

@@ -54,7 +54,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 @pytest.fixture
 def s3_storage(s3_server: S3Server, settings: Any) -> Iterator[S3Server]:
     """Point the portal's one storage module at a fresh bucket on the S3 server."""
-    from ingest import storage
+    import storage
 
     bucket = f"openem-test-{uuid.uuid4().hex[:12]}"
     settings.OPENEM_STORAGE = s3_server.storage_settings(bucket)
@@ -69,7 +69,7 @@ def s3_storage(s3_server: S3Server, settings: Any) -> Iterator[S3Server]:
 
 @pytest.fixture
 def local_storage(tmp_path: Path, settings: Any) -> Iterator[Path]:
-    from ingest import storage
+    import storage
 
     root = tmp_path / "objects"
     settings.OPENEM_STORAGE = {"backend": "local", "root": str(root)}
@@ -110,7 +110,7 @@ def signed_for(url: str, method: str, server: Any) -> bool:
 
 def stored_crc32(key: str) -> str:
     """The CRC32 S3 keeps for a multipart object of CRC32 parts: ``<composite>-<parts>``."""
-    from ingest.storage import get_store
+    from storage import get_store
 
     store = get_store()
     head = store.client.head_object(Bucket=store.bucket, Key=key, ChecksumMode="ENABLED")

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+import storage
 from bench import seaweedfs
 from bench.common import free_port
-from ingest import storage
 
 pytestmark = [pytest.mark.django_db]
 

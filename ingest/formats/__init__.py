@@ -11,18 +11,11 @@ import importlib
 import logging
 
 from ingest.formats import eer, mrc, tiff
-from ingest.formats.base import (
-    HEAD_BYTES,
-    ByteSource,
-    CachedSource,
-    FileFormat,
-    FormatResult,
-    MemorySource,
-    ThumbnailPlan,
-    quantity,
-)
+from ingest.formats.base import HEAD_BYTES, FileFormat, FormatResult, ThumbnailPlan, quantity
 from ingest.formats.detect import Detection, detect, detect_format
-from ingest.storage import StorageError
+from storage import StorageError
+from storage.base import ByteSource
+from storage.sources import BytesSource, CachedSource
 
 __all__ = [
     "Detection",
@@ -44,7 +37,7 @@ WHOLE_FILE_BYTES = 1024 * 1024
 def _view(source: ByteSource) -> CachedSource:
     """One request for small files; a block cache (first block = header) for large ones."""
     if 0 < source.size <= WHOLE_FILE_BYTES:
-        return CachedSource(MemorySource(source.read_at(0, source.size)))
+        return CachedSource(BytesSource(source.read_at(0, source.size)))
     return CachedSource(source, block_size=HEAD_BYTES)
 
 

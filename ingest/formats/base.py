@@ -1,6 +1,6 @@
 """What every format reader returns, and the small pieces they share.
 
-Readers are pure functions of a :class:`~ingest.storage.ByteSource`: they never write, never
+Readers are pure functions of a :class:`~storage.base.ByteSource`: they never write, never
 download a whole object and never let an exception escape (see :func:`guarded`), because one
 odd file must not stop the ingest of a dataset of ten thousand.
 """
@@ -10,28 +10,18 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-from ingest.storage import RangedFile, StorageError
+from storage.base import StorageError
 
 logger = logging.getLogger(__name__)
 
 #: Bytes fetched in one request for detection and headers: an MRC header plus the first FEI
 #: record, a TIFF header plus a first IFD written near the start, an EER metadata block.
 HEAD_BYTES = 64 * 1024
-
-
-class ByteSource(Protocol):
-    """The reading side of :class:`ingest.storage.ByteSource` (kept here so readers need no
-    Django): a size and ranged reads."""
-
-    size: int
-
-    def read_at(self, offset: int, length: int) -> bytes: ...
 
 
 class FileFormat(StrEnum):
@@ -159,62 +149,3 @@ def guarded(label: str, fallback: FileFormat) -> Callable[[Reader], Reader]:
         return wrapper
 
     return decorate
-
-
-class MemorySource:
-    """A :class:`ByteSource` over bytes already in memory (small files, decompressed heads)."""
-
-    def __init__(self, data: bytes):
-        self._data = data
-        self.size = len(data)
-
-    def read_at(self, offset: int, length: int) -> bytes:
-        return self._data[offset : offset + length]
-
-
-class CachedSource:
-    """A :class:`ByteSource` wrapper that caches aligned blocks of small reads.
-
-    Detection, mrcfile and tifffile all look at the same first kilobytes; fetching them once
-    keeps a header to one request on object storage. Large reads (pixel data) pass through.
-    """
-
-    def __init__(self, source: ByteSource, *, block_size: int = HEAD_BYTES, max_blocks: int = 16):
-        self.source = source
-        self.size = source.size
-        self.block_size = block_size
-        self.max_blocks = max_blocks
-        self._blocks: OrderedDict[int, bytes] = OrderedDict()
-
-    def read_at(self, offset: int, length: int) -> bytes:
-        if offset < 0 or length < 0:
-            raise ValueError("offset and length must be >= 0")
-        end = min(offset + length, self.size)
-        if offset >= end:
-            return b""
-        first, last = offset // self.block_size, (end - 1) // self.block_size
-        if last - first + 1 > self.max_blocks // 2:
-            return self.source.read_at(offset, end - offset)
-        self._fetch_missing(first, last)
-        data = b"".join(self._blocks[index] for index in range(first, last + 1))
-        start = offset - first * self.block_size
-        return data[start : start + (end - offset)]
-
-    def _fetch_missing(self, first: int, last: int) -> None:
-        missing = [index for index in range(first, last + 1) if index not in self._blocks]
-        if missing:
-            # One request for the whole missing span, split into blocks afterwards.
-            lo, hi = missing[0], missing[-1]
-            data = self.source.read_at(lo * self.block_size, (hi - lo + 1) * self.block_size)
-            for index in range(lo, hi + 1):
-                piece = data[(index - lo) * self.block_size : (index - lo + 1) * self.block_size]
-                self._blocks[index] = piece
-        for index in range(first, last + 1):
-            self._blocks.move_to_end(index)
-        while len(self._blocks) > self.max_blocks:
-            self._blocks.popitem(last=False)
-
-
-def ranged_file(source: CachedSource) -> RangedFile:
-    """A read-only file object for mrcfile/tifffile whose blocks match the source's cache."""
-    return RangedFile(source, block_size=source.block_size)

@@ -13,7 +13,8 @@ import zlib
 from collections.abc import Iterator
 from typing import Protocol
 
-from ingest.formats.base import ByteSource, FormatError
+from ingest.formats.base import FormatError
+from storage.base import ByteSource
 
 GZIP_MAGIC = b"\x1f\x8b"
 BZIP2_MAGIC = b"BZh"

@@ -11,13 +11,7 @@ import re
 from dataclasses import dataclass
 
 from ingest.formats import mrc
-from ingest.formats.base import (
-    ByteSource,
-    FileFormat,
-    FormatError,
-    extension_of,
-    is_gain_name,
-)
+from ingest.formats.base import FileFormat, FormatError, extension_of, is_gain_name
 from ingest.formats.compressed import codec_of, decompressed_prefix
 from ingest.formats.tiffstruct import (
     COMPRESSION,
@@ -29,6 +23,7 @@ from ingest.formats.tiffstruct import (
     parse_tiff_header,
     read_ifd,
 )
+from storage.base import ByteSource
 
 DETECT_BYTES = 4096
 TIFF_EXTENSIONS = frozenset({".tif", ".tiff", ".eer", ".gain"})

@@ -16,8 +16,6 @@ import numpy as np
 from defusedxml import ElementTree
 
 from ingest.formats.base import (
-    ByteSource,
-    CachedSource,
     FileFormat,
     FormatError,
     FormatResult,
@@ -36,6 +34,8 @@ from ingest.formats.tiffstruct import (
     parse_tiff_header,
     read_ifd,
 )
+from storage.base import ByteSource
+from storage.sources import CachedSource
 
 COMPRESSION_NAMES = {65000: "eer_v0", 65001: "eer_v1", 65002: "eer_v2"}
 #: (run-length bits, horizontal sub-pixel bits, vertical sub-pixel bits) by compression;

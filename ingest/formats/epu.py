@@ -21,8 +21,9 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml import ElementTree as SafeElementTree
 
-from ingest.formats.base import ByteSource, FileFormat, FormatError, FormatResult, guarded
+from ingest.formats.base import FileFormat, FormatError, FormatResult, guarded
 from metadata.mapping import DEFAULT_SCHEMA_VERSION, apply_fields, load_mapping
+from storage.base import ByteSource
 
 #: A per-movie EPU XML is about 15 KB; anything this large is not one.
 MAX_XML_BYTES = 16 * 1024 * 1024

@@ -19,8 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.formats.base import ByteSource, FileFormat, FormatError, FormatResult, guarded
+from ingest.formats.base import FileFormat, FormatError, FormatResult, guarded
 from metadata.mapping import DEFAULT_SCHEMA_VERSION, apply_fields, load_mapping, parse_number
+from storage.base import ByteSource
 
 #: Tilt-series mdocs are tens of KB; montages reach a few MB.
 MAX_MDOC_BYTES = 16 * 1024 * 1024

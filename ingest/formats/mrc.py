@@ -1,6 +1,6 @@
 """MRC2014 / CCP4 maps, image stacks and gzip/bzip2-compressed maps: header only.
 
-mrcfile's own parser reads the 1024-byte header from a :class:`~ingest.storage.RangedFile`,
+mrcfile's own parser reads the 1024-byte header from a :class:`~storage.RangedFile`,
 but we never let it touch the extended header or the data: mrcfile would read the whole
 extended header (900 kB for an EPU micrograph) and allocate ``nsymbt`` bytes for it, however
 large a corrupt file claims that to be. We read only the first FEI record, from the same
@@ -20,22 +20,20 @@ from mrcfile.mrcinterpreter import MrcInterpreter
 from ingest.formats import mrc_extended
 from ingest.formats.base import (
     HEAD_BYTES,
-    ByteSource,
-    CachedSource,
     FileFormat,
     FormatError,
     FormatResult,
-    MemorySource,
     ThumbnailPlan,
     extension_of,
     finite_or_none,
     guarded,
     is_gain_name,
     quantity,
-    ranged_file,
 )
 from ingest.formats.compressed import decompressed_prefix, gzip_trailer_size
-from ingest.storage import RangedFile
+from storage import RangedFile
+from storage.base import ByteSource
+from storage.sources import BytesSource, CachedSource, ranged_file
 
 HEADER_SIZE = 1024
 MAP_ID_OFFSET = 208
@@ -128,7 +126,7 @@ def extract_compressed(source: ByteSource, codec: str, name_hint: str = "") -> F
         raise FormatError(
             f"the decompressed stream is too short for an MRC header ({len(head)} bytes)"
         )
-    memory = CachedSource(MemorySource(head))
+    memory = CachedSource(BytesSource(head))
     stream = ranged_file(memory)
     header, notes = _parse_header(stream)
     result = _result(header, name_hint, notes, compression=codec, file_size=source.size)

@@ -15,17 +15,16 @@ from typing import IO, Any, cast
 import tifffile
 
 from ingest.formats.base import (
-    ByteSource,
-    CachedSource,
     FileFormat,
     FormatError,
     FormatResult,
     ThumbnailPlan,
     guarded,
     is_gain_name,
-    ranged_file,
 )
 from ingest.formats.tiffstruct import TiffLayout, count_ifds, parse_tiff_header, read_ifd
+from storage.base import ByteSource
+from storage.sources import CachedSource, ranged_file
 
 #: Walk the IFD chain only for files up to this size (the top-level reader holds them in memory).
 COUNT_PAGES_MAX_BYTES = 1024 * 1024

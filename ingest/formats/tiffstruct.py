@@ -10,7 +10,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from ingest.formats.base import ByteSource, FormatError
+from ingest.formats.base import FormatError
+from storage.base import ByteSource
 
 COMPRESSION = 259
 EER_COMPRESSIONS = frozenset({65000, 65001, 65002})

@@ -7,7 +7,8 @@
 
 :func:`api_exception_handler` is DRF's ``EXCEPTION_HANDLER``: it maps DRF's exceptions, our
 :class:`~openem.errors.DomainError` hierarchy, Django's ``Http404``/``PermissionDenied`` and
-storage errors. :func:`page_not_found` and :func:`server_error` are the site's ``handler404`` /
+errors that carry their own answer (:class:`MappedError`: storage errors, which live below
+the API and so cannot import it). :func:`page_not_found` and :func:`server_error` are the site's ``handler404`` /
 ``handler500``: under ``/api/`` they answer in the same shape (an unknown URL, or a crash outside
 a DRF view), elsewhere they defer to Django's HTML pages. No response ever carries a traceback.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -30,7 +31,6 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ingest.storage import ObjectNotFound, StorageError
 from openem.errors import DomainError
 
 logger = logging.getLogger("openem.api")
@@ -39,6 +39,18 @@ API_PATH_PREFIX = "/api/"
 
 # DRF's own codes, renamed where ours says the same thing differently.
 _CODE_ALIASES = {"invalid": "validation_failed", "error": "validation_failed"}
+
+
+@runtime_checkable
+class MappedError(Protocol):
+    """An exception of a lower layer that says how the API answers it, so this module needs
+    not import that layer (storage errors implement it: :class:`storage.base.StorageError`).
+    ``api_message`` is shown to the client; ``str(exc)`` is only logged."""
+
+    api_status: int
+    api_code: str
+    api_message: str
+    api_log_level: str  # "error" | "warning"
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -94,21 +106,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     """DRF's EXCEPTION_HANDLER: every error of every API view, in the one shape."""
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
-    if isinstance(exc, ObjectNotFound):
-        logger.error("stored object missing: %s", exc)
-        return Response(
-            error_body(
-                "storage_object_missing",
-                "the file's data is missing from storage; the facility has been notified",
-            ),
-            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
-        )
-    if isinstance(exc, StorageError):
-        logger.warning("storage error in the API: %s", exc)
-        return Response(
-            error_body("storage_unavailable", "the file storage is not available; try again soon"),
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
+    if isinstance(exc, MappedError):
+        level = logging.ERROR if exc.api_log_level == "error" else logging.WARNING
+        logger.log(level, "%s in the API: %s", type(exc).__name__, exc)
+        return Response(error_body(exc.api_code, exc.api_message), status=exc.api_status)
     if isinstance(exc, RequestDataTooBig):
         # Django's parsers refuse form bodies above DATA_UPLOAD_MAX_MEMORY_SIZE.
         return Response(

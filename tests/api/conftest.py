@@ -12,10 +12,10 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from ingest.storage import get_store
 from repository import tokens
 from repository.models import DataFile, Dataset, FileState, TokenScope
 from repository.paths import split_path
+from storage import get_store
 
 
 @pytest.fixture(autouse=True)

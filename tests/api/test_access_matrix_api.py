@@ -12,9 +12,9 @@ import hashlib
 
 import pytest
 
-from ingest.storage import get_store
 from repository.access import Action
 from repository.models import AuditAction, AuditEvent, Dataset, DatasetStatus, Visibility
+from storage import get_store
 from tests.api.conftest import error_of
 from tests.conftest import PERSONAS
 from tests.factories import CITABLE_METADATA

@@ -270,7 +270,7 @@ def test_errors_are_json_whatever_the_client_accepts(world):
 
 
 def _s3_file(dataset) -> DataFile:
-    from ingest.storage import get_store
+    from storage import get_store
 
     key = f"datasets/{dataset.pid}/files/0001"
     get_store().put(key, CONTENT)

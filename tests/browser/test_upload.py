@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from ingest import storage
+import storage
 from ingest.models import UploadSession
 from openem_client.files import part_crc32
 from repository.models import DataFile, DatasetStatus, FileState

@@ -14,7 +14,6 @@ import pytest
 from django.db import connection
 
 from ingest.models import UploadSession, UploadSessionState
-from ingest.storage import get_store
 from ingest.uploads import upload_multipart_list_parts
 from openem_client import Client, Throttled, TransferReporter, upload_directory
 from openem_client import cli as openem_cli
@@ -22,6 +21,7 @@ from openem_client import upload as client_upload
 from openem_client.files import part_crc32
 from repository.models import DataFile, Dataset, DatasetStatus, FileState, Visibility
 from repository.services import dataset_create
+from storage import get_store
 from tests.cli.conftest import MiB, sha256_of, write_file
 from tests.services import composite_crc32, stored_crc32
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+import storage
 from bench.faultproxy import FaultProxy
-from ingest import storage
 from repository.models import DataFile, FileState
 from tests.cli import test_cli as base
 from tests.cli.conftest import sha256_of

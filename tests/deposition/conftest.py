@@ -25,9 +25,9 @@ import pytest
 import tifffile
 from django.conf import settings as django_settings
 
+from demo import seed as demo
 from ingest.services import datafile_process, dataset_settle_if_done
 from ingest.uploads import datafile_store_stream, upload_session_create
-from repository import demo
 from repository.models import DataFile, Dataset, FileState
 from repository.services import dataset_create
 

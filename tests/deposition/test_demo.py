@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
+from demo import seed as demo
 from deposition.demo import demo_deposition_metadata
 from deposition.documents import build_document
 from metadata.services import with_si_for_technique
-from repository import demo
 from repository.models import Dataset, FileState
 
 

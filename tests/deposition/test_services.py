@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import storage
 from deposition import services
 from deposition.models import Deposition, DepositionState, PackageJob
 from deposition.thumbnail import entry_thumbnail
-from ingest import storage
 from openem.errors import Conflict, NotAllowed, ValidationFailed
 from repository.models import AuditAction, AuditEvent, DataFile
 from tests.conftest import PERSONAS

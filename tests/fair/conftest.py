@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ingest import storage
+import storage
 from repository import services, versions
 from repository.models import FileState
 from tests.factories import DataFileFactory

@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from jsonschema.validators import validator_for
 
-from repository import demo
+from demo import seed as demo
 from repository.models import Dataset
 from tests.ingest.formats.conftest import fei_records, mrc_bytes
 from tests.ingest.test_aggregate import compare_with_reference

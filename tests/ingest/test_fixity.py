@@ -11,7 +11,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from ingest import storage, tasks
+import storage
+from ingest import tasks
 from ingest.services import (
     datafile_claim,
     datafile_process,

@@ -21,15 +21,15 @@ import pytest
 from django.conf import settings as django_settings
 from PIL import Image
 
-from ingest import storage
+import storage
+from demo import seed as demo
 from ingest.models import UploadSession
 from ingest.selectors import dataset_ingest_progress, upload_session_progress
 from ingest.services import Outcome, datafile_claim, datafile_process
-from ingest.storage import TransientStorageError
 from ingest.uploads import datafile_store_stream, upload_session_create
-from repository import demo
 from repository.models import DataFile, Dataset, DatasetStatus, FileState
 from repository.services import dataset_create
+from storage import TransientStorageError
 from tests.ingest.formats.conftest import BAD_FILE_CASES, _bad_files, mrc_bytes
 from tests.ingest.test_epu import BILLION_LAUGHS, EXTERNAL_DTD, EXTERNAL_ENTITY
 
@@ -591,7 +591,7 @@ def test_unreachable_s3_is_transient_after_retries_and_gives_the_file_back(
     datafile = store(world, new_session(world, new_dataset(world)), "a.mrc", micrograph((64, 64)))
     delays: list[float] = []
     # Record the backoff instead of waiting it out (the storage module's own clock only).
-    monkeypatch.setattr(storage, "time", SimpleNamespace(sleep=delays.append))
+    monkeypatch.setattr(storage.s3, "time", SimpleNamespace(sleep=delays.append))
     good_config = settings.OPENEM_STORAGE
     settings.OPENEM_STORAGE = {
         **good_config,

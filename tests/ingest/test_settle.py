@@ -7,9 +7,9 @@ import io
 
 import pytest
 
+from demo.seed import mdoc_text
 from ingest.services import dataset_aggregate_metadata, dataset_settle_if_done
 from ingest.uploads import datafile_store_stream, upload_session_create
-from repository.demo import mdoc_text
 from repository.models import Dataset, DatasetStatus
 from repository.services import dataset_create
 

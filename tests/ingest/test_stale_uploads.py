@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from ingest import storage, tasks
+import storage
+from ingest import tasks
 from ingest.uploads import abort_stale_multipart_uploads, upload_multipart_start
 from repository.models import DataFile
 from tests.ingest.test_pipeline import new_dataset, new_session

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import requests
 
-from ingest import storage
+import storage
+from demo import seed as demo
 from ingest.models import UploadSessionState
 from ingest.uploads import (
     MAX_BATCH,
@@ -32,7 +33,6 @@ from ingest.uploads import (
 from openem.celery import app as celery_app
 from openem.errors import Conflict, NotAllowed, ValidationFailed
 from openem_client.files import part_crc32
-from repository import demo
 from repository.models import DataFile, Dataset, DatasetStatus, FileState
 from repository.services import dataset_publish
 from tests.factories import CITABLE_METADATA

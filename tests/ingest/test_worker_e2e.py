@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from ingest import storage
+import storage
+from demo import seed as demo
 from ingest.selectors import dataset_ingest_progress
 from ingest.uploads import datafile_store_stream, upload_session_complete
-from repository import demo
 from repository.models import DataFile, Dataset, DatasetStatus, FileState
 from tests.ingest.test_pipeline import micrograph, new_dataset, new_session, png_size, sha256
 

@@ -17,7 +17,7 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
-from ingest import storage
+import storage
 from repository.models import DataFile, Dataset, DatasetStatus, FileState, Instrument, Technique
 from repository.paths import split_path
 from repository.services import datafile_storage_key

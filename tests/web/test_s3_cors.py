@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from ingest import storage
+import storage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.services]
 

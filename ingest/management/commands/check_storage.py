@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ingest import storage
+import storage
 
 
 class Command(BaseCommand):

@@ -21,8 +21,8 @@ from ingest.formats import FileFormat, FormatResult, extract
 from ingest.formats.epu import MAX_XML_BYTES
 from ingest.formats.mdoc import MAX_MDOC_BYTES
 from ingest.image_headers import image_header_document
-from ingest.storage import FileSource
 from metadata.mapping import TECHNIQUES
+from storage import FileSource
 
 SIDECAR_FORMATS = (FileFormat.EPU_XML, FileFormat.MDOC)
 #: Larger files cannot be sidecars ingest accepts (the readers refuse them): not even opened.

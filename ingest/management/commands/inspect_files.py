@@ -2,7 +2,7 @@
 
 Facility staff run it on a session folder before uploading; it is also how the portal's format
 readers are checked from outside. Each file is read like a stored object (ranged reads through
-:class:`ingest.storage.FileSource`), checksummed in one streaming pass, and never written.
+:class:`storage.FileSource`), checksummed in one streaming pass, and never written.
 A bad file is reported, not fatal: the exit status is non-zero only for usage errors.
 """
 
@@ -17,8 +17,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ingest.checksum import hash_file
 from ingest.formats import extract
-from ingest.storage import FileSource
 from metadata.mapping import MappingError, load_mapping
+from storage import FileSource
 
 
 def expand(paths: list[str]) -> list[Path]:

@@ -9,8 +9,8 @@ import time
 import numpy as np
 
 from ingest.formats import FileFormat, extract, mrc
-from ingest.storage import FileSource
 from ingest.thumbnails import render_thumbnail
+from storage import FileSource
 
 
 def test_bad_file_ends_in_a_clear_error(bad_file):

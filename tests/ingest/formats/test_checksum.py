@@ -10,7 +10,7 @@ import pytest
 
 from ingest import checksum
 from ingest.checksum import Digests, hash_file, hash_stream
-from ingest.storage import ObjectNotFound
+from storage import ObjectNotFound
 
 
 def expected(data: bytes, md5: bool) -> Digests:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ingest.formats import FileFormat, extract, mrc
-from ingest.storage import RangedFile
+from storage import RangedFile
 
 
 def q(value, unit):

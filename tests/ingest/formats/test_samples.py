@@ -7,8 +7,8 @@ import mrcfile
 import pytest
 
 from ingest.formats import FileFormat, detect_format, extract
-from ingest.storage import FileSource
 from ingest.thumbnails import render_thumbnail
+from storage import FileSource
 
 
 def q(value, unit, rel=1e-6):

@@ -18,10 +18,10 @@ import tifffile
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from deposition.demo import demo_deposition_metadata
 from ingest.uploads import datafile_store_stream, upload_session_complete, upload_session_create
-
-from . import services
-from .models import (
+from repository import services
+from repository.models import (
     Facility,
     FacilityMembership,
     FacilityRole,
@@ -337,8 +337,6 @@ def _dataset(
     files: DemoFiles,
     **fields: Any,
 ) -> Any:
-    from deposition.demo import demo_deposition_metadata
-
     # What a curator would enter in the metadata form (authors, sample, grant...), so that the
     # demo's EMPIAR and EMDB exports validate out of the box.
     metadata = _merged(

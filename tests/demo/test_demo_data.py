@@ -7,9 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from demo import seed as demo
 from metadata.selectors import schema_for_dataset
 from metadata.validation import oscem_document, validate_metadata
-from repository import demo
 from repository.models import Dataset
 
 

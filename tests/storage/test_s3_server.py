@@ -13,8 +13,8 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
+import storage
 from bench import seaweedfs
-from ingest import storage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.services]
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import requests
 
-from ingest import storage
-from ingest.storage import ObjectNotFound, ObjectSource, RangedFile, object_key
+import storage
+from storage import ObjectNotFound, ObjectSource, RangedFile, object_key
 
 PAYLOAD = os.urandom(3 * 1024 * 1024 + 17)
 
