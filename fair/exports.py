@@ -43,6 +43,7 @@ ROCRATE_VERSION = "1.2"
 ROCRATE_MAX_FILES = 10_000
 FETCH_LINK_SALT = "openem.fair.version-file"
 PAGE = 2_000
+CRATE_NAME = "ro-crate-metadata.json"
 _FLUSH = 256 * 1024
 
 
@@ -180,11 +181,13 @@ def version_file_token_open(token: str) -> tuple[int, int | None] | None:
     return int(file_id), (int(user_id) if user_id is not None else None)
 
 
-def version_file_url(version: DatasetVersion, path: str) -> str:
-    return site_url() + version.get_absolute_url() + "files/" + quote(path)
+def version_file_url(version: DatasetVersion, path: str, *, base: str | None = None) -> str:
+    return (base or site_url()) + version.get_absolute_url() + "files/" + quote(path)
 
 
-def fetch_url_maker(version: DatasetVersion, user: Any) -> Callable[[VersionFile], str]:
+def fetch_url_maker(
+    version: DatasetVersion, user: Any, *, base: str
+) -> Callable[[VersionFile], str]:
     """Presigned GET URLs from the object store; on a store without them (local files) the
     portal's own URL of the file with a signed, expiring token for the asker."""
     store = storage.get_store()
@@ -194,7 +197,8 @@ def fetch_url_maker(version: DatasetVersion, user: Any) -> Callable[[VersionFile
         presigned = store.presign_get(row.storage_key, filename=row.name, expires=expiry)
         if presigned:
             return presigned
-        return version_file_url(version, row.path) + "?token=" + version_file_token(row, user)
+        token = version_file_token(row, user)
+        return version_file_url(version, row.path, base=base) + "?token=" + token
 
     return url_for
 
@@ -205,32 +209,18 @@ def checksums_missing(version: DatasetVersion) -> int:
 
 def bag_stream(target: Target, version: DatasetVersion) -> Iterator[bytes]:
     """The holey bag of ``version`` as a ZIP stream. Raises ChecksumsMissing first (before
-    anything is sent) when a file has no stored SHA-256."""
-    if checksums_missing(version):
+    anything is sent) when a file has no stored SHA-256. Everything that needs the request
+    (its base URL, the asker) is settled here, before the response streams."""
+    missing = checksums_missing(version)
+    if missing:
         raise ChecksumsMissing(
-            f"{checksums_missing(version)} files of version {version.number} have no SHA-256 "
-            "yet; the bag can be made once ingest has hashed them"
+            f"{missing} files of version {version.number} have no SHA-256 yet; the bag can "
+            "be made once ingest has hashed them"
         )
-    return _bag_stream(target, version)
-
-
-def _bag_stream(target: Target, version: DatasetVersion) -> Iterator[bytes]:
     now = timezone.now()
     expires = now + dt.timedelta(seconds=int(settings.OPENEM_PRESIGN_EXPIRY))
     crate = json.dumps(ro_crate_metadata(target), ensure_ascii=False, indent=1).encode()
-    crate_name = "ro-crate-metadata.json"
-    taken = versions.version_files(version).filter(path=crate_name).exists()
-    root = f"{target.dataset.pid}-v{version.number}/"
-    sink = landing._Sink()
-    tag_digests: dict[str, str] = {}
-    url_for = fetch_url_maker(version, target.user)
-
-    def rows() -> Iterator[VersionFile]:
-        files = versions.version_files(version).only(
-            "pk", "path", "name", "size", "storage_key", "checksum_sha256"
-        )
-        return selectors.in_path_pages(files, chunk_size=PAGE, path_of=attrgetter("path"))
-
+    taken = versions.version_files(version).filter(path=CRATE_NAME).exists()
     payload_bytes = int(version.total_bytes) + (0 if taken else len(crate))
     payload_files = int(version.file_count) + (0 if taken else 1)
     bag_info = {
@@ -245,6 +235,33 @@ def _bag_stream(target: Target, version: DatasetVersion) -> Iterator[bytes]:
         "Internal-Sender-Identifier": f"{target.dataset.pid} v{version.number}",
         "Fetch-URLs-Expire": expires.isoformat(timespec="seconds"),
     }
+    return _bag_stream(
+        version,
+        root=f"{target.dataset.pid}-v{version.number}/",
+        bag_info=bag_info,
+        crate=None if taken else crate,
+        url_for=fetch_url_maker(version, target.user, base=site_url()),
+        now=now,
+    )
+
+
+def _bag_stream(
+    version: DatasetVersion,
+    *,
+    root: str,
+    bag_info: dict[str, str],
+    crate: bytes | None,
+    url_for: Callable[[VersionFile], str],
+    now: dt.datetime,
+) -> Iterator[bytes]:
+    sink = landing._Sink()
+    tag_digests: dict[str, str] = {}
+
+    def rows() -> Iterator[VersionFile]:
+        files = versions.version_files(version).only(
+            "pk", "path", "name", "size", "storage_key", "checksum_sha256"
+        )
+        return selectors.in_path_pages(files, chunk_size=PAGE, path_of=attrgetter("path"))
 
     with zipfile.ZipFile(
         sink,  # type: ignore[call-overload]  # a write-only stream is all zipfile needs
@@ -281,14 +298,14 @@ def _bag_stream(target: Target, version: DatasetVersion) -> Iterator[bytes]:
         manifest: Iterator[str] = (
             f"{row.checksum_sha256}  data/{_encode_path(row.path)}\n" for row in rows()
         )
-        if not taken:
-            crate_line = f"{hashlib.sha256(crate).hexdigest()}  data/{crate_name}\n"
+        if crate is not None:
+            crate_line = f"{hashlib.sha256(crate).hexdigest()}  data/{CRATE_NAME}\n"
             manifest = _chain([crate_line], manifest)
         yield from member("manifest-sha256.txt", manifest, tag=True)
         fetch = (f"{url_for(row)} {row.size} data/{_encode_path(row.path)}\n" for row in rows())
         yield from member("fetch.txt", fetch, tag=True)
-        if not taken:
-            yield from member(f"data/{crate_name}", [crate.decode()], tag=False)
+        if crate is not None:
+            yield from member(f"data/{CRATE_NAME}", [crate.decode()], tag=False)
         yield from member(
             "tagmanifest-sha256.txt",
             [f"{digest}  {name}\n" for name, digest in tag_digests.items()],
