@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import struct
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -14,10 +13,10 @@ from typing import Any
 
 import mrcfile
 import numpy as np
-import tifffile
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from demo.movies import sample_events, write_eer, write_tiff_movie
 from deposition.demo import demo_deposition_metadata
 from ingest.uploads import datafile_store_stream, upload_session_complete, upload_session_create
 from repository import services
@@ -65,11 +64,19 @@ def mrc_bytes(data: np.ndarray, voxel_size: float) -> bytes:
         return path.read_bytes()
 
 
-def tiff_movie_bytes(frames: int = 6, shape: tuple[int, int] = (256, 256)) -> bytes:
+def _specimen(shape: tuple[int, int]) -> np.ndarray:
+    """Transmission in [0.35, 1]: the particles absorb, the ice around them does not."""
+    image = _particles(shape, count=max(40, shape[0] * shape[1] // 6000))
+    smooth = np.clip(1.0 + 0.26 * (image - image.mean()), 0.35, 1.0)
+    return smooth.astype(np.float32)
+
+
+def tiff_movie_bytes(frames: int = 12, shape: tuple[int, int] = (512, 512)) -> bytes:
+    """An EPU-style LZW TIFF stack of counting frames (about 1.5 electrons per pixel each)."""
     rng = _rng()
-    stack = (rng.poisson(1.5, (frames, *shape))).astype(np.uint8)
+    specimen = _specimen(shape)
     out = io.BytesIO()
-    tifffile.imwrite(out, stack, software="EPU 3.6 (demo)")
+    write_tiff_movie(out, (rng.poisson(1.5 * specimen).astype(np.uint8) for _ in range(frames)))
     return out.getvalue()
 
 
@@ -86,35 +93,19 @@ EER_XML = (
 )
 
 
-def eer_like_bytes(frames: int = 8, shape: tuple[int, int] = (256, 256)) -> bytes:
-    """A BigTIFF of bilevel frames with EER's metadata tag 65001, compression patched to 65001."""
+def eer_like_bytes(frames: int = 40, shape: tuple[int, int] = (512, 512)) -> bytes:
+    """A real EER movie (EER v1 run-length coded electron events, metadata in tag 65001):
+    each frame a sparse scatter of single electrons thinned where the particles absorb."""
     rng = _rng()
+    specimen = _specimen(shape)
     out = io.BytesIO()
-    with tifffile.TiffWriter(out, bigtiff=True) as writer:
-        for index in range(frames):
-            frame = rng.random(shape) < 0.02
-            extratags = (
-                [(65001, "B", 0, EER_XML.format(frames=frames).encode(), True)]
-                if index == 0
-                else []
-            )
-            writer.write(frame, photometric="minisblack", compression=None, extratags=extratags)
-    data = bytearray(out.getvalue())
-    _patch_compression(data, 65001)
-    return bytes(data)
-
-
-def _patch_compression(data: bytearray, value: int) -> None:
-    """Rewrite the Compression tag (259) of every IFD of a little-endian BigTIFF in place."""
-    offset = struct.unpack_from("<Q", data, 8)[0]
-    while offset:
-        count = struct.unpack_from("<Q", data, offset)[0]
-        for index in range(count):
-            entry = offset + 8 + index * 20
-            if struct.unpack_from("<H", data, entry)[0] == 259:
-                struct.pack_into("<HHQ", data, entry, 259, 3, 1)
-                struct.pack_into("<Q", data, entry + 12, value)
-        offset = struct.unpack_from("<Q", data, offset + 8 + count * 20)[0]
+    write_eer(
+        out,
+        (sample_events(rng, shape, 0.15, lambda y, x: specimen[y, x]) for _ in range(frames)),
+        shape,
+        EER_XML.format(frames=frames).encode(),
+    )
+    return out.getvalue()
 
 
 def mdoc_text(name: str, tilts: int = 11) -> bytes:

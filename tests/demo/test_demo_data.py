@@ -23,11 +23,11 @@ def demo_data(transactional_db, local_storage):
 def test_demo_datasets_take_their_acquisition_metadata_from_their_headers():
     spa = Dataset.objects.get(title__startswith="Mouse apoferritin")
     acquisition = spa.metadata["acquisition"]
-    # the EER's own XML: 0.76 Å, 8 frames, 40 e/Å², 2.5 s (the MRC says 0.83 Å: EER first)
+    # the EER's own XML: 0.76 Å, 40 frames, 40 e/Å², 2.5 s (the MRC says 0.83 Å: EER first)
     assert acquisition["pixel_size"]["value"] == 0.76
     assert acquisition["pixel_size"]["valueSI"] == pytest.approx(7.6e-11)
-    assert acquisition["frames_per_movie"] == 8
-    assert acquisition["image_size"] == {"width": 256, "height": 256}
+    assert acquisition["frames_per_movie"] == 40
+    assert acquisition["image_size"] == {"width": 512, "height": 512}
     provenance = spa.metadata["_provenance"]["acquisition.pixel_size"]
     assert provenance["source"] == "header" and provenance["file"].endswith("_EER.eer")
     emdb_map = Dataset.objects.get(kind="map")

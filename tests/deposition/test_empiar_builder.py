@@ -63,7 +63,7 @@ def test_image_sets_are_derived_from_the_files(spa_dataset):
     assert eer["data_format"] == "('T9', '')"
     assert eer["voxel_type"] == "('T9', '')"  # EER: 4 BIT INTEGER, see deposition/vocab.py
     assert (eer["num_images_or_tilt_series"], eer["frames_per_image"]) == (2, 8)
-    assert (eer["image_width"], eer["image_height"]) == (256, 256)
+    assert (eer["image_width"], eer["image_height"]) == (512, 512)
     assert eer["pixel_width"] == pytest.approx(0.76)  # EER metadata, metres -> Å
 
     tiff = sets["('T3', '')"]

@@ -142,14 +142,14 @@ def _check_mrcs(datafile: DataFile) -> None:
 
 def _check_tiff(datafile: DataFile) -> None:
     header = datafile.header
-    assert (header["width"], header["height"], header["pages"]) == (256, 256, 6)
+    assert (header["width"], header["height"], header["pages"]) == (512, 512, 12)
     assert header["software"] == "EPU 3.6 (demo)"
 
 
 def _check_eer(datafile: DataFile) -> None:
     header = datafile.header
-    assert header["metadata"]["numberOfFrames"]["value"] == 8
-    assert header["frames"] == 8
+    assert header["metadata"]["numberOfFrames"]["value"] == 40
+    assert header["frames"] == 40
     assert header["acquisition"]["exposure_time"] == {"value": 2.5, "unit": "s"}
     assert header["acquisition"]["detector"] == "Falcon 4i"
 
