@@ -41,7 +41,7 @@ lint:
 	$(VENV)/bin/ruff format --check .
 
 typecheck:
-	$(VENV)/bin/mypy openem storage repository metadata ingest deposition fair stats publishing demo clients/python/openem_client
+	$(VENV)/bin/mypy openem storage repository metadata ingest deposition fair stats publishing demo accounts clients/python/openem_client
 
 schema:
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null

@@ -3,7 +3,8 @@ origins) and the refusal of paths that can name nothing.
 
 Browsers upload parts and fetch downloads and thumbnails straight from S3 (presigned URLs), so
 the policy's ``img-src`` and ``connect-src`` include the store's public origin, asked of the
-storage module per response (the store is a setting; tests switch it).
+storage module per response (the store is a setting; tests switch it). ``form-action`` adds
+the sign-in providers' origins (accounts.selectors.provider_origins).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.http import Http404, HttpRequest, HttpResponseBase
 
+from accounts.selectors import provider_origins
 from storage import browser_origins
 
 
@@ -26,6 +28,13 @@ class StorageAwareCSPMiddleware(CSPMiddleware):
             update = dict(parts.update or {})
             for directive in ("img-src", "connect-src"):
                 update[directive] = [*update.get(directive, []), *origins]
+            parts.update = update
+        # Signing in posts a form to the portal that redirects to the OpenID Connect provider:
+        # browsers check that redirect against form-action too.
+        sign_in = provider_origins()
+        if sign_in:
+            update = dict(parts.update or {})
+            update["form-action"] = [*update.get("form-action", []), *sign_in]
             parts.update = update
         return parts
 

@@ -572,3 +572,77 @@ INSTALLED_APPS.append("publishing")
 
 # --- FAIR surfaces (issue 17): sitemap.xml is rendered by django.contrib.sitemaps' templates.
 INSTALLED_APPS.append("django.contrib.sitemaps")
+
+# --- Sign-in with OpenID Connect: SWITCH edu-ID, ORCID (accounts/, django-allauth) ---------------
+# OPENEM_OIDC_PROVIDERS names the providers (e.g. "eduid,orcid"); each one's client comes from
+# OPENEM_OIDC_<NAME>_CLIENT_ID / _CLIENT_SECRET, its discovery document from _DISCOVERY_URL
+# (eduid and orcid have defaults), its button text from _LABEL, its scopes from _SCOPES.
+# None named: local accounts only. The authorization code flow always uses PKCE and the ID
+# token's signature, issuer, audience and expiry are always checked (accounts/oidc/).
+INSTALLED_APPS += ["allauth", "allauth.account", "allauth.socialaccount", "accounts"]
+MIDDLEWARE.append("allauth.account.middleware.AccountMiddleware")
+
+OPENEM_OIDC_DEFAULTS = {
+    "eduid": {
+        "label": "SWITCH edu-ID",
+        "discovery_url": "https://login.eduid.ch/.well-known/openid-configuration",
+        "scopes": "openid profile email swissEduIDBase",
+    },
+    "orcid": {
+        "label": "ORCID",
+        "discovery_url": "https://orcid.org/.well-known/openid-configuration",
+        "scopes": "openid",
+    },
+}
+
+
+def _oidc_app(name: str) -> dict[str, object]:
+    if not name.isalnum() or name != name.lower():
+        raise ImproperlyConfigured(
+            f"OPENEM_OIDC_PROVIDERS: {name!r} is not a provider name (lower-case letters, digits)"
+        )
+    prefix = f"OPENEM_OIDC_{name.upper()}_"
+    defaults = OPENEM_OIDC_DEFAULTS.get(name, {})
+    client_id = env.str(prefix + "CLIENT_ID", default="")
+    discovery = env.str(prefix + "DISCOVERY_URL", default="") or defaults.get("discovery_url", "")
+    if not client_id or not discovery:
+        raise ImproperlyConfigured(
+            f"OPENEM_OIDC_PROVIDERS names {name}: set {prefix}CLIENT_ID"
+            + ("" if discovery else f" and {prefix}DISCOVERY_URL")
+        )
+    _url(prefix + "DISCOVERY_URL", discovery, {"http", "https"})
+    scopes = (env.str(prefix + "SCOPES", default="") or defaults.get("scopes", "openid")).split()
+    if "openid" not in scopes:
+        raise ImproperlyConfigured(f"{prefix}SCOPES must include openid, not {scopes!r}")
+    return {
+        "provider_id": name,
+        "name": env.str(prefix + "LABEL", default="") or defaults.get("label", name),
+        "client_id": client_id,
+        "secret": env.str(prefix + "CLIENT_SECRET", default=""),
+        "settings": {
+            "server_url": discovery,
+            "scope": scopes,
+            "oauth_pkce_enabled": True,
+            # ORCID's sub is the ORCID iD (stored as verified); edu-ID's sub is pairwise.
+            "kind": name if name in OPENEM_OIDC_DEFAULTS else "oidc",
+        },
+    }
+
+
+SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, object]] = {
+    "openid_connect": {
+        "APPS": [_oidc_app(name) for name in env.list("OPENEM_OIDC_PROVIDERS", default=[])],
+        "OAUTH_PKCE_ENABLED": True,
+    }
+}
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # an e-mail address never links accounts by itself
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_LOGIN_ON_GET = False  # the provider redirect starts with a POST (CSRF-safe)
+ACCOUNT_EMAIL_VERIFICATION = "none"  # the provider verified it; local accounts are made by admins
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*"]
+#: How long an invitation link (by e-mail or edu-ID) stays valid.
+OPENEM_INVITATION_DAYS = _int("OPENEM_INVITATION_DAYS", 14, minimum=1)

@@ -11,6 +11,10 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/profile/", account_views.profile, name="profile"),
+    # Sign-in with OpenID Connect (edu-ID, ORCID): /accounts/oidc/<provider>/login/[callback/];
+    # allauth's own account pages behind the two Django views above (accounts/adapters.py).
+    path("accounts/", include("allauth.urls")),
+    path("", include("accounts.urls")),  # sign-in methods, people and access, invitations
     path("api/", include("openem.api.urls")),  # /api/v1/, /api/schema/, /api/docs/, /api/redoc/
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),  # database, Redis, storage, worker: 200 or 503

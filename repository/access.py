@@ -301,3 +301,39 @@ def can_create_dataset(user: Any, facility: Facility) -> bool:
 def download_is_audited(dataset: Dataset, today: dt.date | None = None) -> bool:
     """Downloads of non-public files are recorded in the audit trail."""
     return not (dataset.status == DatasetStatus.PUBLISHED and dataset.files_are_open(today))
+
+
+# --- People and roles (accounts/: invitations, removal, who has access) ----------------------
+# Curators of a facility (and site admins) manage its staff and curators, and the members of
+# its projects; a project's principal investigator manages that project's members.
+
+
+def can_manage_facility_people(user: Any, facility: Facility) -> bool:
+    return is_curator_of(user, facility.pk)
+
+
+def can_manage_project_members(user: Any, project: Project) -> bool:
+    if not _is_authenticated(user):
+        return False
+    return project.principal_investigator_id == user.pk or is_curator_of(user, project.facility_id)
+
+
+def facilities_managed_by(user: Any) -> QuerySet[Facility]:
+    if is_site_admin(user):
+        return Facility.objects.all()
+    if not _is_authenticated(user):
+        return Facility.objects.none()
+    return Facility.objects.filter(
+        memberships__user_id=user.pk, memberships__role=FacilityRole.CURATOR
+    ).distinct()
+
+
+def projects_managed_by(user: Any) -> QuerySet[Project]:
+    if is_site_admin(user):
+        return Project.objects.all()
+    if not _is_authenticated(user):
+        return Project.objects.none()
+    return Project.objects.filter(
+        Q(principal_investigator_id=user.pk)
+        | Q(facility_id__in=facilities_managed_by(user).values("pk"))
+    )

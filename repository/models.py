@@ -330,6 +330,7 @@ class AuditAction(models.TextChoices):
     VERSION_CREATED = "version_created", "New version started"
     WITHDRAWN = "withdrawn", "Version withdrawn"
     DOI = "doi", "DOI registration"
+    ACCESS = "access", "People and roles changed"
 
 
 class AuditEvent(models.Model):
