@@ -20,6 +20,7 @@ from django.utils import timezone
 from openem.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from openem.site import site_url
 from repository import access
+from repository.audit import audit_record
 from repository.models import (
     AuditAction,
     Facility,
@@ -28,7 +29,6 @@ from repository.models import (
     Project,
     ProjectMembership,
 )
-from repository.services import audit_record
 
 from . import selectors
 from .models import (

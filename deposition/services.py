@@ -25,8 +25,8 @@ from deposition.empiar.client import EmpiarApiError, EmpiarClient, EmpiarResult
 from deposition.models import Deposition, DepositionState, DepositionTarget, PackageJob
 from openem.errors import Conflict, NotAllowed, ValidationFailed
 from repository import access
+from repository.audit import audit_record
 from repository.models import AuditAction, Dataset
-from repository.services import audit_record
 
 logger = logging.getLogger(__name__)
 

@@ -24,8 +24,9 @@ from django.utils import timezone
 import storage
 from metadata.services import with_si_for_technique
 from openem.errors import NotFound
+from repository.audit import audit_record
+from repository.dataset_metadata import dataset_validate_metadata
 from repository.models import AuditAction, DataFile, Dataset, DatasetStatus, FileState
-from repository.services import audit_record
 from storage import ObjectNotFound, ObjectSource, StorageError, TransientStorageError
 
 from .aggregate import SIDECAR_SOURCES, aggregate_sidecars
@@ -237,8 +238,6 @@ def _store_thumbnail(
 def dataset_settle_if_done(dataset_id: int) -> bool:
     """When no file of the dataset is still moving, derive its metadata, validate it against
     the dataset's schema, and mark the dataset ready for curation."""
-    from metadata.services import dataset_validate_metadata
-
     if DataFile.objects.filter(dataset_id=dataset_id, state__in=UNSETTLED_STATES).exists():
         return False
     with transaction.atomic():

@@ -18,10 +18,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from metadata.models import Technique
 from openem.api.authentication import TokenScopePermission
 from openem.api.exceptions import error_responses
 from openem.api.pagination import PageNumberPagination
-from repository.models import Technique
 
 from . import selectors
 from .models import MetadataSchema, SchemaStatus

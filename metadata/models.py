@@ -1,8 +1,21 @@
-"""The metadata schema registry: versioned JSON Schema documents (OSC-EM and others)."""
+"""The technique vocabulary and the metadata schema registry: versioned JSON Schema documents
+(OSC-EM and others)."""
 
 from __future__ import annotations
 
 from django.db import models
+
+
+class Technique(models.TextChoices):
+    """The EM techniques, aligned with OSC-EM: datasets are of one, schemas apply to some."""
+
+    SPA = "spa", "Single-particle analysis"
+    TOMOGRAPHY = "tomography", "Tomography"
+    SUBTOMO = "subtomo", "Subtomogram averaging"
+    CELLULAR_TOMO = "cellular_tomo", "Cellular tomography"
+    ENV_TOMO = "env_tomo", "Environmental tomography"
+    MICROED = "microed", "MicroED"
+    OTHER = "other", "Other"
 
 
 class SchemaStatus(models.TextChoices):

@@ -18,8 +18,8 @@ from urllib.parse import urlparse
 import requests
 from django.db import transaction
 
+from metadata.models import Technique
 from openem.errors import Conflict, ValidationFailed
-from repository.models import Technique
 
 from . import selectors
 from .builtin import builtin_schemas

@@ -35,7 +35,6 @@ from django.db.models.fields.json import KT, KeyTransform
 from django.db.models.functions import Substr
 
 from openem.errors import ValidationFailed
-from repository.models import Dataset
 
 from . import units
 from .builtin import builtin_schemas
@@ -304,9 +303,7 @@ def parse_condition(text: str) -> Condition:
     return Condition(name, relation, rest)
 
 
-def metadata_filter(
-    queryset: QuerySet[Dataset], conditions: Iterable[Condition]
-) -> QuerySet[Dataset]:
+def metadata_filter(queryset: QuerySet[Any], conditions: Iterable[Condition]) -> QuerySet[Any]:
     """``queryset`` narrowed to datasets whose metadata meets every condition."""
     for condition in conditions:
         for expression in condition_filters(condition):
@@ -376,12 +373,12 @@ def _ranked(counter: Counter[str], limit: int) -> list[tuple[str, int]]:
     return sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
 
-def _grouped(base: QuerySet[Dataset], expression: Any) -> Counter[str]:
+def _grouped(base: QuerySet[Any], expression: Any) -> Counter[str]:
     rows = base.annotate(facet=expression).values("facet").annotate(n=Count("pk"))
     return Counter({str(row["facet"]): row["n"] for row in rows if row["facet"] not in (None, "")})
 
 
-def _voltages(base: QuerySet[Dataset]) -> Counter[str]:
+def _voltages(base: QuerySet[Any]) -> Counter[str]:
     counter: Counter[str] = Counter()
     for value, n in _grouped(
         base, KT("metadata__instrument__acceleration_voltage__valueSI")
@@ -394,7 +391,7 @@ def _voltages(base: QuerySet[Dataset]) -> Counter[str]:
     return counter
 
 
-def _listed_values(base: QuerySet[Dataset], paths: Iterable[str]) -> Counter[str]:
+def _listed_values(base: QuerySet[Any], paths: Iterable[str]) -> Counter[str]:
     """Distinct text items per dataset of lists inside metadata (counted in Python, streamed:
     only the lists are read, not the documents)."""
     counter: Counter[str] = Counter()
@@ -415,11 +412,11 @@ def _listed_values(base: QuerySet[Dataset], paths: Iterable[str]) -> Counter[str
 
 
 def metadata_facets(
-    queryset: QuerySet[Dataset], *, limit: int = FACET_LIMIT
+    queryset: QuerySet[Any], *, limit: int = FACET_LIMIT
 ) -> dict[str, list[tuple[str, int]]]:
     """Facet values with dataset counts, most frequent first: technique, facility, microscope
     model, detector, voltage, acquisition year, organism."""
-    base = Dataset.objects.filter(pk__in=queryset.values("pk")).order_by()
+    base = queryset.model.objects.filter(pk__in=queryset.values("pk")).order_by()
     return {
         "technique": _ranked(_grouped(base, F("technique")), limit),
         "facility": _ranked(_grouped(base, F("facility__name")), limit),

@@ -8,9 +8,8 @@ from typing import Any
 from django.db.models import QuerySet
 
 from openem.errors import ValidationFailed
-from repository.models import Dataset, Technique
 
-from .models import MetadataSchema, SchemaStatus
+from .models import MetadataSchema, SchemaStatus, Technique
 
 #: The built-in schema for each repository technique. Plain "tomography" uses cellular_tomo:
 #: a tilt series needs the tomography acquisition fields (tilt angles, tilt axis), which the
@@ -95,7 +94,7 @@ def schema_for_technique(technique: str) -> MetadataSchema | None:
     return schema_latest_active(name=schema_name_for_technique(technique), builtin=True)
 
 
-def schema_for_dataset(dataset: Dataset) -> MetadataSchema | None:
+def schema_for_dataset(dataset: Any) -> MetadataSchema | None:
     """The schema a dataset's metadata is checked against: the one it was last validated
     against while that version is active (a dataset stays on its version), otherwise the
     active built-in for its technique."""
@@ -107,8 +106,8 @@ def schema_for_dataset(dataset: Dataset) -> MetadataSchema | None:
 
 def schema_is_used(schema: MetadataSchema) -> bool:
     """A schema is used once a dataset references it; from then on it never changes."""
-    return Dataset.objects.filter(metadata_schema=schema).exists()
+    return schema.datasets.exists()
 
 
 def schema_usage_count(schema: MetadataSchema) -> int:
-    return Dataset.objects.filter(metadata_schema=schema).count()
+    return schema.datasets.count()

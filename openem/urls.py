@@ -18,7 +18,6 @@ urlpatterns = [
     path("api/", include("openem.api.urls")),  # /api/v1/, /api/schema/, /api/docs/, /api/redoc/
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),  # database, Redis, storage, worker: 200 or 503
-    path("", include("metadata.urls")),
     path("", include("deposition.urls")),  # deposition pages, /api/v1/datasets/<pid>/depositions/
     path("", include("fair.urls")),  # DataCite XML/JSON, OAI-PMH, sitemap, exports
     path("", include("stats.urls")),  # /stats/: coverage dashboard, charts, CSV/JSON

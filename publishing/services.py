@@ -165,7 +165,7 @@ def _enqueue(registration: DoiRegistration) -> None:
 @transaction.atomic
 def doi_retry(*, actor: Any, registration: DoiRegistration) -> DoiRegistration:
     """A curator asks for a pending or failed registration to be sent again now."""
-    from repository.services import audit_record
+    from repository.audit import audit_record
 
     dataset = registration.dataset
     if not access.can_publish(actor, dataset):

@@ -16,6 +16,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from metadata.models import Technique  # the vocabulary is metadata's; importable from here too
+
 ROR_VALIDATOR = RegexValidator(
     r"^0[a-hj-km-np-tv-z0-9]{6}[0-9]{2}$", "Enter a ROR id like 05a28rw58."
 )
@@ -131,18 +133,6 @@ class DatasetKind(models.TextChoices):
     RAW_SESSION = "raw", "Raw session"
     PROCESSED = "processed", "Processed data"
     MAP = "map", "Map"
-
-
-class Technique(models.TextChoices):
-    """Vocabulary aligned with the OSC-EM techniques (the schema names stay in ``metadata``)."""
-
-    SPA = "spa", "Single-particle analysis"
-    TOMOGRAPHY = "tomography", "Tomography"
-    SUBTOMO = "subtomo", "Subtomogram averaging"
-    CELLULAR_TOMO = "cellular_tomo", "Cellular tomography"
-    ENV_TOMO = "env_tomo", "Environmental tomography"
-    MICROED = "microed", "MicroED"
-    OTHER = "other", "Other"
 
 
 class Visibility(models.TextChoices):

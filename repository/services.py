@@ -11,16 +11,17 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from metadata.services import with_si_for_technique
 from openem.errors import Conflict, NotAllowed, ValidationFailed
 from storage import object_key
 
 from . import access
+from .audit import audit_record
 from .models import (
     DOI_VALIDATOR,
     EMDB_ID_VALIDATOR,
     EMPIAR_ID_VALIDATOR,
     AuditAction,
-    AuditEvent,
     DataFile,
     Dataset,
     DatasetKind,
@@ -35,24 +36,6 @@ from .models import (
 from .paths import sanitise_relative_path, split_path
 
 SPDX_COMMON = {"CC-BY-4.0", "CC0-1.0", "CC-BY-SA-4.0", "CC-BY-NC-4.0", "ODbL-1.0", "PDDL-1.0"}
-
-
-def audit_record(
-    *,
-    actor: Any,
-    action: AuditAction,
-    target: Any,
-    dataset: Dataset | None = None,
-    details: dict[str, Any] | None = None,
-) -> AuditEvent:
-    return AuditEvent.objects.create(
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
-        action=action,
-        target_type=target._meta.label_lower,
-        target_id=str(target.pk),
-        dataset=dataset,
-        details=details or {},
-    )
 
 
 def _clean_keywords(keywords: Iterable[str]) -> list[str]:
@@ -139,8 +122,6 @@ def dataset_create(
     _check_visibility(visibility, embargo_until)
     _check_cross_references(emdb_ids, empiar_id, publication_dois)
     if metadata:
-        from metadata.services import with_si_for_technique
-
         metadata = with_si_for_technique(metadata, technique)
     dataset = Dataset.objects.create(
         title=title,

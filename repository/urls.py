@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import metadata_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -27,4 +27,9 @@ urlpatterns = [
     path("datasets/<str:pid>/urls.txt", views.dataset_urls, name="dataset-urls"),
     path("datasets/<str:pid>/download.zip", views.dataset_zip, name="dataset-zip"),
     path("download/<str:token>/<path:name>", views.signed_download, name="signed-download"),
+    path(
+        "datasets/<str:pid>/metadata/edit",
+        metadata_views.dataset_metadata_edit,
+        name="dataset-metadata-edit",
+    ),
 ]

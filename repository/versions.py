@@ -31,6 +31,7 @@ from django.utils import timezone
 from openem.errors import Conflict, NotAllowed, ValidationFailed
 
 from . import access, landing
+from .audit import audit_record
 from .models import (
     AuditAction,
     DataFile,
@@ -211,8 +212,6 @@ def version_start_draft(*, actor: Any, dataset: Dataset, notes: str = "") -> Dat
     """Open v(n+1) as a draft copied from the latest published version. The working copy
     already holds that version's files (shared with it), so nothing is copied: files and
     metadata change on the dataset until ``version_publish`` freezes them."""
-    from .services import audit_record
-
     if not access.can_publish(actor, dataset):
         raise NotAllowed("only curators of the dataset's facility may start a new version")
     Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
@@ -270,8 +269,6 @@ def version_draft_files_changed(*, dataset: Dataset) -> None:
 def version_withdraw(*, actor: Any, dataset: Dataset, number: int, reason: str) -> DatasetVersion:
     """Withdraw a published version, leaving a tombstone (citation metadata and the reason).
     Withdrawing the latest one withdraws the dataset: its files are gone from every surface."""
-    from .services import audit_record
-
     if not access.can_publish(actor, dataset):
         raise NotAllowed("only curators of the dataset's facility may withdraw a version")
     reason = " ".join((reason or "").split())

@@ -17,9 +17,9 @@ import pytest
 from django.db import connection
 
 from ingest.models import UploadSession, UploadSessionState
-from ingest.storage import get_store
 from repository import tokens
 from repository.models import DataFile, Dataset, FacilityRole, TokenScope
+from storage import get_store
 from tests.cli.watch_support import (
     Acquisition,
     WatchProcess,

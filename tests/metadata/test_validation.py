@@ -12,10 +12,10 @@ from metadata import selectors
 from metadata.builtin import builtin_document
 from metadata.models import MetadataSchema
 from metadata.registry import schema_register, schema_set_status
-from metadata.services import dataset_update_metadata, dataset_validate_metadata
 from metadata.units import quantity
 from metadata.validation import Problem, validate_metadata
 from openem.errors import NotAllowed, ValidationFailed
+from repository.dataset_metadata import dataset_update_metadata, dataset_validate_metadata
 from repository.models import AuditAction, AuditEvent, DatasetStatus, Technique, Visibility
 from tests.factories import DatasetFactory
 

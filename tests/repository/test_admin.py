@@ -15,7 +15,7 @@ MODELS = ["facility", "instrument", "project", "dataset", "datafile", "auditeven
 def test_admin_lists_and_opens_each_model(world, client, model):
     dataset = DatasetFactory(facility=world.facility, title="Krios session 42")
     datafile = DataFileFactory(dataset=dataset, path="Movies/m_001.eer")
-    from repository.services import audit_record
+    from repository.audit import audit_record
 
     audit_record(actor=world["admin"], action="create", target=dataset, dataset=dataset)
     client.force_login(world["admin"])
@@ -37,7 +37,7 @@ def test_admin_lists_and_opens_each_model(world, client, model):
 
 def test_audit_events_cannot_be_edited_in_the_admin(world, client):
     dataset = DatasetFactory(facility=world.facility)
-    from repository.services import audit_record
+    from repository.audit import audit_record
 
     event = audit_record(actor=world["admin"], action="create", target=dataset, dataset=dataset)
     client.force_login(world["admin"])

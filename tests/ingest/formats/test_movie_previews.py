@@ -14,8 +14,8 @@ from PIL import Image
 from demo import seed as demo
 from demo.movies import sample_events, write_eer, write_tiff_movie
 from ingest.formats import extract
-from ingest.storage import FileSource
 from ingest.thumbnails import render_thumbnail
+from storage import FileSource
 from tests.services import ROOT
 
 SCREENSHOTS = ROOT / "test-output" / "screenshots"

@@ -1,4 +1,4 @@
-"""Thin HTML views of the metadata app: the schema-driven metadata form of a dataset."""
+"""The schema-driven metadata form of a dataset (the form itself is :mod:`metadata.forms`)."""
 
 from __future__ import annotations
 
@@ -11,25 +11,24 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from metadata import selectors as metadata_selectors
+from metadata.forms import MODES, MetadataForm
+from metadata.validation import Problem
 from openem.errors import NotAllowed, ValidationFailed
-from repository import access
-from repository import selectors as repository_selectors
 
-from . import selectors, services
-from .forms import MODES, MetadataForm
-from .validation import Problem
+from . import access, dataset_metadata, selectors
 
 
 @require_http_methods(["GET", "POST"])
 def dataset_metadata_edit(request: HttpRequest, pid: str) -> HttpResponse:
-    dataset = repository_selectors.dataset_for_user(user=request.user, pid=pid)
+    dataset = selectors.dataset_for_user(user=request.user, pid=pid)
     if dataset is None:
         raise Http404("No dataset with this identifier is visible to you.")
     if not access.can_edit(request.user, dataset):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         raise PermissionDenied("Only the dataset's owner, project and facility may edit it.")
-    schema = selectors.schema_for_dataset(dataset)
+    schema = metadata_selectors.schema_for_dataset(dataset)
     if schema is None:
         messages.error(request, "No metadata schema is registered for this technique yet.")
         return redirect(dataset)
@@ -43,7 +42,7 @@ def dataset_metadata_edit(request: HttpRequest, pid: str) -> HttpResponse:
     if form.is_bound and not form.adding_row:
         document, unreadable = form.parse()
         try:
-            saved = services.dataset_save_metadata(
+            saved = dataset_metadata.dataset_save_metadata(
                 actor=request.user, dataset=dataset, metadata=document
             )
         except NotAllowed as exc:
@@ -89,7 +88,7 @@ def _todo(dataset: Any) -> list[Problem]:
     ]
 
 
-def _report_saved(request: HttpRequest, saved: services.MetadataSave, schema: Any) -> None:
+def _report_saved(request: HttpRequest, saved: dataset_metadata.MetadataSave, schema: Any) -> None:
     if not saved.changed:
         messages.info(request, "Nothing changed.")
     elif not saved.todo:
