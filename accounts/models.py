@@ -27,6 +27,13 @@ class InvitationVia(models.TextChoices):
     EDUID = "eduid", "E-mail link, accepted with SWITCH edu-ID"
 
 
+class InvitationState(models.TextChoices):
+    OPEN = "open", "Open"
+    ACCEPTED = "accepted", "Accepted"
+    REVOKED = "revoked", "Revoked"
+    EXPIRED = "expired", "Expired"
+
+
 class InvitationRole(models.TextChoices):
     MEMBER = "member", "Project member"
     STAFF = FacilityRole.STAFF.value, FacilityRole.STAFF.label
@@ -87,12 +94,12 @@ class Invitation(models.Model):
     @property
     def state(self) -> str:
         if self.accepted_at:
-            return "accepted"
+            return InvitationState.ACCEPTED
         if self.revoked_at:
-            return "revoked"
+            return InvitationState.REVOKED
         if self.expires_at <= timezone.now():
-            return "expired"
-        return "open"
+            return InvitationState.EXPIRED
+        return InvitationState.OPEN
 
 
 class FacilitySignupRule(models.Model):

@@ -115,7 +115,7 @@ class FacilityAccess:
     pending_requests: list[AccessRequest] = field(default_factory=list)
 
 
-def _open_invitations() -> QuerySet[Invitation]:
+def open_invitations() -> QuerySet[Invitation]:
     from django.utils import timezone
 
     return Invitation.objects.filter(
@@ -139,7 +139,7 @@ def project_access(project: Project, user: Any) -> ProjectAccess:
         members=members,
         private_datasets=private.count(),
         can_manage=manage,
-        open_invitations=list(_open_invitations().filter(project=project)) if manage else [],
+        open_invitations=list(open_invitations().filter(project=project)) if manage else [],
     )
 
 
@@ -159,7 +159,7 @@ def facility_access(facility: Facility, user: Any) -> FacilityAccess:
         ),
         projects=[project_access(p, user) for p in projects],
         can_manage=manage,
-        open_invitations=list(_open_invitations().filter(facility=facility)) if manage else [],
+        open_invitations=list(open_invitations().filter(facility=facility)) if manage else [],
         pending_requests=list(
             AccessRequest.objects.filter(facility=facility, state=RequestState.PENDING)
             .select_related("user")

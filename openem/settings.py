@@ -644,5 +644,13 @@ SOCIALACCOUNT_LOGIN_ON_GET = False  # the provider redirect starts with a POST (
 ACCOUNT_EMAIL_VERIFICATION = "none"  # the provider verified it; local accounts are made by admins
 ACCOUNT_LOGIN_METHODS = {"username"}
 ACCOUNT_SIGNUP_FIELDS = ["username*", "email*"]
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(  # type: ignore[attr-defined]
+    {
+        "FacilityRoleEnum": "repository.models.FacilityRole",
+        "InvitationRoleEnum": "accounts.models.InvitationRole",
+        "InvitationStateEnum": "accounts.models.InvitationState",
+        "AccessRequestStateEnum": "accounts.models.RequestState",
+    }
+)
 #: How long an invitation link (by e-mail or edu-ID) stays valid.
 OPENEM_INVITATION_DAYS = _int("OPENEM_INVITATION_DAYS", 14, minimum=1)

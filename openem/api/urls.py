@@ -13,6 +13,7 @@ v1_urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("ingest.api_urls")),
     path("", include("metadata.api_urls")),
     path("", include("stats.api_urls")),
+    path("", include("accounts.api_urls")),  # people: staff, curators, members, invitations
 ]
 
 urlpatterns = [
