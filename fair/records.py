@@ -120,10 +120,19 @@ def record_for(
         visibility=getattr(source, "visibility", "") or dataset.visibility,
         embargo_until=getattr(source, "embargo_until", None) or dataset.embargo_until,
         published_at=getattr(source, "published_at", None) or dataset.published_at,
-        doi=doi or str(getattr(source, "doi", "") or ""),
-        concept_doi=concept_doi or str(getattr(dataset, "concept_doi", "") or ""),
+        doi=doi or str(getattr(source, "doi", "") or "") or _registered_doi(dataset, version),
+        concept_doi=concept_doi
+        or str(getattr(dataset, "concept_doi", "") or "")
+        or _registered_doi(dataset, None),
         withdrawn=getattr(version, "state", "") == "withdrawn",
     )
+
+
+def _registered_doi(dataset: Dataset, version: Any | None) -> str:
+    """The DOI the publishing app has registered (findable, or hidden after a withdrawal)."""
+    from publishing.selectors import public_doi
+
+    return public_doi(dataset, version)
 
 
 def _strings(values: Any) -> list[str]:

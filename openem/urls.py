@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("deposition.urls")),  # deposition pages, /api/v1/datasets/<pid>/depositions/
     path("", include("fair.urls")),  # DataCite XML/JSON, OAI-PMH, sitemap, exports
     path("", include("stats.urls")),  # /stats/: coverage dashboard, charts, CSV/JSON
+    path("", include("publishing.urls")),  # DOI registration retry (curators)
 ]
 
 # Under /api/ these answer in the API's JSON error shape; elsewhere the portal's pages.

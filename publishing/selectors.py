@@ -42,6 +42,8 @@ def dataset_registrations(dataset: Dataset) -> QuerySet[DoiRegistration]:
 def public_doi(dataset: Dataset, version: Any | None = None) -> str:
     """The DOI to cite, once DataCite has it findable (or hidden after a withdrawal, where it
     still resolves to the tombstone); '' otherwise."""
+    if not doi_enabled():
+        return ""  # no query: every FAIR surface asks, for every record it shows
     registration = doi_registration(dataset, version)
     return registration.doi if registration is not None and registration.is_public else ""
 
@@ -91,7 +93,7 @@ class DoiStatus:
 
 
 def doi_status(dataset: Dataset, version: Any | None = None) -> DoiStatus:
-    registration = doi_registration(dataset, version)
+    registration = doi_registration(dataset, version) if doi_enabled() else None
     if registration is None:
         return DoiStatus(
             enabled=doi_enabled(),

@@ -17,6 +17,7 @@ from rest_framework.reverse import reverse
 from metadata.privacy import without_personal_data
 from metadata.search import CONDITION_SYNTAX, Condition, condition_filters, parse_condition
 from openem.errors import ValidationFailed
+from publishing.serializers import DoiStatusSerializer, doi_representation
 from repository import access
 from repository.manifests import ManifestFormat
 from repository.models import (
@@ -369,6 +370,11 @@ class DatasetSerializer(serializers.ModelSerializer[Dataset]):
     files_open = serializers.SerializerMethodField(
         help_text="Whether anyone may download the files (public, or the embargo has ended)."
     )
+    doi = serializers.SerializerMethodField(
+        help_text="The concept DOI (all versions; resolves to the latest) and its state; "
+        "`not_configured` when the portal registers no DOIs (the PID is the identifier)."
+    )
+    versions_url = LinkField("api:version-list", "pid")
 
     class Meta:
         model = Dataset
@@ -400,8 +406,15 @@ class DatasetSerializer(serializers.ModelSerializer[Dataset]):
             "created",
             "modified",
             "published_at",
+            "doi",
+            "versions_url",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(DoiStatusSerializer)
+    def get_doi(self, dataset: Dataset) -> dict[str, Any]:
+        request = self.context.get("request")
+        return doi_representation(getattr(request, "user", None), dataset)
 
     def get_files_open(self, dataset: Dataset) -> bool:
         return dataset.status == DatasetStatus.PUBLISHED and dataset.files_are_open()
