@@ -36,3 +36,10 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     code = "conflict"
     status = 409
+
+
+class Gone(DomainError):
+    """It existed and was withdrawn: the reason is in the message."""
+
+    code = "gone"
+    status = 410

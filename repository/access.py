@@ -337,3 +337,23 @@ def projects_managed_by(user: Any) -> QuerySet[Project]:
         Q(principal_investigator_id=user.pk)
         | Q(facility_id__in=facilities_managed_by(user).values("pk"))
     )
+
+
+def can_list_version_files(user: Any, dataset: Dataset, version: DatasetVersion) -> bool:
+    """Whether ``user`` may list and download a published version's frozen files: never once
+    the version or the dataset is withdrawn; insiders always; others when the files of the
+    version, as it was published (its visibility and embargo), are open."""
+    if version.state != VersionState.PUBLISHED or dataset.status == DatasetStatus.WITHDRAWN:
+        return False
+    if is_insider(user, dataset):
+        return True
+    if dataset.status != DatasetStatus.PUBLISHED:
+        return False
+    today = timezone.localdate()
+    if version.visibility == Visibility.PUBLIC:
+        return True
+    return bool(
+        version.visibility == Visibility.EMBARGOED
+        and version.embargo_until
+        and version.embargo_until <= today
+    )

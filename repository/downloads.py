@@ -26,7 +26,7 @@ from openem.errors import Conflict
 from storage import ObjectStore, get_store, presign_for
 
 from . import access, services, signals
-from .models import AuditAction, AuditEvent, DataFile, FileState
+from .models import AuditAction, AuditEvent, DataFile, Dataset, FileState, VersionFile
 
 STREAM_CHUNK_SIZE = 1024 * 1024
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -189,4 +189,37 @@ def datafile_response(request: HttpRequest, *, datafile: DataFile) -> HttpRespon
         key=datafile.storage_key,
         filename=datafile.name,
         etag=datafile.checksum_sha256 or None,
+    )
+
+
+def version_file_response(
+    request: HttpRequest, *, version_file: VersionFile, dataset: Dataset
+) -> HttpResponseBase:
+    """The response that downloads one frozen file of a version (its bytes are the object the
+    working copy had when the version was published). The caller has checked access
+    (``access.can_list_version_files``)."""
+    if download_is_first_request(request) and access.download_is_audited(dataset):
+        services.audit_record(
+            actor=request.user,
+            action=AuditAction.DOWNLOAD,
+            target=version_file,
+            dataset=dataset,
+            details={
+                "path": version_file.path,
+                "size": version_file.size,
+                "version": version_file.version.number,
+            },
+        )
+    store = get_store()
+    presigned = presign_for(
+        store, request.method or "GET", version_file.storage_key, filename=version_file.name
+    )
+    if presigned:
+        return HttpResponseRedirect(presigned)
+    return stream_object(
+        request,
+        store=store,
+        key=version_file.storage_key,
+        filename=version_file.name,
+        etag=version_file.checksum_sha256 or None,
     )

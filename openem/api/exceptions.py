@@ -225,6 +225,7 @@ _ERROR_DESCRIPTIONS = {
     403: "Not allowed (a read-scope token used to write, not a curator, ...).",
     404: "No such object, or not visible to you.",
     409: "The request conflicts with the object's state.",
+    410: "Withdrawn: the message gives the reason (the citation metadata stays).",
     413: "The request body is too large (forms; send large lists as JSON).",
     415: "The request body is in a media type this endpoint does not read (see Content-Type).",
     429: "Too many requests: wait details.retry_after seconds (also the Retry-After header).",

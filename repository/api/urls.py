@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import versions, views
 
 urlpatterns = [
     path("datasets/", views.DatasetListView.as_view(), name="dataset-list"),
@@ -26,6 +26,27 @@ urlpatterns = [
         "datasets/<str:pid>/files/<int:file_id>/download",
         views.DataFileDownloadView.as_view(),
         name="datafile-download",
+    ),
+    path("datasets/<str:pid>/versions/", versions.VersionListView.as_view(), name="version-list"),
+    path(
+        "datasets/<str:pid>/versions/<int:number>/",
+        versions.VersionDetailView.as_view(),
+        name="version-detail",
+    ),
+    path(
+        "datasets/<str:pid>/versions/<int:number>/withdraw",
+        versions.VersionWithdrawView.as_view(),
+        name="version-withdraw",
+    ),
+    path(
+        "datasets/<str:pid>/versions/<int:number>/files/",
+        versions.VersionFileListView.as_view(),
+        name="version-files",
+    ),
+    path(
+        "datasets/<str:pid>/versions/<int:number>/files/<int:file_id>/download",
+        versions.VersionFileDownloadView.as_view(),
+        name="version-file-download",
     ),
     path("facilities/", views.FacilityListView.as_view(), name="facility-list"),
     path("facilities/<slug:slug>/", views.FacilityDetailView.as_view(), name="facility-detail"),
