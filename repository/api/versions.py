@@ -26,7 +26,7 @@ from openem.api.pagination import FileCursorPagination, PageNumberPagination
 from openem.errors import Gone
 from publishing.serializers import DoiStatusSerializer, doi_representation
 from repository import access, downloads, selectors, versions
-from repository.models import Dataset, DatasetVersion, VersionFile, VersionState
+from repository.models import Dataset, DatasetVersion, VersionFile, VersionState, Visibility
 
 from . import filters
 from .views import (
@@ -65,7 +65,14 @@ class VersionSerializer(serializers.ModelSerializer[DatasetVersion]):
     doi = serializers.SerializerMethodField()
     is_latest = serializers.SerializerMethodField(help_text="The newest published version.")
     keywords = serializers.ListField(child=serializers.CharField())
-    metadata = serializers.JSONField(help_text="The metadata as published (frozen).")
+    # A draft shows none of these (null): its metadata is the dataset being edited.
+    title = serializers.CharField(allow_null=True)
+    description = serializers.CharField(allow_null=True)
+    licence = serializers.CharField(allow_null=True, help_text="SPDX licence id.")
+    visibility = serializers.ChoiceField(choices=Visibility.choices, allow_null=True)
+    metadata = serializers.JSONField(
+        allow_null=True, help_text="The metadata as published (frozen)."
+    )
 
     class Meta:
         model = DatasetVersion
