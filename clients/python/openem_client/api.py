@@ -289,10 +289,20 @@ class Client:
         entries = json.loads(self.manifest(pid, manifest_format="json", prefix=prefix))
         return {entry["path"]: entry for entry in entries}
 
-    def download_location(self, pid: str, file_id: int) -> tuple[str, bool]:
+    def versions(self, pid: str) -> Iterator[dict[str, Any]]:
+        """A dataset's versions, v1 first (with their DOI and state)."""
+        yield from self.paginate(f"datasets/{_segment(pid)}/versions/")
+
+    def version_files(self, pid: str, number: int, *, prefix: str = "") -> Iterator[dict[str, Any]]:
+        """The frozen files of version ``number`` (path, size, checksums, download_url)."""
+        params: dict[str, Any] = {"page_size": PAGE_SIZE, **({"prefix": prefix} if prefix else {})}
+        yield from self.paginate(f"datasets/{_segment(pid)}/versions/{int(number)}/files/", params)
+
+    def download_location(self, pid: str, file_id: int, *, url: str = "") -> tuple[str, bool]:
         """Where a file's bytes are: (a presigned storage URL, False) on S3, or (the API's own
-        download URL, True: send the token) on local storage."""
-        url = self.url(f"datasets/{_segment(pid)}/files/{int(file_id)}/download")
+        download URL, True: send the token) on local storage. ``url``: the portal's download
+        URL of the file when it is not the working copy's (a version's file)."""
+        url = url or self.url(f"datasets/{_segment(pid)}/files/{int(file_id)}/download")
         response = self.request(
             "GET",
             url,

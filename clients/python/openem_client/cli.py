@@ -88,6 +88,7 @@ examples:
   openem upload ./Session_42 --new --title "Apoferritin, Krios 1" \\
       --facility basel --technique spa --wait
   openem download oem-7k2m9q4x1z --include '*.mrc' --to ./data
+  openem download oem-7k2m9q4x1z --version 1 --to ./data-v1
   openem manifest oem-7k2m9q4x1z > oem-7k2m9q4x1z.sha256
   openem status 42 --wait
   openem watch /data/EPU --facility basel --instrument "Krios 1" --finish-after 4h
@@ -558,6 +559,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         include=args.include or (),
         reporter=_reporter(args),
         parallel=args.parallel,
+        version=args.version,
         **({"segment_size": args.segment_size} if args.segment_size else {}),
     )
     if args.json:
@@ -899,6 +901,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     download.add_argument(
         "--parallel", type=_positive, default=8, help="files and ranges in flight (8)"
+    )
+    download.add_argument(
+        "--version",
+        type=_positive,
+        metavar="N",
+        help="the files of published version N, as frozen (default: the latest)",
     )
     # Testing aid: files over twice this size come in parallel ranges of this size.
     download.add_argument("--segment-size", type=_positive, help=argparse.SUPPRESS)

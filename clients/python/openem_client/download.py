@@ -85,17 +85,20 @@ class _Location:
     """Where one file's bytes are fetched from, asked of the portal once and again only when a
     presigned URL has expired."""
 
-    def __init__(self, client: Client, pid: str, file_id: int):
+    def __init__(self, client: Client, pid: str, file_id: int, url: str = ""):
         self.client = client
         self.pid = pid
         self.file_id = file_id
+        self.url = url
         self._lock = threading.Lock()
         self._where: tuple[str, bool] | None = None
 
     def current(self) -> tuple[str, bool]:
         with self._lock:
             if self._where is None:
-                self._where = self.client.download_location(self.pid, self.file_id)
+                self._where = self.client.download_location(
+                    self.pid, self.file_id, url=self.url
+                )
             return self._where
 
     def refresh(self) -> None:
@@ -195,7 +198,9 @@ class _Downloader:
             with self.lock:
                 self.report.resumed_files += 1
             self.reporter.note(f"{path}: resuming at byte {start:,}")
-        location = _Location(self.client, self.pid, int(remote["id"]))
+        location = _Location(
+            self.client, self.pid, int(remote["id"]), url=remote.get("version_download_url", "")
+        )
         if size > 2 * self.segment_size:
             self._segmented(location, partial, segments_record, size, start)
             actual = file_sha256(partial)
@@ -283,8 +288,11 @@ def download_dataset(
     reporter: TransferReporter | None = None,
     parallel: int = 8,
     segment_size: int = DOWNLOAD_SEGMENT,
+    version: int | None = None,
 ) -> DownloadReport:
-    """Download the files of ``pid`` (those matching ``include`` globs) into ``destination``.
+    """Download the files of ``pid`` (those matching ``include`` globs) into ``destination``;
+    ``version``: the files of that published version, as frozen (checked against its own
+    checksums), instead of the current ones.
 
     Files already there with the manifest's checksum are skipped; ``<name>.part`` files are
     continued with Range requests; big files come in parallel ranges. Every file is checked
@@ -294,12 +302,20 @@ def download_dataset(
     patterns = list(include)
     destination = Path(destination)
     prefix = _literal_prefix(patterns)
-    manifest = client.manifest_entries(pid, prefix=prefix)
-    wanted = [
-        f
-        for f in client.files(pid, prefix=prefix)
-        if _matches(f["path"], patterns) and f["state"] in STORED_STATES
-    ]
+    if version is None:
+        manifest = client.manifest_entries(pid, prefix=prefix)
+        wanted = [
+            f
+            for f in client.files(pid, prefix=prefix)
+            if _matches(f["path"], patterns) and f["state"] in STORED_STATES
+        ]
+    else:
+        wanted = [
+            {**f, "version_download_url": f["download_url"]}
+            for f in client.version_files(pid, version, prefix=prefix)
+            if _matches(f["path"], patterns)
+        ]
+        manifest = {f["path"]: {"sha256": f.get("checksum_sha256") or ""} for f in wanted}
     report = DownloadReport(dataset=pid, destination=str(destination))
     report.files = len(wanted)
     report.bytes = sum(int(f["size"]) for f in wanted)
