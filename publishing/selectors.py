@@ -42,8 +42,7 @@ def dataset_registrations(dataset: Dataset) -> QuerySet[DoiRegistration]:
 def public_doi(dataset: Dataset, version: Any | None = None) -> str:
     """The DOI to cite, once DataCite has it findable (or hidden after a withdrawal, where it
     still resolves to the tombstone); '' otherwise."""
-    if not doi_enabled():
-        return ""  # no query: every FAIR surface asks, for every record it shows
+    # Asked even with DOIs off: a DOI registered before stays the one to cite.
     registration = doi_registration(dataset, version)
     return registration.doi if registration is not None and registration.is_public else ""
 
@@ -76,7 +75,7 @@ class DoiStatus:
             "state": self.state,
             "url": self.url or None,
         }
-        if not self.enabled:
+        if self.state == "not_configured":
             body["message"] = (
                 "This portal registers no DOIs: the dataset's persistent identifier is its "
                 "OpenEM PID."
@@ -93,7 +92,7 @@ class DoiStatus:
 
 
 def doi_status(dataset: Dataset, version: Any | None = None) -> DoiStatus:
-    registration = doi_registration(dataset, version) if doi_enabled() else None
+    registration = doi_registration(dataset, version)
     if registration is None:
         return DoiStatus(
             enabled=doi_enabled(),

@@ -31,6 +31,6 @@ def doi_panel(context: Any, dataset: Any, version: Any = None) -> dict[str, Any]
         "csrf_token": context.get("csrf_token"),
         "dataset": dataset,
         "enabled": doi_enabled(),
-        "rows": [(label, status) for label, status in rows if status.doi or not status.enabled],
+        "rows": [(label, status) for label, status in rows if status.doi],
         "curator": user is not None and access.can_publish(user, dataset),
     }

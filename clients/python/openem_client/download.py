@@ -96,9 +96,7 @@ class _Location:
     def current(self) -> tuple[str, bool]:
         with self._lock:
             if self._where is None:
-                self._where = self.client.download_location(
-                    self.pid, self.file_id, url=self.url
-                )
+                self._where = self.client.download_location(self.pid, self.file_id, url=self.url)
             return self._where
 
     def refresh(self) -> None:
