@@ -92,7 +92,10 @@ class DoiStatus:
 
 
 def doi_status(dataset: Dataset, version: Any | None = None) -> DoiStatus:
-    registration = doi_registration(dataset, version)
+    return status_of(doi_registration(dataset, version))
+
+
+def status_of(registration: DoiRegistration | None) -> DoiStatus:
     if registration is None:
         return DoiStatus(
             enabled=doi_enabled(),

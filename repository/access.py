@@ -241,6 +241,15 @@ def is_curator_of(user: Any, facility_id: int) -> bool:
     )
 
 
+def facilities_curated_by(user: Any) -> QuerySet[FacilityMembership, int]:
+    """The ids of the facilities where ``user`` is a curator (empty for anonymous users)."""
+    if not _is_authenticated(user):
+        return FacilityMembership.objects.none().values_list("facility_id", flat=True)
+    return FacilityMembership.objects.filter(
+        user_id=user.pk, role=FacilityRole.CURATOR
+    ).values_list("facility_id", flat=True)
+
+
 def can(user: Any, action: Action | str, dataset: Dataset, *, today: dt.date | None = None) -> bool:
     """Whether ``user`` may perform ``action`` on ``dataset``."""
     action = Action(action)

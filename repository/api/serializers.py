@@ -17,7 +17,7 @@ from rest_framework.reverse import reverse
 from metadata.privacy import without_personal_data
 from metadata.search import CONDITION_SYNTAX, Condition, condition_filters, parse_condition
 from openem.errors import ValidationFailed
-from publishing.serializers import DoiStatusSerializer, doi_representation
+from publishing.serializers import ConceptDois, DoiStatusSerializer
 from repository import access
 from repository.manifests import ManifestFormat
 from repository.models import (
@@ -413,8 +413,15 @@ class DatasetSerializer(serializers.ModelSerializer[Dataset]):
 
     @extend_schema_field(DoiStatusSerializer)
     def get_doi(self, dataset: Dataset) -> dict[str, Any]:
-        request = self.context.get("request")
-        return doi_representation(getattr(request, "user", None), dataset)
+        root = self.parent if self.parent is not None else self
+        found = getattr(root, "_concept_dois", None)
+        if found is None:  # one query for the page (or the one dataset)
+            request = self.context.get("request")
+            instance = root.instance
+            datasets = [instance] if isinstance(instance, Dataset) else list(instance or [])
+            found = ConceptDois(getattr(request, "user", None), datasets)
+            setattr(root, "_concept_dois", found)  # noqa: B010 - a per-response cache
+        return found.of(dataset)
 
     def get_files_open(self, dataset: Dataset) -> bool:
         return dataset.status == DatasetStatus.PUBLISHED and dataset.files_are_open()

@@ -110,3 +110,23 @@ def test_the_tombstone_shows_the_hidden_doi_that_still_resolves(
     page = answer.content.decode()
     assert f'data-doi="{PREFIX}/{dataset.pid}.v1" data-doi-state="registered"' in page
     assert f"https://doi.org/{PREFIX}/{dataset.pid}.v1" in page
+
+
+def test_the_dataset_list_shows_dois_without_a_query_per_dataset(
+    world: Any,
+    datacite: Any,
+    django_capture_on_commit_callbacks: Any,
+    django_assert_max_num_queries: Any,
+    settings: Any,
+) -> None:
+    settings.OPENEM_DATACITE_PASSWORD = "wrong"  # noqa: S105 - every registration fails
+    for _ in range(3):
+        publish(world, new_dataset(world), django_capture_on_commit_callbacks)
+    with django_assert_max_num_queries(4):
+        public = Client().get("/api/v1/datasets/").json()["results"]
+    assert [d["doi"]["state"] for d in public] == ["failed"] * 3
+    assert all("last_error" not in d["doi"] for d in public)
+    curator = Client()
+    curator.force_login(world["curator"])
+    mine = curator.get("/api/v1/datasets/").json()["results"]
+    assert all("HTTP 401" in d["doi"]["last_error"] for d in mine if d["doi"]["doi"])
