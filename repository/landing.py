@@ -31,7 +31,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 import storage
-from metadata import privacy
+from metadata import display, privacy
 from openem.site import site_url
 
 from . import access
@@ -445,21 +445,8 @@ def _at(document: Any, path: str) -> Any:
 
 
 def _display(value: Any) -> tuple[str, str]:
-    if _is_quantity(value):
-        return _format_value(value.get("value")), str(value.get("unit") or "")
-    if isinstance(value, list):
-        return ", ".join(_format_value(v) for v in value), ""
-    return _format_value(value), ""
-
-
-def _format_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
+    """Rounded and with units as people write them: the one helper the form uses too."""
+    return display.value_and_unit(value)
 
 
 def _label(path: str, labels: dict[str, str]) -> str:

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .. import display
 from ..fields import Field, Kind, join_path, schema_fields
 from ..units import display_unit
 from ..validation import PROVENANCE_KEY, Problem, oscem_document
@@ -108,6 +109,52 @@ class FormNode:
         for child in (*self.children, *self.rows):
             yield from child.all_nodes()
 
+    # -- groups: what a collapsed group says about itself ----------------------------------
+
+    @property
+    def ordered_children(self) -> list[FormNode]:
+        """Single values first, then the groups: values no longer hide between folded groups."""
+        return [c for c in self.children if not c.is_container] + [
+            c for c in self.children if c.is_container
+        ]
+
+    def _leaves(self) -> list[FormNode]:
+        return [n for n in self.all_nodes() if not n.is_container and n.widget != "fieldset"]
+
+    @property
+    def filled_count(self) -> int:
+        return sum(1 for leaf in self._leaves() if leaf.value.strip())
+
+    @property
+    def field_count(self) -> int:
+        return len(self._leaves())
+
+    @property
+    def has_errors(self) -> bool:
+        return any(node.errors for node in self.all_nodes())
+
+    @property
+    def missing_required(self) -> bool:
+        """A required value is empty where the schema asks for it: on a required path, or in
+        a group that holds other values (its required fields then apply)."""
+        if self.widget == "list":
+            if self.required and not self.rows:
+                return True
+            return any(row.missing_required for row in self.rows if not row.removed)
+        if self.is_container or self.widget == "fieldset" or self.children:
+            applies = self.required or self.filled_count > 0 or self.origin is not None
+            return applies and any(
+                child.missing_required
+                for child in self.children
+                if child.required or child.is_container or child.widget == "fieldset"
+            )
+        return self.required and not self.value.strip()
+
+    @property
+    def needs_attention(self) -> bool:
+        """Open this group: it has a problem or a required value still to fill."""
+        return self.has_errors or self.missing_required
+
 
 def _provenance_source(entry: Any) -> str:
     if isinstance(entry, str):
@@ -133,16 +180,8 @@ def _display(value: Any) -> str:
 
 
 def display_number(value: float, digits: int = SIGNIFICANT_DIGITS) -> str:
-    """``0.4150152790871608`` -> ``0.415015``; ``-3080.7366167`` -> ``-3080.74``; no exponent
-    for the values microscopes write (1e-4 .. 1e9)."""
-    if value == 0 or not math.isfinite(value):
-        return str(value)
-    magnitude = math.floor(math.log10(abs(value)))
-    if -5 <= magnitude < 10:
-        decimals = max(0, digits - 1 - magnitude)
-        text = f"{value:.{decimals}f}"
-        return text.rstrip("0").rstrip(".") if "." in text else text
-    return f"{value:.{digits}g}"
+    """Rounded for reading: :func:`metadata.display.number`, the one helper of every page."""
+    return display.number(value, digits)
 
 
 def _widget(node: Field) -> str | None:

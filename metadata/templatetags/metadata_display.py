@@ -7,8 +7,7 @@ from typing import Any
 
 from django import template
 
-from metadata.forms.schema_form import display_number
-from metadata.units import display_unit
+from metadata import display
 
 register = template.Library()
 
@@ -16,17 +15,21 @@ register = template.Library()
 @register.filter
 def unit(value: Any) -> str:
     """``{{ quantity.unit|unit }}``: ``1/Å^2`` -> ``e⁻/Å²``."""
-    return display_unit(value)
+    return display.unit(value)
 
 
 @register.filter
 def rounded(value: Any) -> Any:
     """``{{ number|rounded }}``: six significant digits for floats, anything else unchanged."""
-    if isinstance(value, float) and not value.is_integer():
-        return display_number(value)
-    if isinstance(value, float) and abs(value) < 1e15:
-        return str(int(value))
+    if isinstance(value, float) and not isinstance(value, bool):
+        return display.number(value)
     return value
+
+
+@register.filter
+def quantity(value: Any) -> str:
+    """``{{ stored|quantity }}``: ``{"value": 0.41501527, "unit": "A"}`` -> ``0.415015 Å``."""
+    return display.quantity(value)
 
 
 @register.filter

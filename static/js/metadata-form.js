@@ -32,4 +32,19 @@
       if (row) row.classList.toggle("removed", event.target.checked);
     });
   });
+
+  // A link to a field (the to-do list, the deposition page's "Fix: edit ...") opens the
+  // collapsed groups around it, then shows it.
+  function reveal(id) {
+    if (!id) return;
+    var target = document.getElementById(decodeURIComponent(id));
+    if (!target) return;
+    for (var node = target; node; node = node.parentElement) {
+      if (node.tagName === "DETAILS") node.open = true;
+    }
+    target.scrollIntoView({ block: "center" });
+    if (target.focus) target.focus({ preventScroll: true });
+  }
+  reveal(location.hash.slice(1));
+  window.addEventListener("hashchange", function () { reveal(location.hash.slice(1)); });
 })();
