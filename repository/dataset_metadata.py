@@ -4,7 +4,8 @@ save what the metadata form posted (curators).
 ``dataset.metadata`` is the OSC-EM document plus the portal's own ``_`` keys (see
 :mod:`metadata.validation`); ``dataset.metadata_validation`` records the last check::
 
-    {"valid": bool, "problems": [{"path", "message"}], "checked_at": iso, "schema": "spa 1.0.0"}
+    {"valid": bool, "problems": [{"path", "message"}], "warnings": [{"path", "message"}],
+     "checked_at": iso, "schema": "spa 1.0.0"}
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.utils import timezone
 
 from metadata import selectors
 from metadata.fields import join_path, schema_fields, split_path
+from metadata.identifiers import identifier_warnings
 from metadata.models import MetadataSchema
 from metadata.validation import (
     PROVENANCE_KEY,
@@ -49,10 +51,15 @@ def _schema_for(dataset: Dataset, schema: MetadataSchema | None) -> MetadataSche
     return chosen
 
 
-def _validation_record(problems: list[Problem], schema: MetadataSchema) -> dict[str, Any]:
+def _validation_record(
+    problems: list[Problem], schema: MetadataSchema, document: Any = None
+) -> dict[str, Any]:
+    """``warnings``: identifiers that are not what they claim (metadata.identifiers); they
+    never make a document invalid."""
     return {
         "valid": not problems,
         "problems": problems_as_details(problems),
+        "warnings": problems_as_details(identifier_warnings(document or {})),
         "checked_at": timezone.now().isoformat(),
         "schema": f"{schema.name} {schema.version}",
     }
@@ -67,7 +74,7 @@ def dataset_validate_metadata(
     chosen = _schema_for(dataset, schema)
     locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
     problems = validate_metadata(oscem_document(locked.metadata or {}), chosen)
-    record = _validation_record(problems, chosen)
+    record = _validation_record(problems, chosen, locked.metadata)
     Dataset.objects.filter(pk=dataset.pk).update(
         metadata_validation=record, metadata_schema=chosen, modified=timezone.now()
     )
@@ -117,7 +124,7 @@ def dataset_update_metadata(*, actor: Any, dataset: Dataset, metadata: dict[str,
     before = oscem_document(locked.metadata or {})
     locked.metadata = {**document, **portal_keys(locked.metadata or {})}
     locked.metadata_schema = schema
-    locked.metadata_validation = _validation_record([], schema)
+    locked.metadata_validation = _validation_record([], schema, document)
     locked.save(update_fields=["metadata", "metadata_schema", "metadata_validation", "modified"])
     changed = changed_paths(before, document)
     audit_record(
@@ -287,7 +294,7 @@ def dataset_save_metadata(
         portal[PROVENANCE_KEY] = _mark_edited(portal[PROVENANCE_KEY], changed_list)
     locked.metadata = {**document, **portal}
     locked.metadata_schema = schema
-    locked.metadata_validation = _validation_record(problems, schema)
+    locked.metadata_validation = _validation_record(problems, schema, document)
     locked.save(update_fields=["metadata", "metadata_schema", "metadata_validation", "modified"])
     audit_record(
         actor=actor,

@@ -26,6 +26,7 @@ from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.http import require_safe
 
 import storage
+from fair import checks as fair_checks
 from fair import formats as fair_formats
 from fair import negotiation as fair_negotiation
 from fair.targets import Target as FairTarget
@@ -234,6 +235,9 @@ def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
         ),
         "validation": dataset.metadata_validation or {},
         "validation_checked": _checked_at(dataset.metadata_validation or {}),
+        # Identifiers to fix and what blocks a DOI (fair.checks): for insiders only.
+        "identifier_warnings": fair_checks.curation_warnings(dataset) if can_edit else [],
+        "doi_blockers": fair_checks.doi_blockers(dataset) if can_edit else [],
         "gallery": landing.gallery(dataset) if can_list else [],
         "acquisition": acquisition_in_progress(dataset) if can_list else None,
         "page": page,

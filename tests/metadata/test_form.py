@@ -237,7 +237,7 @@ def _todo_paths(html: str) -> list[str]:
 def test_invalid_values_are_refused_beside_their_fields_and_the_valid_ones_saved(world, dataset):
     data = _valid_post(
         **{
-            "organizational.authors[0].orcid": "ORCID_123",
+            "organizational.authors[0].email": "not-an-email",
             "acquisition.pixel_size.value": "",
             "acquisition.date_time": "yesterday",
         }
@@ -246,8 +246,8 @@ def test_invalid_values_are_refused_beside_their_fields_and_the_valid_ones_saved
     assert response.status_code == 400
     html = response.content.decode()
     page = Page(html)
-    assert page.errors["organizational.authors[0].orcid"] == [
-        "'ORCID_123': an ORCID iD looks like 0000-0002-1825-0097"
+    assert page.errors["organizational.authors[0].email"] == [
+        "'not-an-email': enter an e-mail address such as jane.doe@example.org"
     ]
     assert "not a valid date and time" in page.errors["acquisition.date_time"][0]
     # a value nobody entered is a to-do, not an error
@@ -255,10 +255,10 @@ def test_invalid_values_are_refused_beside_their_fields_and_the_valid_ones_saved
     assert "acquisition.pixel_size" in _todo_paths(html)
     assert "Saved what was valid. 2 values could not be saved" in html
     # what was typed is shown again
-    assert page.controls["organizational.authors[0].orcid"]["value"] == "ORCID_123"
+    assert page.controls["organizational.authors[0].email"]["value"] == "not-an-email"
     dataset.refresh_from_db()
     stored = dataset.metadata
-    assert "orcid" not in stored["organizational"]["authors"][0]
+    assert "email" not in stored["organizational"]["authors"][0]
     assert stored["organizational"]["authors"][0]["family_name"] == "Lovelace"
     assert "date_time" not in stored["acquisition"]
     assert stored["instrument"]["acceleration_voltage"]["value"] == 300
@@ -266,6 +266,7 @@ def test_invalid_values_are_refused_beside_their_fields_and_the_valid_ones_saved
     assert {p["path"] for p in dataset.metadata_validation["problems"]} == {
         "acquisition.pixel_size",
         "acquisition.date_time",
+        "organizational.authors[0].email",  # refused, so still to do
     }
     assert AuditEvent.objects.filter(dataset=dataset, action=AuditAction.UPDATE).exists()
 
