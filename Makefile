@@ -39,6 +39,7 @@ demo:
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports  # the apps' layers: [tool.importlinter] in pyproject.toml
 
 typecheck:
 	$(VENV)/bin/mypy openem storage repository metadata ingest deposition fair stats publishing demo accounts clients/python/openem_client
