@@ -130,3 +130,15 @@ def test_the_dataset_list_shows_dois_without_a_query_per_dataset(
     curator.force_login(world["curator"])
     mine = curator.get("/api/v1/datasets/").json()["results"]
     assert all("HTTP 401" in d["doi"]["last_error"] for d in mine if d["doi"]["doi"])
+
+
+def test_admins_see_registrations_read_only(
+    world: Any, datacite: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        dataset = new_dataset(world)
+    admin = Client()
+    admin.force_login(world["admin"])
+    listing = admin.get("/admin/publishing/doiregistration/")
+    assert listing.status_code == 200 and dataset.pid in listing.content.decode()
+    assert admin.get("/admin/publishing/doiregistration/add/").status_code == 403
