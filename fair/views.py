@@ -100,7 +100,7 @@ def bag(request: HttpRequest, pid: str, number: int | None = None) -> HttpRespon
         stream = exports.bag_stream(target, version)
     except exports.ChecksumsMissing as exc:
         return negotiation.refusal_response(Refusal(409, str(exc)))
-    if access.download_is_audited(target.shown):
+    if access.download_is_audited(target.dataset) or access.download_is_audited(target.shown):
         services.audit_record(
             actor=request.user,
             action=AuditAction.DOWNLOAD,
@@ -144,6 +144,14 @@ def version_file(request: HttpRequest, pid: str, number: int, path: str) -> Http
     row = versions.version_files(found.version).filter(path=path).first()
     if row is None:
         return negotiation.refusal_response(Refusal(404, f"version {number} has no {path!r}"))
+    if access.download_is_audited(found.dataset) or access.download_is_audited(found.shown):
+        services.audit_record(
+            actor=user,
+            action=AuditAction.DOWNLOAD,
+            target=found.dataset,
+            dataset=found.dataset,
+            details={"version": number, "path": row.path, "bytes": row.size},
+        )
     response = _serve_version_file(request, row)
     response["Link"] = signposting.link_header([signposting.collection_link(found)])
     return response

@@ -210,3 +210,21 @@ def test_a_version_still_being_hashed_has_no_bag(client: Client, published: Any)
     assert response.status_code == 409
     assert "SHA-256" in response.content.decode()
     assert exports.checksums_missing(v1) == 1
+
+
+def test_insiders_fetching_private_version_files_are_audited(
+    client: Client, world: Any, local_storage: Any
+) -> None:
+    from repository.models import AuditAction, AuditEvent
+
+    dataset = make_dataset(world, files=FILES)
+    services.dataset_publish(actor=world["curator"], dataset=dataset, visibility="public")
+    services.dataset_set_visibility(actor=world["curator"], dataset=dataset, visibility="private")
+    client.force_login(world["staff"])
+    response = client.get(f"/datasets/{dataset.pid}/v/1/files/gain.mrc")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == FILES["gain.mrc"]
+    event = AuditEvent.objects.filter(dataset=dataset, action=AuditAction.DOWNLOAD).latest("pk")
+    assert event.details["path"] == "gain.mrc"
+    client.logout()
+    assert client.get(f"/datasets/{dataset.pid}/v/1/files/gain.mrc").status_code == 404
