@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import mail_admins
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 import storage
@@ -469,3 +469,21 @@ def reconcile_stuck_files(*, older_than: dt.timedelta = dt.timedelta(minutes=30)
     # Touching ``modified`` re-enqueues a file at most once per ``older_than``, not every run.
     stuck.filter(pk__in=ids).update(state=FileState.STORED, modified=timezone.now())
     return ids
+
+
+def reconcile_unsettled_datasets() -> list[int]:
+    """Settle the datasets a dead worker left ``ingesting`` with every file settled.
+
+    A file's task settles its dataset after the file's outcome is written, in a step of its
+    own: a worker killed (or a database connection lost) between the two leaves every file
+    ``ready`` or ``failed`` and the dataset ``ingesting``, and no task of the dataset is left to
+    settle it. Settling takes the dataset's row lock and checks again, so a live worker's settle
+    and this one never both run.
+    """
+    unsettled_files = DataFile.objects.filter(dataset_id=OuterRef("pk"), state__in=UNSETTLED_STATES)
+    ids = list(
+        Dataset.objects.filter(status=DatasetStatus.INGESTING)
+        .exclude(Exists(unsettled_files))
+        .values_list("pk", flat=True)[:1000]
+    )
+    return [dataset_id for dataset_id in ids if dataset_settle_if_done(dataset_id)]

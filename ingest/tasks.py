@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from celery import shared_task
 
 from openem.locks import single_run
@@ -47,10 +49,13 @@ def fixity_check() -> dict[str, int]:
 
 
 @shared_task(name="ingest.reconcile")
-def reconcile() -> int:
-    ids = services.reconcile_stuck_files()
+def reconcile(older_than_seconds: float = 1800.0) -> int:
+    """Hand back the files a dead worker left behind, then settle the datasets whose files all
+    settled while nobody settled the dataset (its worker died in between)."""
+    ids = services.reconcile_stuck_files(older_than=dt.timedelta(seconds=older_than_seconds))
     for datafile_id in ids:
         process_file.delay(datafile_id)
+    services.reconcile_unsettled_datasets()
     return len(ids)
 
 
