@@ -8,10 +8,13 @@ explicit action of a curator, and a dry run is the default for those that would.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import re
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -43,6 +46,11 @@ CHECKABLE = (
 )
 #: A packaging job older than this is taken to be dead and may be queued again.
 STALE_JOB = dt.timedelta(hours=6)
+#: A running packaging job touches its ``modified`` this often (seconds) ...
+HEARTBEAT_SECONDS = 60.0
+#: ... so one silent this long lost its worker (or, queued, its message): the reconciler
+#: queues it again.
+SILENT_JOB = dt.timedelta(minutes=30)
 
 
 def _require_curator(actor: Any, dataset: Dataset) -> None:
@@ -188,7 +196,8 @@ def deposition_package_run(deposition_id: int) -> str:
         _audit(None, deposition, "package failed", reason="document invalid")
         return "invalid"
     try:
-        result = packaging.build_package(deposition, built)
+        with _heartbeat(deposition_id):
+            result = packaging.build_package(deposition, built)
     except storage.TransientStorageError:
         Deposition.objects.filter(pk=deposition_id).update(package_job=PackageJob.QUEUED)
         raise
@@ -221,6 +230,59 @@ def deposition_package_run(deposition_id: int) -> str:
                 bytes=result.bytes,
             )
     return "packaged" if updated else "superseded"
+
+
+@contextlib.contextmanager
+def _heartbeat(deposition_id: int) -> Iterator[None]:
+    """While the package is made, touch the job's ``modified`` every ``HEARTBEAT_SECONDS`` from
+    a thread of its own (one server-side copy of a large map may take long): a job whose
+    heartbeat stopped lost its worker, one that still beats is left alone however long it
+    runs."""
+    from django.db import DatabaseError, connection
+
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(HEARTBEAT_SECONDS):
+                try:
+                    Deposition.objects.filter(
+                        pk=deposition_id, package_job=PackageJob.RUNNING
+                    ).update(modified=timezone.now())
+                except DatabaseError:
+                    logger.warning("deposition %s: heartbeat not written", deposition_id)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"package-{deposition_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def deposition_reconcile_package_jobs(*, older_than: dt.timedelta = SILENT_JOB) -> list[int]:
+    """Queue again the packaging jobs nobody is doing: ``running`` ones whose heartbeat stopped
+    (a worker killed mid-copy) and ``queued`` ones whose message was lost (a broker restarted
+    without persistence). Returns their ids; the caller enqueues them. A new run writes a new
+    prefix, so the dead run's partial package is never taken for a package."""
+    cutoff = timezone.now() - older_than
+    silent = Deposition.objects.filter(
+        package_job__in=(PackageJob.QUEUED, PackageJob.RUNNING), modified__lt=cutoff
+    ).select_related("dataset")
+    requeued = []
+    for deposition in silent[:1000]:
+        with transaction.atomic():
+            now = timezone.now()
+            updated = Deposition.objects.filter(
+                pk=deposition.pk, package_job=deposition.package_job, modified__lt=cutoff
+            ).update(package_job=PackageJob.QUEUED, package_job_started_at=now, modified=now)
+            if updated:
+                _audit(None, deposition, "package requeued", was=deposition.package_job)
+                requeued.append(deposition.pk)
+    return requeued
 
 
 @transaction.atomic

@@ -22,3 +22,16 @@ from . import services
 )
 def package_deposition(deposition_id: int) -> str:
     return services.deposition_package_run(deposition_id)
+
+
+@shared_task(name="deposition.reconcile_package_jobs")
+def reconcile_package_jobs(older_than_seconds: float = 1800.0) -> int:
+    """Queue again the packaging jobs a dead worker (or a lost message) left behind."""
+    import datetime as dt
+
+    ids = services.deposition_reconcile_package_jobs(
+        older_than=dt.timedelta(seconds=older_than_seconds)
+    )
+    for deposition_id in ids:
+        package_deposition.delay(deposition_id)
+    return len(ids)

@@ -312,6 +312,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "release-embargoes": {"task": "repository.release_embargoes", "schedule": 3600.0},
     "fixity-check": {"task": "ingest.fixity_check", "schedule": 6 * 3600.0},
     "reconcile-stuck-files": {"task": "ingest.reconcile", "schedule": 600.0},
+    "reconcile-package-jobs": {"task": "deposition.reconcile_package_jobs", "schedule": 600.0},
     "abort-stale-uploads": {"task": "ingest.abort_stale_uploads", "schedule": 24 * 3600.0},
     "aggregate-usage": {"task": "stats.aggregate_usage", "schedule": 300.0},
 }
