@@ -73,9 +73,31 @@ class FaultProxy:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 return
 
+            def _chunked_body(self) -> bytes:
+                """A ``Transfer-Encoding: chunked`` body (boto3's streaming uploads with a
+                trailing checksum), read through its last chunk and trailers and kept as it
+                came, framing included, to be forwarded unchanged."""
+                raw = bytearray()
+                while True:
+                    line = self.rfile.readline()
+                    raw += line
+                    size = int(line.split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        break
+                    raw += self.rfile.read(size + 2)  # the data and its CRLF
+                while True:  # trailers, then the empty line
+                    line = self.rfile.readline()
+                    raw += line
+                    if line in (b"\r\n", b"\n", b""):
+                        return bytes(raw)
+
             def _relay(self) -> None:
+                chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                if chunked:
+                    body = self._chunked_body()
+                else:
+                    body = self.rfile.read(length) if length else b""
                 fault = proxy.fault(self.command, self.path)
                 if fault and fault.stall:
                     time.sleep(fault.stall)
@@ -90,21 +112,41 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
-                if fault and fault.damage and body:
+                if fault and fault.damage and body and not chunked:
                     damaged = bytearray(body)
                     damaged[len(damaged) // 2] ^= 0xFF
                     body = bytes(damaged)
                 upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
                 try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
-                    upstream.request(self.command, self.path, body=body or None, headers=headers)
+                    headers = {
+                        k: v
+                        for k, v in self.headers.items()
+                        if k.lower() not in {"connection", "expect"}  # the 100 is answered here
+                    }
+                    if chunked:  # forwarded as it came: framing, trailers and all
+                        upstream.putrequest(
+                            self.command, self.path, skip_host=True, skip_accept_encoding=True
+                        )
+                        for key, value in headers.items():
+                            upstream.putheader(key, value)
+                        upstream.endheaders()
+                        upstream.send(body)
+                    else:
+                        upstream.request(
+                            self.command, self.path, body=body or None, headers=headers
+                        )
                     response = upstream.getresponse()
                     data = response.read()
                     self.send_response(response.status, response.reason)
+                    head = self.command == "HEAD"  # its Content-Length is the object's size
+                    dropped = {"connection", "transfer-encoding"} | (
+                        set() if head else {"content-length"}
+                    )
                     for key, value in response.getheaders():
-                        if key.lower() not in {"content-length", "connection", "transfer-encoding"}:
+                        if key.lower() not in dropped:
                             self.send_header(key, value)
-                    self.send_header("Content-Length", str(len(data)))
+                    if not head:
+                        self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     if self.command != "HEAD":
                         self.wfile.write(data)
