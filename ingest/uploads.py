@@ -404,7 +404,9 @@ def _mark_stored(datafile: DataFile, *, declared_sha256: str = "") -> DataFile:
             Dataset.objects.filter(
                 pk=datafile.dataset_id, status__in=[DatasetStatus.DRAFT, DatasetStatus.READY]
             ).update(status=DatasetStatus.INGESTING)
-            transaction.on_commit(lambda: process_file.delay(datafile.pk))
+            # robust: a broker that is down must not fail an upload whose bytes are stored
+            # (the file stays ``stored``; the reconciler enqueues it).
+            transaction.on_commit(lambda: process_file.delay(datafile.pk), robust=True)
     datafile.refresh_from_db()
     return datafile
 
