@@ -75,6 +75,18 @@ def _classify(exc: Exception, key: str) -> StorageError:
     return StorageError(f"storage error on {key}: {exc}")
 
 
+def _botocore_cause(exc: BaseException) -> BaseException | None:
+    """The botocore error behind one of boto3's transfer errors, if any."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    seen = exc.__cause__ or exc.__context__
+    while seen is not None:
+        if isinstance(seen, ClientError | BotoCoreError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def with_retries(
     func: Callable[[], T], *, key: str, attempts: int = 5, base_delay: float = 0.2
 ) -> T:
@@ -250,20 +262,44 @@ class S3Store:
             body.close()
 
     def put(self, key: str, data: IO[bytes] | bytes, *, content_type: str = "") -> int:
+        """Store ``data`` at ``key``. Transient failures (S3 restarting, 5xx, throttling, a
+        connection cut) are retried like every other call when the data can be read again
+        (bytes, a seekable stream) and raise :class:`TransientStorageError` otherwise, so the
+        caller's task retries too: a thumbnail that S3 could not take for a moment must not
+        fail its file for good."""
         from boto3.s3.transfer import TransferConfig
+        from botocore.exceptions import BotoCoreError, ClientError
 
         stream: IO[bytes] = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+        start = stream.tell() if stream.seekable() else None
         extra = {"ContentType": content_type} if content_type else None
-        try:
-            self.client.upload_fileobj(
-                stream,
-                self.bucket,
-                key,
-                ExtraArgs=extra,
-                Config=TransferConfig(multipart_chunksize=64 * 1024 * 1024),
-            )
-        except Exception as exc:  # boto3's transfer manager wraps errors in several types
-            raise StorageError(f"could not store {key}: {exc}") from exc
+
+        def upload() -> None:
+            if start is not None:
+                stream.seek(start)
+            try:
+                self.client.upload_fileobj(
+                    stream,
+                    self.bucket,
+                    key,
+                    ExtraArgs=extra,
+                    Config=TransferConfig(multipart_chunksize=64 * 1024 * 1024),
+                )
+            except (ClientError, BotoCoreError):
+                raise
+            except Exception as exc:  # boto3's transfer manager wraps errors in several types
+                cause = _botocore_cause(exc)
+                if cause is not None:
+                    raise cause from exc
+                raise StorageError(f"could not store {key}: {exc}") from exc
+
+        if start is not None:
+            with_retries(upload, key=key)
+        else:
+            try:
+                upload()
+            except (ClientError, BotoCoreError) as exc:
+                raise _classify(exc, key) from exc
         return self.size(key)
 
     def delete(self, key: str) -> None:
