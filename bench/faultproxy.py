@@ -92,6 +92,15 @@ class FaultProxy:
                         return bytes(raw)
 
             def _relay(self) -> None:
+                try:
+                    self._forward()
+                except (OSError, http.client.HTTPException):
+                    # The S3 server is down (stopped by a test) or the client went away (a
+                    # killed worker): the client sees the connection close, as it would with
+                    # no proxy between.
+                    self.close_connection = True
+
+            def _forward(self) -> None:
                 chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
                 length = int(self.headers.get("Content-Length") or 0)
                 if chunked:
