@@ -155,6 +155,9 @@ class WorkerProcess:
     broker_url: str
     command: list[str] | None = None
     env: dict[str, str] | None = None
+    #: The ``application_name`` of the worker's PostgreSQL connections (pg_stat_activity), so
+    #: that a fault test can terminate this worker's connections and no one else's.
+    application_name: str = ""
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -176,7 +179,7 @@ class WorkerProcess:
         _wait_for_worker(self.process, self.log, ready_count=self.output().count("ready."))
 
 
-def _database_url_for_worker() -> str:
+def _database_url_for_worker(application_name: str = "") -> str:
     from django.db import connection
 
     config = connection.settings_dict
@@ -185,21 +188,31 @@ def _database_url_for_worker() -> str:
     user = config.get("USER") or ""
     password = f":{config['PASSWORD']}" if config.get("PASSWORD") else ""
     auth = f"{user}{password}@" if user else ""
-    return f"postgres://{auth}{config.get('HOST') or '127.0.0.1'}:{config.get('PORT') or 5432}/{config['NAME']}"
+    query = f"?application_name={application_name}" if application_name else ""
+    return f"postgres://{auth}{config.get('HOST') or '127.0.0.1'}:{config.get('PORT') or 5432}/{config['NAME']}{query}"
+
+
+@pytest.fixture
+def celery_broker_url() -> str:
+    """The broker the worker fixture uses: the shared test Redis (``OPENEM_TEST_REDIS_URL``);
+    the fault tests override it with a Redis server of their own, which they restart."""
+    return redis_url()
 
 
 @pytest.fixture
 def celery_worker_process(
-    transactional_db: Any, tmp_path: Path, settings: Any
+    transactional_db: Any, tmp_path: Path, settings: Any, celery_broker_url: str
 ) -> Iterator[WorkerProcess]:
     """A real worker process consuming from Redis, writing to the test database, using the
     same object storage as the test (copied from the current settings)."""
     from openem.celery import app
 
-    broker = redis_url()
+    broker = celery_broker_url
     if not redis_available(broker):
         require_service(f"a real Celery worker needs Redis at {broker}")
-    database_url = _database_url_for_worker()
+    worker_name = f"test-{uuid.uuid4().hex[:8]}"
+    application_name = f"openem-worker-{worker_name}"
+    database_url = _database_url_for_worker(application_name)
     import redis
 
     # This run's keys start empty, so that a message left by an earlier test never reaches this
@@ -208,7 +221,6 @@ def celery_worker_process(
     stale = list(client.scan_iter(match=f"{BROKER_KEY_PREFIX}*", count=1000))
     if stale:
         client.delete(*stale)
-    worker_name = f"test-{uuid.uuid4().hex[:8]}"
     env = {
         key: value
         for key, value in os.environ.items()
@@ -276,7 +288,10 @@ def celery_worker_process(
         broker_transport_options={"global_keyprefix": BROKER_KEY_PREFIX},
     )
     _forget_connections(app)
-    worker = WorkerProcess(process=process, log=log, broker_url=broker, command=command, env=env)
+    worker = WorkerProcess(
+        process=process, log=log, broker_url=broker, command=command, env=env,
+        application_name=application_name,
+    )  # fmt: skip
     try:
         _wait_for_worker(process, log)
         yield worker
