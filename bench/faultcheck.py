@@ -61,7 +61,7 @@ def check(
 ) -> Counts:
     """``expected``: dataset id -> {path: SHA-256 of the uploaded bytes}. ``failures_allowed``:
     paths expected to fail (bad files); any other failure counts as a problem (lost)."""
-    from ingest import storage
+    import storage
     from repository.models import (
         AuditAction,
         AuditEvent,
@@ -129,7 +129,7 @@ def check(
 
 
 def _existing_keys(store: Any) -> set[str] | None:
-    from ingest import storage
+    import storage
 
     if not isinstance(store, storage.S3Store):
         return None
@@ -141,7 +141,7 @@ def _existing_keys(store: Any) -> set[str] | None:
 
 
 def _multipart_uploads(store: Any) -> list[tuple[str, str, Any]]:
-    from ingest import storage
+    import storage
 
     if not isinstance(store, storage.S3Store):
         return []

@@ -45,7 +45,7 @@ class FaultS3:
 def fault_s3(tmp_path: Path, settings: Any) -> Iterator[FaultS3]:
     """The portal's storage on a SeaweedFS of this test, reached through the fault proxy (the
     worker copies these settings: it goes through the proxy too)."""
-    from ingest import storage
+    import storage
 
     weed = SeaweedFS(data_dir=tmp_path / "seaweedfs").start()
     proxy = FaultProxy(weed.endpoint_url).start()

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+import storage
 from bench.faultproxy import Fault
 from deposition import services
 from deposition.models import Deposition, DepositionState, PackageJob
-from ingest import storage
 from ingest.uploads import datafile_store_stream, upload_session_create
 from repository.models import AuditAction, AuditEvent, DataFile, FileState
 from repository.services import dataset_create
