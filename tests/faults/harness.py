@@ -15,8 +15,8 @@ from django.db import connection
 from bench.faultcheck import Counts, check
 
 __all__ = ["check"]
+from demo import seed as demo
 from ingest.uploads import datafile_store_stream
-from repository import demo
 from repository.models import DataFile, Dataset, DatasetStatus, FileState
 from tests.ingest.test_pipeline import micrograph, new_dataset, new_session
 
