@@ -15,11 +15,12 @@ import sys
 import traceback
 from types import ModuleType
 
-from bench import checksum_local, checksum_s3, headers, oai, pipeline, usage
+from bench import checksum_local, checksum_s3, headers, oai, pipeline, usage, watch
 from bench.common import write_results
 
 BENCHMARKS: dict[str, ModuleType] = {
-    module.NAME: module for module in (checksum_local, checksum_s3, headers, pipeline, oai, usage)
+    module.NAME: module
+    for module in (checksum_local, checksum_s3, headers, pipeline, oai, usage, watch)
 }
 
 
