@@ -229,3 +229,19 @@ def test_api_and_profile_create_facility_tokens(world: Any, robot: Any, client: 
     token = ApiToken.objects.get(name="watch 2")
     assert token.facility == world.other_facility
     assert "Uploads to one facility: ScopeM Zurich" in page.content.decode()
+
+
+def test_service_token_command(world: Any) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out, err = StringIO(), StringIO()
+    call_command("service_token", facility="basel", user="krios2-watch", stdout=out, stderr=err)
+    secret = out.getvalue().strip()
+    token = tokens.token_authenticate(secret)
+    assert token.scope == TokenScope.FACILITY_UPLOAD and token.facility == world.facility
+    assert not token.user.has_usable_password()
+    assert "staff of Cryo-EM Facility Basel" in err.getvalue()
+    with pytest.raises(CommandError, match="facilities: basel, scopem"):
+        call_command("service_token", facility="x", user="y", stdout=out, stderr=err)
