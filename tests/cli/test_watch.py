@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from bench.faultproxy import Fault, FaultProxy
 from ingest.models import UploadSession, UploadSessionState
 from repository import tokens
 from repository.models import DataFile, Dataset, FacilityRole, TokenScope
@@ -59,9 +60,11 @@ def small_parts(settings: Any) -> None:
 def watch(
     live_server: Any, tmp_path: Path, world: Any, service_token: str
 ) -> Callable[..., WatchProcess]:
-    def make(folder: Path, *extra: str, token: str | None = None) -> WatchProcess:
+    def make(
+        folder: Path, *extra: str, token: str | None = None, server: str | None = None
+    ) -> WatchProcess:
         argv = [
-            "--server", live_server.url, "--token", token or service_token, "--retries", "3",
+            "--server", server or live_server.url, "--token", token or service_token, "--retries", "3",
             "watch", str(folder),
             "--facility", "basel", "--instrument", str(world.instrument.pk),
             "--stable", "1.5s", "--interval", "0.3s", "--finish-marker", "SESSION_DONE",
@@ -184,3 +187,47 @@ def test_killed_at_random_points_loses_and_duplicates_nothing(
     assert kills >= 4
     check_portal_holds_exactly(folder, acquisition)
     assert "Traceback" not in watcher.output()
+
+
+@pytest.mark.usefixtures("eager", "builtin_schemas", "s3_storage", "small_parts")
+def test_a_portal_outage_mid_session_loses_and_duplicates_nothing(
+    tmp_path: Path, live_server: Any, watch: Callable[..., WatchProcess]
+) -> None:
+    """The portal answers 503 to everything for a while (a restart behind its proxy): the
+    agent backs off, keeps running, and goes on where it was once the portal is back."""
+    proxy = FaultProxy(live_server.url).start()
+    down = {"now": False}
+    proxy.rules.append(lambda method, path: Fault(status=503) if down["now"] else None)
+    try:
+        folder = tmp_path / "EPU" / "Session_outage"
+        folder.mkdir(parents=True)
+        acquisition = Acquisition(folder, samples_dir())
+        watcher = watch(folder.parent, server=proxy.endpoint_url)
+        acquisition.start()
+        watcher.start()
+        wait_until(
+            lambda: DataFile.objects.filter(dataset__title=folder.name).exists(),
+            timeout=60,
+            what="the first uploaded file",
+            log=watcher,
+        )
+        down["now"] = True
+        wait_until(
+            lambda: "trying again" in watcher.output(), timeout=60, what="a retry", log=watcher
+        )
+        time.sleep(2)
+        assert watcher.process is not None and watcher.process.poll() is None, "still running"
+        down["now"] = False
+        acquisition.join()
+        acquisition.finish()
+        wait_until(
+            lambda: "session finished" in watcher.output(),
+            timeout=120,
+            what="the session closed",
+            log=watcher,
+        )
+        assert watcher.stop() == 0, watcher.output()
+        check_portal_holds_exactly(folder, acquisition)
+        assert any(fault.status == 503 for _, _, fault in proxy.applied)
+    finally:
+        proxy.stop()

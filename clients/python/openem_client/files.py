@@ -77,8 +77,24 @@ def _read_into(fd: int, view: memoryview, offset: int) -> int:
     """Fill ``view`` from ``fd`` at ``offset``; the number of bytes read (less only at the end)."""
     done = 0
     while done < len(view):
-        count = os.preadv(fd, [view[done:]], offset + done)
+        count = _pread_into(fd, view[done:], offset + done)
         if not count:
             break
         done += count
     return done
+
+
+if hasattr(os, "preadv"):
+
+    def _pread_into(fd: int, view: memoryview, offset: int) -> int:
+        return os.preadv(fd, [view], offset)
+
+else:  # Windows (EPU's acquisition PCs): no positional reads; seek and read under a lock
+    _SEEK_LOCK = threading.Lock()
+
+    def _pread_into(fd: int, view: memoryview, offset: int) -> int:
+        with _SEEK_LOCK:
+            os.lseek(fd, offset, os.SEEK_SET)
+            data = os.read(fd, len(view))
+        view[: len(data)] = data
+        return len(data)

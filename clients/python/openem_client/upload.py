@@ -28,6 +28,7 @@ from .files import LocalFile, _read_into, file_sha256, part_crc32, scan_director
 from .progress import TransferReporter
 
 REGISTER_BATCH = 1000
+O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation of the bytes read
 SETTLED_STATES = {"ready", "failed"}
 STORED_STATES = {"stored", "processing", "ready", "failed"}
 
@@ -234,7 +235,7 @@ class _Uploader:
                     self.report.parts_skipped += len(done)
         missing = [n for n in range(1, part_count + 1) if n not in done]
         if missing:
-            fd = os.open(local.source, os.O_RDONLY)
+            fd = os.open(local.source, os.O_RDONLY | O_BINARY)
             try:
                 futures: dict[Future[tuple[str, str]], int] = {}
                 for number in missing:
@@ -274,7 +275,7 @@ class _Uploader:
             started.update(self.client.multipart_start(upload["url"], parts={1: crc}))
             return signed_parts(started["parts"])[1]
 
-        fd = os.open(local.source, os.O_RDONLY)
+        fd = os.open(local.source, os.O_RDONLY | O_BINARY)
         try:
             etag, crc = self._send_part(fd, 0, local.size, sign)
         finally:

@@ -267,13 +267,10 @@ class Watcher:
 
     # -- one pass --------------------------------------------------------------------------------
 
-    def run_pass(self, *, final: bool = False) -> PassReport:
+    def run_pass(self) -> PassReport:
         report = PassReport()
         root = self.config.root
-        try:
-            sessions = find_sessions(root)
-        except OSError as exc:
-            raise OpenEMError(f"cannot read {root}: {exc.strerror or exc}") from None
+        sessions = find_sessions(root)  # OSError: the caller retries (a storage hiccup)
         for folder, kind in sessions:
             report.sessions += 1
             self._session_pass(folder, kind, report)
@@ -297,7 +294,11 @@ class Watcher:
     def _scan(self, folder: Path) -> dict[str, _Seen]:
         patterns_out = ALWAYS_EXCLUDED + tuple(self.config.exclude)
         found: dict[str, _Seen] = {}
-        for directory, subdirectories, names in os.walk(folder):
+
+        def unreadable(error: OSError) -> None:
+            logger.warning("cannot read %s: %s (skipped this pass)", error.filename, error.strerror)
+
+        for directory, subdirectories, names in os.walk(folder, onerror=unreadable):
             subdirectories.sort()
             for name in names:
                 source = Path(directory) / name
