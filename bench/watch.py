@@ -159,6 +159,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 wait_for_port(port, timeout=60)
                 figures: dict[str, Any] = {}
                 if broker:
+                    # Ingest messages an earlier run queued (and no worker took) would come
+                    # first and delay every file of this one.
+                    purge = [sys.executable, "-m", "celery", "-A", "openem", "purge", "-f"]
+                    _run([*purge, "-Q", "default,ingest,export"], env)
                     with background(worker_command(), env, workdir / "worker.log"):
                         wait_for_worker(workdir / "worker.log")
                         figures["delay"] = _delay(args, workdir, env, portal, config)
@@ -289,6 +293,7 @@ def _delay(
     (session / "EpuSession.dm").write_bytes(b"<EpuSessionXml />\n")
     argv = _watch_argv(portal, config, parent, workdir / "live-state.sqlite3")
     argv += ["--stable", f"{stable}s", "--interval", "1s", "--parallel", str(args.watch_parallel)]
+    argv += ["--log-file", str(workdir / "watch-live.log"), "--verbose"]
     written: dict[str, float] = {}  # path -> when it became stable
     count = args.watch_delay_files
     _log(f"delay: {count} files of 1 MiB written one by one while the watcher runs")
@@ -311,14 +316,16 @@ def _delay(
         with Client(portal, config["service"]) as client:
             deadline = time.monotonic() + 120
             pid = ""
-            while len(ready) < count and time.monotonic() < deadline:
+            while sum(p in ready for p in written) < count and time.monotonic() < deadline:
                 time.sleep(0.25)
                 if not pid:
-                    found = list(client.search("Session_live", facility="bench", limit=5))
-                    pid = next((d["pid"] for d in found if d["title"] == "Session_live"), "")
+                    # The agent's own record (the search index may lag behind a new dataset).
+                    pid = _pid_in_state(workdir / "live-state.sqlite3")
                     continue
                 now = time.time()
                 for datafile in client.files(pid):
+                    if datafile["path"] not in written:
+                        continue  # EpuSession.dm
                     if datafile["state"] in ("ready", "failed"):  # settled: ingest is done
                         ready.setdefault(datafile["path"], now)
         thread.join()
@@ -337,6 +344,21 @@ def _delay(
         "p95_s": quantile(0.95),
         "max_s": round(delays[-1], 2),
     }
+
+
+def _pid_in_state(path: Path) -> str:
+    import sqlite3
+
+    if not path.exists():
+        return ""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        row = db.execute("SELECT pid FROM sessions WHERE pid != ''").fetchone()
+    except sqlite3.Error:
+        return ""
+    finally:
+        db.close()
+    return str(row[0]) if row else ""
 
 
 def main(argv: list[str] | None = None) -> int:
