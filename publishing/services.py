@@ -130,6 +130,33 @@ def doi_on_change(*, dataset: Dataset) -> list[DoiRegistration]:
     return touched
 
 
+@transaction.atomic
+def doi_backfill(*, dataset: Dataset) -> int:
+    """Give a dataset published before DOIs were configured its concept DOI and one per
+    published (or withdrawn) version; returns how many registrations were created."""
+    if not doi_enabled():
+        return 0
+    created = 0
+    for version in repository_versions.versions_published(dataset):
+        if doi_registration(dataset, version) is None:
+            withdrawn = version.state == VersionState.WITHDRAWN
+            target = DoiTarget.REGISTERED if withdrawn else DoiTarget.FINDABLE
+            _ensure(dataset, version, target)
+            created += 1
+    concept = doi_registration(dataset)
+    if concept is None or created:
+        if dataset.status == DatasetStatus.WITHDRAWN:
+            target = DoiTarget.REGISTERED
+        elif repository_versions.version_latest_published(dataset) is not None:
+            target = DoiTarget.FINDABLE
+        else:
+            target = DoiTarget.DRAFT
+        if concept is None:
+            created += 1
+        _ensure(dataset, None, target)
+    return created
+
+
 def _ensure(dataset: Dataset, version: DatasetVersion | None, target: str) -> DoiRegistration:
     registration = doi_registration(dataset, version)
     if registration is None:
