@@ -41,6 +41,8 @@ def test_a_findable_doi_is_cited_on_the_pages_and_in_the_exports(
     assert f'data-doi="{v1}" data-doi-state="findable"' in page
     citation = re.search(r'id="citation-text">([^<]*)<', page).group(1)
     assert citation.endswith(f"https://doi.org/{concept}")
+    json_ld = re.search(r'<script type="application/ld\+json">(.*?)</script>', page, re.S)
+    assert f"https://doi.org/{concept}" in json_ld.group(1)
     version_page = client.get(f"/datasets/{dataset.pid}/v/1/").content.decode()
     assert f"https://doi.org/{v1}" in version_page
     bib = client.get(f"/datasets/{dataset.pid}/citation.bib").content.decode()
