@@ -16,6 +16,7 @@ its neighbours (``IsNewVersionOf`` / ``IsPreviousVersionOf``).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 from typing import Any
@@ -237,7 +238,8 @@ def doi_attributes(registration: DoiRegistration) -> dict[str, Any]:
             .values_list("doi", flat=True)
         )
         attributes = datacite_attributes(
-            dataset, shown, doi=registration.doi, concept_doi=registration.doi,
+            dataset, _with_current_access(dataset, shown), doi=registration.doi,
+            concept_doi=registration.doi,
             version_dois=version_dois,
         )  # fmt: skip
         # The concept resolves to the landing page, which always shows the latest version.
@@ -258,6 +260,8 @@ def doi_attributes(registration: DoiRegistration) -> dict[str, Any]:
         neighbours.filter(version__number__gt=version.number).order_by("version__number").first()
     )
     concept = doi_registration(dataset)
+    if repository_versions.version_is_latest(version):
+        version = _with_current_access(dataset, version)
     return datacite_attributes(
         dataset,
         version,
@@ -266,6 +270,16 @@ def doi_attributes(registration: DoiRegistration) -> dict[str, Any]:
         previous_doi=previous.doi if previous is not None else "",
         next_doi=following.doi if following is not None else "",
     )
+
+
+def _with_current_access(dataset: Dataset, version: DatasetVersion | None) -> Any:
+    """The latest version with the dataset's visibility and embargo date as they are now
+    (a curator may extend an embargo after publication; access follows the dataset)."""
+    if version is None:
+        return None
+    shown = copy.copy(version)
+    shown.visibility, shown.embargo_until = dataset.visibility, dataset.embargo_until
+    return shown
 
 
 def doi_sync(registration_id: int) -> str:

@@ -222,3 +222,44 @@ def datacite_password() -> str:
     from .conftest import PASSWORD
 
     return PASSWORD
+
+
+def test_visibility_changes_and_embargo_release_send_the_metadata_again(
+    world: Any, datacite: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    dataset = new_dataset(world)
+    until = timezone.localdate() + dt.timedelta(days=30)
+    publish(
+        world,
+        dataset,
+        django_capture_on_commit_callbacks,
+        visibility=Visibility.EMBARGOED,
+        embargo_until=until,
+    )
+    sent = len(datacite.calls())
+    dataset.refresh_from_db()
+    later = until + dt.timedelta(days=60)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.dataset_set_visibility(
+            actor=world["curator"],
+            dataset=dataset,
+            visibility=Visibility.EMBARGOED,
+            embargo_until=later,
+        )
+    updates = datacite.calls()[sent:]
+    assert {(c["method"], c["event"]) for c in updates} == {("PUT", None)}
+    assert {c["path"] for c in updates} == {
+        f"/dois/{PREFIX}/{dataset.pid}",
+        f"/dois/{PREFIX}/{dataset.pid}.v1",
+    }
+    for record in datacite.dois().values():
+        dates = {(d["dateType"], d["date"]) for d in record["attributes"]["dates"]}
+        assert ("Available", later.isoformat()) in dates
+    # Made private: both DOIs are hidden (they keep resolving), never deleted.
+    with django_capture_on_commit_callbacks(execute=True):
+        services.dataset_set_visibility(
+            actor=world["curator"], dataset=dataset, visibility=Visibility.PRIVATE
+        )
+    held = datacite.dois()
+    assert {held[d]["state"] for d in held} == {"registered"}
+    assert {r.state for r in DoiRegistration.objects.filter(dataset=dataset)} == {"registered"}
