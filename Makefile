@@ -41,7 +41,8 @@ lint:
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports  # the apps' layers: [tool.importlinter] in pyproject.toml
 
-typecheck:
+typecheck: ## types, and the apps' import layers (lint-imports; every landing runs this)
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy openem storage repository metadata ingest deposition fair stats publishing demo accounts clients/python/openem_client
 
 schema:
