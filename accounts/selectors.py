@@ -12,7 +12,8 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.urls import reverse
 
-from deposition.vocab import ORCID_PATTERN, orcid_checksum_ok
+from metadata.identifiers import orcid_checksum_ok
+from metadata.oscem import ORCID_PATTERN
 from repository import access
 from repository.models import (
     Dataset,

@@ -1,4 +1,5 @@
-"""The one place that knows where the dataset's metadata keeps what the archives ask for.
+"""What the archives ask for, read from the dataset's metadata (people through
+:mod:`metadata.oscem`, the one reader of the document; sample and acquisition here).
 
 Curators enter organizational metadata (authors, sample, funding) through the schema-driven
 metadata form into ``Dataset.metadata``, shaped like OSC-EM (``organizational.authors[]``,
@@ -15,19 +16,25 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+# Paths in the dataset's OSC-EM document, and its people: metadata.oscem's (the one reader).
+from metadata.oscem import (  # noqa: F401 - re-exported: the builders use orgmeta.X
+    ACQUISITION,
+    AUTHORS,
+    FIELD_KEYS,
+    FUNDERS,
+    GRANTS,
+    INSTRUMENT,
+    MOLECULES,
+    OVERALL_MOLECULE,
+    SAMPLE,
+    SPECIMEN,
+    SPECIMEN_ENV,
+    Person,
+    people,
+)
+from metadata.oscem import get as _get
+from metadata.oscem import text as _text
 from metadata.units import UnknownUnit, convert
-
-# Keys of the dataset's OSC-EM-shaped metadata (metadata/builtin/oscem_common.schema.json).
-AUTHORS = "organizational.authors"
-FUNDERS = "organizational.funder"
-GRANTS = "organizational.grants"
-SAMPLE = "sample"
-OVERALL_MOLECULE = "sample.overall_molecule"
-MOLECULES = "sample.molecule"
-SPECIMEN = "sample.specimen"
-SPECIMEN_ENV = "sample.specimen_env"
-INSTRUMENT = "instrument"
-ACQUISITION = "acquisition"
 
 #: The metadata form of a dataset; its inputs are ``f-`` + the document path with dots and
 #: brackets as dashes (``metadata.forms.schema_form.FormNode.input_id``).
@@ -55,19 +62,6 @@ def dataset_page_url(pid: str) -> str:
     return DATASET_PAGE_URL.format(pid=pid)
 
 
-def _get(document: Any, path: str) -> Any:
-    node = document
-    for key in path.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return node
-
-
-def _text(value: Any) -> str:
-    return " ".join(str(value).split()) if isinstance(value, str | int | float) else ""
-
-
 def _number(quantity_value: Any, unit: str) -> float | None:
     """A quantity ``{value, unit}`` (or a bare number, taken to be in ``unit``) in ``unit``."""
     if isinstance(quantity_value, bool):
@@ -86,55 +80,6 @@ def _number(quantity_value: Any, unit: str) -> float | None:
 
 
 # --- Organizational metadata -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Person:
-    index: int
-    given_name: str
-    family_name: str
-    email: str
-    orcid: str
-    affiliation: str
-    organization_type: str
-    country: str
-    role: str
-    telephone: str
-
-    @property
-    def field(self) -> str:
-        return f"{AUTHORS}[{self.index}]"
-
-    def field_of(self, key: str) -> str:
-        return f"{self.field}.{FIELD_KEYS.get(key, key)}"
-
-    @property
-    def is_corresponding(self) -> bool:
-        return "corresponding" in self.role.lower()
-
-    @property
-    def is_principal_investigator(self) -> bool:
-        role = self.role.lower().replace(".", "")
-        return (
-            "principal investigator" in role
-            or "group leader" in role
-            or role.split() == ["pi"]
-            or "pi" in role.replace(",", " ").replace("/", " ").split()
-        )
-
-
-#: Person attribute -> key of an author in the metadata (for links to the form).
-FIELD_KEYS = {
-    "given_name": "given_name",
-    "family_name": "family_name",
-    "email": "email",
-    "orcid": "orcid",
-    "affiliation": "name_org",
-    "organization_type": "type_org",
-    "country": "country",
-    "role": "role",
-    "telephone": "telephone",
-}
 
 
 @dataclass(frozen=True)
@@ -184,26 +129,8 @@ class OrganizationalMetadata:
 def organizational_metadata(dataset: Any) -> OrganizationalMetadata:
     """Authors, sample and funding of ``dataset`` as the builders need them (the ONE adapter)."""
     document = dataset.metadata if isinstance(dataset.metadata, dict) else {}
-    authors = []
-    for index, entry in enumerate(_get(document, AUTHORS) or []):
-        if not isinstance(entry, dict):
-            continue
-        authors.append(
-            Person(
-                index=index,
-                given_name=_text(entry.get("given_name")),
-                family_name=_text(entry.get("family_name")),
-                email=_text(entry.get("email")),
-                orcid=_text(entry.get("orcid")),
-                affiliation=_text(entry.get("name_org")),
-                organization_type=_text(entry.get("type_org")),
-                country=_text(entry.get("country")),
-                role=_text(entry.get("role")),
-                telephone=_text(entry.get("telephone")),
-            )
-        )
     return OrganizationalMetadata(
-        authors=tuple(authors),
+        authors=people(document),
         sample=_sample(document),
         funders=tuple(
             _text(f.get("funder_name"))

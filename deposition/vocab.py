@@ -441,30 +441,9 @@ def country_code(text: str | None) -> tuple[str | None, str | None]:
 
 # --- ORCID -----------------------------------------------------------------------------------
 
-ORCID_PATTERN = re.compile(r"(?:https?://orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])")
-
-
-def orcid_checksum_ok(orcid: str) -> bool:
-    """ISO 7064 MOD 11-2 check digit of an ORCID iD (``0000-0002-1825-0097``)."""
-    digits = orcid.replace("-", "")
-    if len(digits) != 16 or not digits[:15].isdigit():
-        return False
-    total = 0
-    for char in digits[:15]:
-        total = (total + int(char)) * 2
-    result = (12 - total % 11) % 11
-    expected = "X" if result == 10 else str(result)
-    return digits[15] == expected
-
-
-def normalise_orcid(value: str | None) -> str | None:
-    """The bare 16-digit form, or None when absent; shape errors are left for the checks."""
-    if not value or not str(value).strip():
-        return None
-    text = str(value).strip()
-    match = ORCID_PATTERN.fullmatch(text)
-    return match.group(1) if match else text
-
+# One ORCID reading for the whole portal: metadata's (re-exported for the builders' vocab.X).
+from metadata.identifiers import orcid_checksum_ok  # noqa: E402, F401
+from metadata.oscem import ORCID_PATTERN, normalise_orcid  # noqa: E402, F401
 
 # --- Names -------------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from typing import Any
 from django.conf import settings
 from lxml import etree
 
+from metadata.identifiers import orcid_checksum_ok
 from repository import landing
 from repository.models import Dataset
 
@@ -620,15 +621,3 @@ def datacite_problems(dataset: Dataset, version: Any | None = None) -> list[Prob
                 Problem(f"publication_dois[{index}]", f"{doi!r} is not a DOI (10.xxxx/...).")
             )
     return problems
-
-
-def orcid_checksum_ok(orcid: str) -> bool:
-    """ISO 7064 11,2 check digit of an ORCID iD."""
-    digits = orcid.replace("-", "")
-    if len(digits) != 16 or not digits[:15].isdigit():
-        return False
-    total = 0
-    for char in digits[:15]:
-        total = (total + int(char)) * 2
-    check = (12 - total % 11) % 11
-    return digits[15] == ("X" if check == 10 else str(check))

@@ -31,7 +31,8 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 import storage
-from metadata import display, privacy
+from metadata import display, oscem, privacy
+from metadata.oscem import Person as Author
 from openem.site import site_url
 
 from . import access
@@ -78,46 +79,9 @@ TECHNIQUE_TERMS: dict[str, str] = {
 # People, citation, cross-references
 
 
-@dataclass(frozen=True)
-class Author:
-    given_name: str
-    family_name: str
-    orcid: str = ""
-    affiliation: str = ""
-
-    @property
-    def name(self) -> str:
-        return " ".join(part for part in (self.given_name, self.family_name) if part)
-
-    @property
-    def orcid_url(self) -> str:
-        return f"https://orcid.org/{self.orcid}" if self.orcid else ""
-
-    @property
-    def cited_name(self) -> str:
-        """``Family, G. N.`` as reference lists write it."""
-        initials = " ".join(f"{part[0]}." for part in self.given_name.replace("-", " ").split())
-        if self.family_name and initials:
-            return f"{self.family_name}, {initials}"
-        return self.family_name or self.given_name
-
-
 def authors(dataset: Dataset) -> list[Author]:
-    """Authors from the metadata (``organizational.authors``), in their order."""
-    found = []
-    organizational = (dataset.metadata or {}).get("organizational")
-    entries = organizational.get("authors") if isinstance(organizational, dict) else None
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict):
-            continue
-        given = str(entry.get("given_name") or "").strip()
-        family = str(entry.get("family_name") or "").strip()
-        if not (given or family):
-            continue
-        orcid = str(entry.get("orcid") or "").strip()
-        orcid = orcid.removeprefix("https://orcid.org/").removeprefix("http://orcid.org/")
-        found.append(Author(given, family, orcid, str(entry.get("name_org") or "").strip()))
-    return found
+    """Authors from the metadata (``organizational.authors``) that have a name, in their order."""
+    return oscem.named_people(dataset.metadata or {})
 
 
 def citation_year(dataset: Dataset) -> int:
