@@ -12,8 +12,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/profile/", account_views.profile, name="profile"),
     # Sign-in with OpenID Connect (edu-ID, ORCID): /accounts/oidc/<provider>/login/[callback/];
-    # allauth's own account pages behind the two Django views above (accounts/adapters.py).
-    path("accounts/", include("allauth.urls")),
+    # allauth's social pages and the few account URLs they name (accounts/allauth_urls.py).
+    path("accounts/", include("accounts.allauth_urls")),
     path("", include("accounts.urls")),  # sign-in methods, people and access, invitations
     path("api/", include("openem.api.urls")),  # /api/v1/, /api/schema/, /api/docs/, /api/redoc/
     path("admin/", admin.site.urls),

@@ -221,3 +221,20 @@ def test_the_login_page_offers_the_providers(client: Client, providers: OIDCServ
     assert 'action="/accounts/oidc/eduid/login/?process=login&amp;next=/datasets/"' in page
     policy = client.get("/accounts/login/")["Content-Security-Policy"]
     assert f"form-action 'self' {providers.url}" in policy
+
+
+@pytest.mark.parametrize(
+    "path", ["/accounts/password/reset/", "/accounts/email/", "/accounts/login/code/"]
+)
+def test_allauths_local_account_pages_are_not_served(client: Client, path: str) -> None:
+    assert client.get(path).status_code == 404
+
+
+def test_allauths_social_pages_render_in_the_portal_layout(
+    client: Client, providers: OIDCServer, world: Any
+) -> None:
+    client.force_login(world["member"])
+    page = client.get("/accounts/3rdparty/").content.decode()
+    assert 'class="site-header"' in page and "<h1>" in page
+    cancelled = client.get("/accounts/3rdparty/login/cancelled/")
+    assert cancelled.status_code == 200 and 'class="site-header"' in cancelled.content.decode()
