@@ -22,6 +22,7 @@ from django.http import (
 from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils.http import content_disposition_header
+from django.views.decorators.cache import cache_page
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -189,12 +190,19 @@ def oai_pmh(request: HttpRequest) -> HttpResponse:
     return HttpResponse(oai.handle(pairs), content_type="text/xml; charset=utf-8")
 
 
+#: A page of 10,000 URLs takes about 1.5 s to render at 10^5 datasets; crawlers may wait for
+#: a change that long. Only what anonymous visitors may see is listed, so one copy serves all.
+SITEMAP_CACHE_SECONDS = 600
+
+
 @require_safe
+@cache_page(SITEMAP_CACHE_SECONDS)
 def sitemap_index(request: HttpRequest) -> HttpResponse:
     return sitemap_views.index(request, sitemaps.SITEMAPS, sitemap_url_name="sitemap-section")  # type: ignore[no-any-return]
 
 
 @require_safe
+@cache_page(SITEMAP_CACHE_SECONDS)
 def sitemap_section(request: HttpRequest, section: str) -> HttpResponse:
     """One page of a section (``?p=N``); a page past the end, or not a number, is 404."""
     return sitemap_views.sitemap(request, sitemaps.SITEMAPS, section=section)  # type: ignore[no-any-return]
