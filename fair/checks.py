@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 from metadata.identifiers import doi_problem, identifier_warnings, ror_problem
 from metadata.validation import Problem
 from repository.models import Dataset
@@ -33,6 +35,11 @@ def curation_warnings(dataset: Dataset, version: Any | None = None) -> list[Prob
         if message:
             warnings.append(Problem(f"publication_dois[{index}]", message))
     return warnings
+
+
+def dois_enabled() -> bool:
+    """Whether the portal registers DOIs (a DataCite prefix is configured)."""
+    return bool(getattr(settings, "OPENEM_DATACITE_PREFIX", ""))
 
 
 def doi_blockers(dataset: Dataset, version: Any | None = None) -> list[Problem]:

@@ -237,7 +237,9 @@ def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
         "validation_checked": _checked_at(dataset.metadata_validation or {}),
         # Identifiers to fix and what blocks a DOI (fair.checks): for insiders only.
         "identifier_warnings": fair_checks.curation_warnings(dataset) if can_edit else [],
-        "doi_blockers": fair_checks.doi_blockers(dataset) if can_edit else [],
+        "doi_blockers": (
+            fair_checks.doi_blockers(dataset) if can_edit and fair_checks.dois_enabled() else []
+        ),
         "gallery": landing.gallery(dataset) if can_list else [],
         "acquisition": acquisition_in_progress(dataset) if can_list else None,
         "page": page,

@@ -80,7 +80,7 @@ def test_official_examples_validate_against_the_schemas_the_api_serves(
 
 
 def test_warnings_are_shown_to_curators_only(
-    client: Client, world: Any, local_storage: Any
+    client: Client, world: Any, local_storage: Any, settings: Any
 ) -> None:
     dataset = make_dataset(world, files=FILES)  # one author has a placeholder iD
     assert [w.path for w in curation_warnings(dataset)] == [
@@ -89,7 +89,10 @@ def test_warnings_are_shown_to_curators_only(
     client.force_login(world["curator"])
     html = client.get(dataset.get_absolute_url()).content.decode()
     assert "data-identifier-warnings" in html and "ORCID_123124151231" in html
-    assert "data-doi-blockers" in html
+    assert "data-doi-blockers" not in html  # no DOIs configured: nothing to block
+    settings.OPENEM_DATACITE_PREFIX = "10.80000"
+    html = client.get(dataset.get_absolute_url()).content.decode()
+    assert "data-doi-blockers" in html and "authors[1].orcid" in html
     client.force_login(world["staff"])  # facility staff: insiders who may edit too
     assert "data-identifier-warnings" in client.get(dataset.get_absolute_url()).content.decode()
     client.logout()
