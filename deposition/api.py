@@ -14,7 +14,6 @@ from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers
-from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -25,6 +24,7 @@ from deposition.documents import build_document
 from deposition.models import Deposition, DepositionState, DepositionTarget
 from openem.api.authentication import TokenScopePermission
 from openem.api.exceptions import error_responses
+from openem.api.views import ApiView
 from openem.errors import NotFound
 from repository.models import Dataset
 
@@ -160,7 +160,7 @@ def _deposition(request: Request, pid: str, target: str) -> Deposition:
 
 # Base of the deposition API views (a comment, not a docstring: drf-spectacular would make it
 # every endpoint's description).
-class DepositionApiView(GenericAPIView[Deposition]):
+class DepositionApiView(ApiView[Deposition]):
     permission_classes = AUTHENTICATED
     serializer_class = DepositionSerializer
 

@@ -26,7 +26,6 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import exceptions, parsers, permissions, status
-from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -36,6 +35,7 @@ from openem.api.authentication import TokenScopePermission
 from openem.api.exceptions import error_responses
 from openem.api.pagination import FileCursorPagination, PageNumberPagination
 from openem.api.throttling import UPLOAD_THROTTLES
+from openem.api.views import ApiView
 from openem.errors import ValidationFailed
 from repository import access
 from repository.models import DataFile, Dataset, FileState
@@ -156,7 +156,7 @@ def _file_url(request: Request, name: str, datafile: DataFile) -> str:
 # --- sessions -----------------------------------------------------------------------------------
 
 
-class UploadSessionListView(GenericAPIView[UploadSession]):
+class UploadSessionListView(ApiView[UploadSession]):
     permission_classes = AUTHENTICATED
     pagination_class = PageNumberPagination
     serializer_class = s.UploadSessionSerializer
@@ -218,7 +218,7 @@ class UploadSessionListView(GenericAPIView[UploadSession]):
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
 
-class UploadSessionDetailView(GenericAPIView[UploadSession]):
+class UploadSessionDetailView(ApiView[UploadSession]):
     permission_classes = AUTHENTICATED
     serializer_class = s.UploadSessionSerializer
 
@@ -234,7 +234,7 @@ class UploadSessionDetailView(GenericAPIView[UploadSession]):
         return Response(s.UploadSessionSerializer(session, context=_context(request)).data)
 
 
-class UploadSessionCompleteView(GenericAPIView[UploadSession]):
+class UploadSessionCompleteView(ApiView[UploadSession]):
     permission_classes = AUTHENTICATED
     serializer_class = s.SessionCompletedSerializer
 
@@ -265,7 +265,7 @@ class UploadSessionCompleteView(GenericAPIView[UploadSession]):
         return Response(s.SessionCompletedSerializer(body, context=_context(request)).data)
 
 
-class UploadStatusView(GenericAPIView[UploadSession]):
+class UploadStatusView(ApiView[UploadSession]):
     permission_classes = AUTHENTICATED
     serializer_class = s.IngestStatusSerializer
 
@@ -336,7 +336,7 @@ class UploadStatusView(GenericAPIView[UploadSession]):
 # --- files --------------------------------------------------------------------------------------
 
 
-class UploadFilesView(GenericAPIView[DataFile]):
+class UploadFilesView(ApiView[DataFile]):
     permission_classes = AUTHENTICATED
     throttle_classes = UPLOAD_THROTTLES  # many requests per session: a budget of their own
     pagination_class = FileCursorPagination
@@ -463,7 +463,7 @@ def _checksums_of(parts: list[dict[str, Any]]) -> dict[int, str]:
     return {int(p["part_number"]): str(p["checksum_crc32"]) for p in parts}
 
 
-class MultipartView(GenericAPIView[DataFile]):
+class MultipartView(ApiView[DataFile]):
     permission_classes = AUTHENTICATED
     throttle_classes = UPLOAD_THROTTLES  # many requests per session: a budget of their own
     serializer_class = s.MultipartStartSerializer
@@ -536,7 +536,7 @@ class MultipartView(GenericAPIView[DataFile]):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class MultipartPartsView(GenericAPIView[DataFile]):
+class MultipartPartsView(ApiView[DataFile]):
     permission_classes = AUTHENTICATED
     throttle_classes = UPLOAD_THROTTLES  # many requests per session: a budget of their own
     serializer_class = s.SignedPartsSerializer
@@ -650,7 +650,7 @@ class MultipartPartsView(GenericAPIView[DataFile]):
         return Response(s.UploadedPartsSerializer(body).data)
 
 
-class MultipartCompleteView(GenericAPIView[DataFile]):
+class MultipartCompleteView(ApiView[DataFile]):
     permission_classes = AUTHENTICATED
     throttle_classes = UPLOAD_THROTTLES  # many requests per session: a budget of their own
     serializer_class = s.UploadFileSerializer
@@ -782,7 +782,7 @@ CHUNK_EXAMPLES = [
 ]
 
 
-class ContentView(GenericAPIView[DataFile]):
+class ContentView(ApiView[DataFile]):
     permission_classes = AUTHENTICATED
     throttle_classes = UPLOAD_THROTTLES  # many requests per session: a budget of their own
     parser_classes = [RawBytesParser]

@@ -13,7 +13,6 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import exceptions, permissions, serializers
-from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -22,6 +21,7 @@ from metadata.models import Technique
 from openem.api.authentication import TokenScopePermission
 from openem.api.exceptions import error_responses
 from openem.api.pagination import PageNumberPagination
+from openem.api.views import ApiView
 
 from . import selectors
 from .models import MetadataSchema, SchemaStatus
@@ -117,7 +117,7 @@ def _schema(name: str, version: str) -> MetadataSchema:
     return schema
 
 
-class SchemaListView(GenericAPIView[MetadataSchema]):
+class SchemaListView(ApiView[MetadataSchema]):
     permission_classes = READ_ONLY
     pagination_class = PageNumberPagination
     serializer_class = SchemaSerializer
@@ -143,7 +143,7 @@ class SchemaListView(GenericAPIView[MetadataSchema]):
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
-class SchemaDetailView(GenericAPIView[MetadataSchema]):
+class SchemaDetailView(ApiView[MetadataSchema]):
     permission_classes = READ_ONLY
     serializer_class = SchemaSerializer
 
@@ -158,7 +158,7 @@ class SchemaDetailView(GenericAPIView[MetadataSchema]):
         return Response(self.get_serializer(_schema(name, version)).data)
 
 
-class SchemaDocumentView(GenericAPIView[MetadataSchema]):
+class SchemaDocumentView(ApiView[MetadataSchema]):
     permission_classes = READ_ONLY
 
     @extend_schema(

@@ -9,12 +9,12 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, permissions, serializers
-from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from openem.api.authentication import TokenScopePermission
 from openem.api.exceptions import error_responses
+from openem.api.views import ApiView
 from repository import access
 from repository.models import Dataset
 
@@ -76,7 +76,7 @@ class ReportQuerySerializer(serializers.Serializer[Any]):
         return {"begin": begin, "end": following - dt.timedelta(days=1)}
 
 
-class DatasetUsageView(GenericAPIView[Dataset]):
+class DatasetUsageView(ApiView[Dataset]):
     permission_classes = READ_ONLY
     serializer_class = DatasetUsageSerializer
 
@@ -102,7 +102,7 @@ class DatasetUsageView(GenericAPIView[Dataset]):
         return Response(DatasetUsageSerializer(body).data)
 
 
-class UsageReportView(GenericAPIView[Dataset]):
+class UsageReportView(ApiView[Dataset]):
     permission_classes = READ_ONLY
     serializer_class = ReportQuerySerializer
 

@@ -11,12 +11,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import permissions, status
-from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from openem.api.authentication import TokenScopePermission
 from openem.api.exceptions import error_responses
+from openem.api.views import ApiView
 from openem.errors import NotAllowed, NotFound
 from repository import access
 from repository.models import Facility, FacilityMembership, Project, ProjectMembership
@@ -33,7 +33,7 @@ USER_ID = OpenApiParameter("user_id", int, OpenApiParameter.PATH, description="T
 TAGS = ["people"]
 
 
-class PeopleView(GenericAPIView[Any]):
+class PeopleView(ApiView[Any]):
     permission_classes = AUTHENTICATED
     pagination_class = None
 

@@ -5,7 +5,7 @@ output serializer. Access comes from ``repository.access``; errors become the on
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from django.db.models import Model
 from django.http import StreamingHttpResponse
@@ -19,7 +19,6 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import exceptions, permissions, serializers, status
-from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -30,6 +29,7 @@ from openem.api.authentication import TokenScopePermission, request_token
 from openem.api.exceptions import error_responses
 from openem.api.pagination import DatasetPagination, FileCursorPagination, PageNumberPagination
 from openem.api.throttling import MANIFESTS_SCOPE
+from openem.api.views import ApiView
 from openem.errors import NotAllowed
 from repository import access, downloads, manifests, services, tokens
 from repository.access import Action
@@ -119,17 +119,6 @@ def _dataset_with_files(request: Request, pid: str, action: Action) -> Dataset:
     dataset = _visible_dataset(request, pid)
     _require(request, action, dataset, _files_refusal(dataset))
     return dataset
-
-
-# Base of the API views (a comment, not a docstring: drf-spectacular would make it every
-# endpoint's description). A method an endpoint does not have is 405 for everyone, before
-# authentication and permissions are looked at (DRF checks those first).
-class ApiView(GenericAPIView[ModelT]):
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        method = (request.method or "").lower()
-        if method not in self.http_method_names or not hasattr(self, method):
-            self.http_method_not_allowed(request, *args, **kwargs)
-        super().initial(request, *args, **kwargs)
 
 
 class JsonErrorsNegotiation(BaseContentNegotiation):

@@ -332,3 +332,20 @@ def test_embargo_date_in_the_past_is_refused(world):
 
     assert response.status_code == 400
     assert "future" in error_of(response)["message"]
+
+
+def test_every_apps_api_answers_a_missing_method_405_before_authentication(world):
+    """One ApiView base (openem.api.views) for every app: an anonymous PUT or DELETE on an
+    endpoint without that method is 405, not 401/403 (DRF alone checks permissions first)."""
+    facility = world.facility.pk
+    anonymous = APIClient()
+    cases = {
+        "repository": anonymous.put("/api/v1/datasets/", {}, format="json"),
+        "ingest": anonymous.delete("/api/v1/uploads/"),
+        "metadata": anonymous.put("/api/v1/schemas/", {}, format="json"),
+        "stats": anonymous.delete("/api/v1/stats/report"),
+        "accounts": anonymous.put(f"/api/v1/facilities/{facility}/people/", {}, format="json"),
+        "deposition": anonymous.put("/api/v1/datasets/oem-0000000000/depositions/", {}),
+    }
+    assert {app: r.status_code for app, r in cases.items()} == {app: 405 for app in cases}
+    assert {error_of(r)["code"] for r in cases.values()} == {"method_not_allowed"}
