@@ -191,6 +191,10 @@ def landing_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRes
             found = resolve(request.user, pid, number)
             if isinstance(found, Target):
                 response["Link"] = signposting.link_header(signposting.landing_links(found))
+        elif response.status_code == 410:
+            links = signposting.tombstone_links(pid, number)
+            if links:
+                response["Link"] = signposting.link_header(links)
         patch_vary_headers(response, ["Accept"])
         return response
 

@@ -22,9 +22,9 @@ from django.conf import settings
 from django.urls import reverse
 
 from openem.site import site_url
-from repository import landing, versions
+from repository import landing, selectors, versions
 
-from . import formats
+from . import formats, identifiers
 from .datacite import ORCID_RE, orcid_checksum_ok
 from .targets import Target
 
@@ -135,6 +135,27 @@ def landing_links(target: Target, *, item_limit: int | None = None) -> list[Link
     text, json_url = linkset_urls(target)
     links += [Link(text, "linkset", LINKSET), Link(json_url, "linkset", LINKSET_JSON)]
     return links
+
+
+def tombstone_links(pid: str, number: int | None) -> list[Link]:
+    """On a withdrawn dataset's or version's 410 page: what it is cited as (its DOI keeps
+    resolving here) and what it was; no metadata records, files or licence any more."""
+    dataset = selectors.dataset_tombstone(pid=pid)
+    version = None
+    if dataset is None:
+        found = selectors.dataset_for_user(user=None, pid=pid)
+        if found is None or number is None:
+            return []
+        dataset = found
+    if number is not None:
+        version = versions.version_get(dataset, number)
+        if version is None:
+            return []
+    return [
+        Link(identifiers.cite_as(dataset, version), "cite-as"),
+        Link(SCHEMA_DATASET, "type"),
+        Link(SCHEMA_ABOUT_PAGE, "type"),
+    ]
 
 
 def link_header(links: Iterable[Link]) -> str:

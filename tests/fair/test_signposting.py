@@ -177,3 +177,21 @@ def test_cite_as_follows_the_publishing_apps_findable_dois(client: Client, publi
     assert '<https://doi.org/10.80000/oem.c.v1> ; rel="cite-as"' in version
     xml = client.get(published.get_absolute_url() + "v/1/datacite.xml").content.decode()
     assert "10.80000/oem.c.v1" in xml
+
+
+def test_tombstones_keep_cite_as_and_nothing_else(
+    client: Client, world: Any, published: Any
+) -> None:
+    versions.version_start_draft(actor=world["curator"], dataset=published)
+    services.dataset_publish(actor=world["curator"], dataset=published)
+    versions.version_withdraw(actor=world["curator"], dataset=published, number=1, reason="Bad")
+    old = client.get(published.get_absolute_url() + "v/1/")
+    assert old.status_code == 410
+    base = f"http://testserver{published.get_absolute_url()}"
+    assert f'<{base}v/1/> ; rel="cite-as"' in old["Link"]
+    assert 'rel="item"' not in old["Link"] and 'rel="describedby"' not in old["Link"]
+    versions.version_withdraw(actor=world["curator"], dataset=published, number=2, reason="Bad")
+    gone = client.get(published.get_absolute_url())
+    assert gone.status_code == 410
+    assert f'<{base}> ; rel="cite-as"' in gone["Link"]
+    assert "Link" not in client.get("/datasets/oem-nosuchthing/v/1/")
