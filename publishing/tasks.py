@@ -27,7 +27,7 @@ def register_doi(self: Any, registration_id: int) -> str:
     registration stays pending (its reason stored) for the periodic retry. Run in-process
     (the embedded default) it is tried once, never holding a request for the backoff."""
     try:
-        return services.doi_sync(registration_id)
+        result = services.doi_sync(registration_id)
     except DataCiteUnavailable as exc:
         if self.request.is_eager or self.request.retries >= settings.OPENEM_DATACITE_MAX_RETRIES:
             return f"pending: {exc}"
@@ -35,6 +35,10 @@ def register_doi(self: Any, registration_id: int) -> str:
             factor=2, retries=self.request.retries, maximum=600, full_jitter=True
         )
         raise self.retry(exc=exc, countdown=max(1, countdown)) from exc
+    if result == "busy" and not self.request.is_eager and self.request.retries < 10:
+        # Another run holds this DOI; it may have read the row before a change committed.
+        raise self.retry(countdown=2)
+    return result
 
 
 @shared_task(name="publishing.retry_pending_dois", acks_late=True, time_limit=600)
