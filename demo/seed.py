@@ -5,6 +5,7 @@ tifffile, a SerialEM mdoc), ingested through the same pipeline as uploaded files
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import tempfile
 from collections.abc import Callable
@@ -108,6 +109,43 @@ def eer_like_bytes(frames: int = 40, shape: tuple[int, int] = (512, 512)) -> byt
     return out.getvalue()
 
 
+EPU_XML = """<?xml version="1.0" encoding="utf-8"?>
+<MicroscopeImage xmlns="http://schemas.datacontract.org/2004/07/Fei.SharedObjects"
+ xmlns:i="http://www.w3.org/2001/XMLSchema-instance">
+<microscopeData><acquisition><acquisitionDateTime>{time}</acquisitionDateTime></acquisition>
+<optics><Defocus>{defocus:.4e}</Defocus></optics>
+<stage><Position><X>{x:.6e}</X><Y>{y:.6e}</Y></Position></stage></microscopeData>
+<CustomData>
+<KeyValueOfstringanyType><Key>AppliedDefocus</Key><Value>{applied:.4e}</Value></KeyValueOfstringanyType>
+<KeyValueOfstringanyType><Key>Dose</Key><Value>{dose:.6e}</Value></KeyValueOfstringanyType>
+</CustomData>
+</MicroscopeImage>
+"""
+
+
+def epu_sidecars(count: int, *, seed: int = 0) -> DemoFiles:
+    """Per-exposure EPU XML files of one session: a defocus series (-0.8 to -2.2 µm, as
+    set in EPU, each measured a little off), a dose around 40 e⁻/Å², holes on a grid square
+    (no pixel size: the movies' own headers give it)."""
+    rng = np.random.default_rng(20261124 + seed)
+    start = dt.datetime(2026, 11, 20, 9, 15, tzinfo=dt.UTC)
+    files: DemoFiles = []
+    targets = (-0.8e-6, -1.2e-6, -1.6e-6, -2.0e-6, -2.2e-6)
+    for index in range(count):
+        applied = targets[index % len(targets)]
+        text = EPU_XML.format(
+            time=(start + dt.timedelta(seconds=30 * index)).isoformat(),
+            defocus=applied + rng.normal(0, 0.08e-6),
+            applied=applied,
+            dose=(40.0 + rng.normal(0, 0.6)) * 1e20,  # EPU writes electrons per m²
+            x=(-12.0 + 6.0 * (index % 5) + rng.normal(0, 0.3)) * 1e-6,
+            y=(8.0 - 6.0 * (index // 5) + rng.normal(0, 0.3)) * 1e-6,
+        ).encode()
+        name = f"FoilHole_{3100 + index}_Data_{7700 + index}_1_20261120_{91500 + 30 * index}.xml"
+        files.append((f"Images-Disc1/GridSquare_1/Data/{name}", functools.partial(bytes, text)))
+    return files
+
+
 def mdoc_text(name: str, tilts: int = 11) -> bytes:
     lines = [
         "PixelSpacing = 2.68",
@@ -209,6 +247,7 @@ def load_demo(*, stdout: Callable[[str], Any] = print) -> bool:
                 tiff_movie_bytes,
             ),
             ("Micrographs/FoilHole_1_Data_1.mrc", lambda: mrc_bytes(_particles((384, 384)), 0.83)),
+            *epu_sidecars(15),
         ],
     )
     services.dataset_publish(actor=users["curator"], dataset=spa)
@@ -262,7 +301,10 @@ def load_demo(*, stdout: Callable[[str], Any] = print) -> bool:
         technique="spa",
         description="Only the project and the facility see this one.",
         keywords=["ribosome"],
-        files=[("Micrographs/mic_0001.mrc", lambda: mrc_bytes(_particles((256, 256)), 1.1))],
+        files=[
+            ("Micrographs/mic_0001.mrc", lambda: mrc_bytes(_particles((256, 256)), 1.1)),
+            *epu_sidecars(6, seed=1),
+        ],
     )
     stdout(f"Demo data loaded. Logins (password {DEMO_PASSWORD}): {', '.join(DEMO_USERS)}")
     return True

@@ -116,3 +116,100 @@ def bar_chart(
         axes.tick_params(axis="x", labelrotation=45 if len(labels) > 8 else 0)
     axes.set_title(title)
     return _svg(figure)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared with the per-dataset plots (stats/dataset_plots.py): the same style, SVG without its
+# <style> element (the portal's CSP), and PNG where a figure is an image (map slices).
+
+
+def svg(figure: Figure) -> bytes:
+    """A figure as the dashboard's SVG (text stays text, stable ids, no <style>)."""
+    return _svg(figure)
+
+
+def png(figure: Figure, dpi: int = 100) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight", dpi=dpi, metadata={"Software": None})
+    pyplot.close(figure)
+    return buffer.getvalue()
+
+
+def empty_chart(message: str) -> bytes:
+    return _empty(message)
+
+
+def histogram_chart(
+    edges: Sequence[float], counts: Sequence[int], *, title: str, unit: str, what: str
+) -> bytes:
+    """Counts per bin (``edges`` has one more item than ``counts``)."""
+    if not counts:
+        return _empty(f"No {what} yet")
+    figure, axes = pyplot.subplots(figsize=(6, 2.8))
+    widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    axes.bar(list(edges[:-1]), list(counts), width=widths, align="edge", color=EMDB_COLOUR)
+    axes.set_xlabel(unit)
+    axes.set_ylabel(what)
+    axes.set_title(title)
+    return _svg(figure)
+
+
+def series_chart(
+    series: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    scatter: bool = False,
+    equal_axes: bool = False,
+) -> bytes:
+    """Lines with markers (or points) per named series: tilt angle against acquisition
+    order, stage positions of exposures."""
+    if not any(len(x) for _, x, _ in series):
+        return _empty(f"No {title.lower()} yet")
+    figure, axes = pyplot.subplots(figsize=(6, 4 if equal_axes else 2.8))
+    colours = (EMDB_COLOUR, EMPIAR_COLOUR, RATIO_COLOUR, "#8e44ad", "#555555")
+    for index, (label, xs, ys) in enumerate(series):
+        colour = colours[index % len(colours)]
+        if scatter:
+            axes.scatter(list(xs), list(ys), s=12, color=colour, label=label)
+        else:
+            axes.plot(list(xs), list(ys), marker="o", markersize=3, color=colour, label=label)
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
+    axes.set_title(title)
+    if equal_axes:
+        axes.set_aspect("equal", adjustable="datalim")
+    if len(series) > 1:
+        axes.legend(frameon=False, fontsize=8)
+    return _svg(figure)
+
+
+def slices_png(panels: Sequence[tuple[str, Any]], *, title: str) -> bytes:
+    """Grey images side by side (the three central slices of a map), each contrast-stretched
+    at its 1st/99th percentile."""
+    import numpy as np
+
+    figure, axes_row = pyplot.subplots(1, len(panels), figsize=(3 * len(panels), 3.3))
+    for axes, (label, image) in zip(np.atleast_1d(axes_row), panels, strict=True):
+        finite = image[np.isfinite(image)]
+        low, high = np.percentile(finite, (1, 99)) if finite.size else (0.0, 1.0)
+        axes.imshow(
+            image,
+            cmap="gray",
+            vmin=low,
+            vmax=high if high > low else low + 1,
+            origin="lower",
+            interpolation="nearest",
+        )
+        axes.set_title(label)
+        axes.set_xticks([])
+        axes.set_yticks([])
+    figure.suptitle(title)
+    return png(figure)
+
+
+def message_png(message: str) -> bytes:
+    figure = pyplot.figure(figsize=(6, 1))
+    figure.text(0.5, 0.5, message, ha="center", va="center", color="#666")
+    return png(figure)
