@@ -204,11 +204,27 @@ class InstrumentListQuerySerializer(serializers.Serializer[Any]):
 # --- Input: bodies ------------------------------------------------------------------------------
 
 
+class FacilitySlugField(serializers.SlugRelatedField):  # type: ignore[type-arg]
+    """A facility by its slug; an unknown slug is answered with the slugs there are, so that
+    ``--facility basel`` on a portal whose facility is ``demo-basel`` says what to type."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(slug_field="slug", queryset=Facility.objects.all(), **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError:
+            slugs = list(Facility.objects.order_by("slug").values_list("slug", flat=True)[:50])
+            known = ", ".join(slugs) if slugs else "none yet"
+            raise serializers.ValidationError(
+                f"There is no facility {str(data)[:100]!r}; the facilities are: {known}."
+            ) from None
+
+
 class DatasetCreateInputSerializer(serializers.Serializer[Any]):
     title = serializers.CharField(max_length=300)
-    facility = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Facility.objects.all(), help_text="Facility slug."
-    )
+    facility = FacilitySlugField(help_text="Facility slug.")
     technique = serializers.ChoiceField(choices=Technique.choices)
     kind = serializers.ChoiceField(choices=DatasetKind.choices, default=DatasetKind.RAW_SESSION)
     description = serializers.CharField(required=False, default="", allow_blank=True)
@@ -269,9 +285,7 @@ class TokenCreateInputSerializer(serializers.Serializer[Any]):
     expires_at = serializers.DateTimeField(
         required=False, allow_null=True, default=None, help_text="Optional expiry (ISO 8601)."
     )
-    facility = serializers.SlugRelatedField(
-        slug_field="slug",
-        queryset=Facility.objects.all(),
+    facility = FacilitySlugField(
         required=False,
         allow_null=True,
         default=None,

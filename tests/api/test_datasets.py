@@ -267,6 +267,17 @@ def test_only_facility_staff_create_datasets(world, persona):
     assert not Dataset.objects.filter(title="Not mine").exists()
 
 
+def test_an_unknown_facility_slug_is_answered_with_the_slugs_there_are(world):
+    payload = {"title": "Typo", "facility": "zurich-typo", "technique": "spa"}
+
+    response = _logged_in(world["staff"]).post("/api/v1/datasets/", payload, format="json")
+
+    assert response.status_code == 400
+    message = str(response.json())
+    assert "There is no facility 'zurich-typo'; the facilities are: basel" in message
+    assert not Dataset.objects.filter(title="Typo").exists()
+
+
 def test_anonymous_cannot_create(world):
     response = APIClient().post(
         "/api/v1/datasets/", {"title": "x", "facility": "basel", "technique": "spa"}

@@ -446,6 +446,7 @@ def test_download_include_resume_and_a_corrupt_partial_file(
     )
     assert fixed.code == 0, fixed.err
     assert target.read_bytes() == original
+    assert fixed.out.startswith("Downloaded 1 file (")  # not "1 files"
 
 
 def test_big_files_download_in_parallel_ranges_and_resume_by_segment(
@@ -602,3 +603,21 @@ def test_the_client_retries_throttled_requests(live_server, token_for, settings)
     assert refused.value.status == 429
     assert len(waits) == 4  # five attempts, waiting as Retry-After said
     assert all(wait > 0 for wait in waits)
+
+
+def test_a_closed_pipe_ends_the_output_quietly(live_server, monkeypatch, capsys):
+    """``openem ... | head``: the reader went away; no "error: Broken pipe", no traceback."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader (head) has already gone
+    closed = open(write_end, "w", buffering=1)  # noqa: SIM115 - closed below
+    monkeypatch.setattr("sys.stdout", closed)
+    try:
+        code = openem_cli.main(["--server", live_server.url, "version"])
+    finally:
+        monkeypatch.undo()
+        closed.close()
+    captured = capsys.readouterr()
+    assert "Broken pipe" not in captured.err and "Traceback" not in captured.err, captured.err
+    assert code == 0

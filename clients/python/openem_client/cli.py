@@ -566,7 +566,8 @@ def cmd_download(args: argparse.Namespace) -> int:
         emit_json(report.as_dict())
     else:
         out(
-            f"Downloaded {report.downloaded_files} files ({human_size(report.downloaded_bytes)}) "
+            f"Downloaded {report.downloaded_files} file{'' if report.downloaded_files == 1 else 's'}"
+            f" ({human_size(report.downloaded_bytes)}) "
             f"into {args.to}; {report.skipped_files} were there already; "
             f"{report.verified_files} of {report.files} verified against the manifest."
         )
@@ -991,6 +992,14 @@ def _details_lines(details: Any, limit: int = 20) -> Iterable[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `openem ... | head`: the reader has gone; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -1046,6 +1055,8 @@ def _run(args: argparse.Namespace) -> int:
     except OpenEMError as exc:
         err(f"openem: error: {exc.message}")
         return EXIT_ERROR
+    except BrokenPipeError:
+        raise  # not an error of the command: main() ends quietly
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         err(f"openem: error: {exc.strerror or exc}{where}")
