@@ -109,6 +109,11 @@ def _require(request: Request, action: Action, dataset: Dataset, message: str) -
     raise NotAllowed(message)
 
 
+#: Who may not publish is told so before the body of the request is looked at: an outsider
+#: never learns what a valid publish or visibility request would be (a 400 before the 403).
+PUBLISH_REFUSAL = "only curators of the dataset's facility (and site admins) may publish it"
+
+
 def _files_refusal(dataset: Dataset) -> str:
     if dataset.embargo_until and not dataset.files_are_open():
         return f"the files of {dataset.pid} are under embargo until {dataset.embargo_until}"
@@ -254,6 +259,7 @@ class DatasetPublishView(ApiView[Dataset]):
     )
     def post(self, request: Request, pid: str) -> Response:
         dataset = _visible_dataset(request, pid)
+        _require(request, Action.PUBLISH, dataset, PUBLISH_REFUSAL)  # before the body is read
         data = s.PublishInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         dataset = services.dataset_publish(
@@ -284,6 +290,7 @@ class DatasetVisibilityView(ApiView[Dataset]):
     )
     def post(self, request: Request, pid: str) -> Response:
         dataset = _visible_dataset(request, pid)
+        _require(request, Action.PUBLISH, dataset, PUBLISH_REFUSAL)  # before the body is read
         data = s.VisibilityInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         dataset = services.dataset_set_visibility(
