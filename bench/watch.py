@@ -95,7 +95,7 @@ def _redis() -> str | None:
 SETUP_CODE = """
 import json
 from django.contrib.auth import get_user_model
-from ingest import storage
+import storage
 from repository import tokens
 from repository.models import Facility, FacilityMembership, FacilityRole, Instrument
 from repository.services import dataset_create
