@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ingest.formats.epu import NAVIGATION_KINDS
+from ingest.formats.epu import NAVIGATION_KINDS, name_the_microscope
 from ingest.formats.mdoc import IMAGE_SECTION_KINDS
 from metadata.mapping import (
     DEFAULT_SCHEMA_VERSION,
@@ -323,7 +323,9 @@ def _records(
     ones are normalised again from their raw values, so a new table applies to old files too.
     """
     current = header.get("mapping") == table.schema_version
-    file_values = header if current else apply_fields(table, header.get("raw") or {})[0]
+    file_values = (
+        header if current else name_the_microscope(apply_fields(table, header.get("raw") or {})[0])
+    )
     sections = [
         section
         for section in header.get("sections") or ()

@@ -64,11 +64,44 @@ def extract(source: ByteSource, name_hint: str = "") -> FormatResult:
         "mapping": DEFAULT_SCHEMA_VERSION,
         "epu_image_kind": image_kind(name_hint),
     }
-    header.update(values)
+    header.update(name_the_microscope(values))
     header["raw"] = raw
     return FormatResult(
         format=FileFormat.EPU_XML, header=header, warnings=warnings + field_warnings
     )
+
+
+#: EPU writes the microscope's computer name (``TITAN52339260``: platform and serial number)
+#: as its InstrumentModel. The platforms EPU drives, by that prefix, as people name them.
+_PLATFORMS = {
+    "TITAN": "Titan Krios",
+    "KRIOS": "Krios",
+    "TALOS": "Talos Arctica",
+    "ARCTICA": "Talos Arctica",
+    "GLACIOS": "Glacios",
+    "TUNDRA": "Tundra",
+    "TECNAI": "Tecnai",
+}
+_SERIAL_NAME = re.compile(r"^([A-Za-z]+)[-_ ]?(\d{4,})$")
+
+
+def microscope_name(value: Any) -> tuple[Any, str]:
+    """``TITAN52339260`` -> ``("Titan Krios", "52339260")``; anything else as it is, no
+    serial. The serial number is kept beside the model, never in its place."""
+    if not isinstance(value, str):
+        return value, ""
+    match = _SERIAL_NAME.match(value.strip())
+    if match is None or match.group(1).upper() not in _PLATFORMS:
+        return value, ""
+    return _PLATFORMS[match.group(1).upper()], match.group(2)
+
+
+def name_the_microscope(values: dict[str, Any]) -> dict[str, Any]:
+    """Normalised EPU values with the model split from its serial number (in place)."""
+    model, serial = microscope_name(values.get("microscope_model"))
+    if serial:
+        values["microscope_model"], values["microscope_serial"] = model, serial
+    return values
 
 
 def read_bounded(source: ByteSource, limit: int = MAX_XML_BYTES) -> bytes:

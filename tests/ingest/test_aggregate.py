@@ -139,6 +139,11 @@ def _tilt_axis_is_a_number(ours: dict[str, Any], ref: dict[str, Any]) -> None:
     assert ours["acquisition"]["tilt_axis_angle"] == 84.3
 
 
+def _model_is_not_the_computer_name(ours: dict[str, Any], ref: dict[str, Any]) -> None:
+    assert ref["instrument"]["microscope"]["model"] == "TITAN52339260"
+    assert ours["instrument"]["microscope"]["model"] == "Titan Krios"
+
+
 GAINREF = Difference(
     "the reference writes a constant 'none'; no sidecar records how to flip/rotate the gain "
     "reference, so it is left to the curator rather than asserted",
@@ -162,6 +167,12 @@ DELIBERATE_DIFFERENCES: dict[str, dict[str, Difference]] = {
         "acquisition.imageshift": Difference(
             "the shift in um EPU calls BeamShift (see acquisition.beamshift)",
             _beam_shift_is_an_image_shift,
+        ),
+        "instrument.microscope.model": Difference(
+            "EPU's InstrumentModel is the microscope computer's name (TITAN52339260: the "
+            "platform and its serial number); we store the model, Titan Krios, and keep the "
+            "serial in the file's header",
+            _model_is_not_the_computer_name,
         ),
     },
     "mdoc": {

@@ -207,7 +207,10 @@ def test_real_sample_files() -> None:
     assert header["exposure_time"] == 0.619959
     assert header["detector_name"] == "Falcon 4i"
     assert header["acquisition_time"] == "2024-09-01T06:01:10.041501+02:00"
-    assert header["microscope_model"] == "TITAN52339260"
+    # EPU's InstrumentModel is the computer name: the model, with the serial kept apart
+    assert header["microscope_model"] == "Titan Krios"
+    assert header["microscope_serial"] == "52339260"
+    assert header["raw"]["microscopeData.instrument.InstrumentModel"] == "TITAN52339260"
     assert header["software_version"] == "3.8.1.7603"
     assert header["energy_filter_used"] is True and header["energy_filter_width"] == 10.0
     assert header["phase_plate_used"] is False
@@ -299,3 +302,18 @@ def test_deep_nesting_is_refused() -> None:
     data = b"<MicroscopeImage>" + b"<a>" * depth + b"1" + b"</a>" * depth + b"</MicroscopeImage>"
     result = extract(MemorySource(data))
     assert "nested deeper than" in result.errors[0]
+
+
+@pytest.mark.parametrize(
+    ("written", "model", "serial"),
+    [
+        ("TITAN52339260", "Titan Krios", "52339260"),
+        ("GLACIOS-9953123", "Glacios", "9953123"),
+        ("Titan Krios G4", "Titan Krios G4", ""),
+        ("MYSCOPE12345", "MYSCOPE12345", ""),
+    ],
+)
+def test_microscope_model_names_are_not_serial_numbers(written, model, serial):
+    from ingest.formats.epu import microscope_name
+
+    assert microscope_name(written) == (model, serial)
