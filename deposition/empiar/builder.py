@@ -410,7 +410,7 @@ class _Builder:
             label = vocab.EMPIAR_VOXEL_TYPES.get(code) or voxel.split("'")[3]
             self.fill(
                 f"{path}.voxel_type",
-                f"{voxel} {label}",
+                f"{label} ({code})",
                 group.voxel_sources.get(voxel, example),
             )
         self.fill(f"{path}.frames_per_image", frames, f"headers of {example}")

@@ -37,3 +37,10 @@ def form_anchor(path: Any) -> str:
     """The id of a document path's field in the metadata form (``f-acquisition-pixel_size``)."""
     text = str(path or "")
     return "f-" + text.replace(".", "-").replace("[", "-").replace("]", "")
+
+
+@register.filter
+def shown(value: Any) -> str:
+    """``{{ value|shown }}``: any stored value for reading: lists and pairs joined
+    (``["Curator", "C"]`` -> ``Curator, C``), numbers rounded, quantities with units."""
+    return display.quantity(value)

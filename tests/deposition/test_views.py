@@ -71,6 +71,12 @@ def test_the_page_shows_what_was_filled_from_which_file_and_what_is_missing(
     # what was filled in, and from which file
     assert "FoilHole_1_Data_1_1_20261120_091500_EER.eer" in html
     assert "4 BIT INTEGER" in html
+    # values read as values: no Python tuples or lists ("('T9', '') 4 BIT INTEGER")
+    import re
+
+    cells = re.findall(r'<table class="files provenance">.*?</table>', html, re.S)[0]
+    assert "(&#x27;" not in cells and "[&#x27;" not in cells and "('" not in cells, cells
+    assert "4 BIT INTEGER (T9)" in cells
     assert not Deposition.objects.exists()  # a GET changes nothing
 
 
