@@ -49,9 +49,6 @@ def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-PERSONAS = ("anonymous", "stranger", "member", "other_staff", "staff", "curator", "admin")
-
-
 @pytest.fixture
 def world(db: Any) -> World:
     facility = FacilityFactory(name="Cryo-EM Facility Basel", slug="basel")

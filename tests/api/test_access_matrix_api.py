@@ -15,10 +15,10 @@ import pytest
 from repository.access import Action
 from repository.models import AuditAction, AuditEvent, Dataset, DatasetStatus, Visibility
 from storage import get_store
-from tests.api.conftest import error_of
-from tests.conftest import PERSONAS
 from tests.factories import CITABLE_METADATA
 from tests.repository.test_access import EXPECTED, INSIDERS, make_dataset
+from tests.support.api import error_of
+from tests.support.personas import PERSONAS
 
 STATES = list(EXPECTED)
 CASES = [(state, persona) for state in STATES for persona in PERSONAS]

@@ -12,8 +12,6 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from repository.models import DatasetStatus, Facility, FacilityRole, Visibility
-from tests.api.conftest import error_of
-from tests.conftest import PERSONAS
 from tests.factories import (
     DatasetFactory,
     FacilityFactory,
@@ -22,6 +20,8 @@ from tests.factories import (
     ProjectMembershipFactory,
     UserFactory,
 )
+from tests.support.api import error_of
+from tests.support.personas import PERSONAS
 from tests.web.conftest import spa_metadata
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,6 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from repository.models import AuditAction, AuditEvent, Dataset, DatasetStatus, Visibility
-from tests.api.conftest import error_of
 from tests.factories import (
     CITABLE_METADATA,
     DataFileFactory,
@@ -18,6 +17,7 @@ from tests.factories import (
     ProjectFactory,
     UserFactory,
 )
+from tests.support.api import error_of
 
 TODAY = timezone.localdate()
 

@@ -17,8 +17,8 @@ from ingest.uploads import upload_session_create
 from repository import tokens
 from repository.models import Visibility
 from repository.services import dataset_create
-from tests.api.conftest import error_of
 from tests.factories import DatasetFactory
+from tests.support.api import error_of
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -23,13 +23,13 @@ from repository.models import (
     Visibility,
 )
 from repository.services import dataset_create
-from tests.api.conftest import error_of, stored_file
 from tests.factories import (
     DatasetFactory,
     FacilityMembershipFactory,
     ProjectFactory,
     UserFactory,
 )
+from tests.support.api import error_of, stored_file
 
 DATASETS = "/api/v1/datasets/"
 UPLOADS = "/api/v1/uploads/"

@@ -9,9 +9,9 @@ import requests
 from rest_framework.test import APIClient
 
 from repository.models import AuditAction, AuditEvent, DataFile, FileState, Visibility
-from tests.api.conftest import bulk_files, error_of
 from tests.factories import DatasetFactory
 from tests.services import signed_for
+from tests.support.api import bulk_files, error_of
 
 CONTENT = bytes(range(256)) * 40  # 10240 bytes, every offset distinguishable
 

@@ -40,8 +40,8 @@ from ingest.uploads import upload_session_create, upload_session_register_files
 from repository import tokens
 from repository.models import TokenScope
 from repository.services import dataset_create, dataset_publish
-from tests.api.conftest import stored_file
 from tests.factories import CITABLE_METADATA
+from tests.support.api import stored_file
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("OPENEM_FUZZ_EXAMPLES", "10"))
 SEED = 20260309

@@ -20,8 +20,8 @@ from rest_framework.test import APIClient
 
 from repository import manifests, selectors
 from repository.models import DataFile, FileState, Visibility
-from tests.api.conftest import bulk_files, error_of
 from tests.factories import DatasetFactory
+from tests.support.api import bulk_files, error_of
 
 FILES = {
     "Images-Disc1/GridSquare_1/FoilHole_1_Data_2.eer": b"movie one" * 100,

@@ -11,8 +11,7 @@ import pytest
 from metadata import registry, selectors
 from metadata.models import MetadataSchema, SchemaStatus
 from repository.models import TokenScope
-
-from .conftest import error_of
+from tests.support.api import error_of
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from rest_framework.test import APIClient
 
 from repository import tokens
 from repository.models import ApiToken, Dataset, TokenScope
-from tests.api.conftest import error_of
 from tests.factories import DatasetFactory
+from tests.support.api import error_of
 
 
 def _client(secret: str, keyword: str = "Token") -> APIClient:

@@ -16,8 +16,8 @@ from openem.celery import app as celery_app
 from openem_client.files import part_crc32
 from repository.models import DataFile, Dataset, DatasetStatus, FileState, TokenScope
 from repository.services import dataset_create
-from tests.api.conftest import error_of
 from tests.services import composite_crc32, stored_crc32
+from tests.support.api import error_of
 
 MiB = 1024 * 1024
 UPLOADS = "/api/v1/uploads/"

@@ -10,8 +10,7 @@ from django.utils import timezone
 
 from repository import services, versions
 from repository.models import Visibility
-
-from .conftest import error_of
+from tests.support.api import error_of
 
 AUTHORS = [{"given_name": "Ada", "family_name": "Lovelace"}]
 

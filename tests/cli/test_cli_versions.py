@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from repository import services, versions
-from tests.api.conftest import stored_file
+from tests.support.api import stored_file
 
 AUTHORS = [{"given_name": "Ada", "family_name": "Lovelace"}]
 

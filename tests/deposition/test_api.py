@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from deposition.models import Deposition, DepositionState
-from tests.conftest import PERSONAS
+from tests.support.personas import PERSONAS
 
 
 def api(world, persona: str) -> APIClient:

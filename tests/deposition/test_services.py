@@ -17,7 +17,7 @@ from deposition.models import Deposition, DepositionState, PackageJob
 from deposition.thumbnail import entry_thumbnail
 from openem.errors import Conflict, NotAllowed, ValidationFailed
 from repository.models import AuditAction, AuditEvent, DataFile
-from tests.conftest import PERSONAS
+from tests.support.personas import PERSONAS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

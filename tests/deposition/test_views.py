@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from deposition.models import Deposition, DepositionState
-from tests.conftest import PERSONAS
+from tests.support.personas import PERSONAS
 
 
 def client_for(world, persona: str) -> Client:

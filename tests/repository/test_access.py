@@ -10,8 +10,8 @@ from django.utils import timezone
 from repository import access
 from repository.access import Action
 from repository.models import Dataset, DatasetStatus, Visibility
-from tests.conftest import PERSONAS
 from tests.factories import DataFileFactory, DatasetFactory, UserFactory
+from tests.support.personas import PERSONAS
 
 TODAY = timezone.localdate()
 
