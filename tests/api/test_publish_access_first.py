@@ -13,8 +13,8 @@ from rest_framework.test import APIClient
 
 from repository import access
 from repository.models import Visibility
-from tests.conftest import PERSONAS
 from tests.factories import DatasetFactory
+from tests.support.personas import PERSONAS
 
 VISIBILITIES = {
     "public": {"visibility": Visibility.PUBLIC},
