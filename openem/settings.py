@@ -289,7 +289,8 @@ if CELERY_BROKER_URL:
 # No broker: the embedded default runs tasks in-process, at the point they are enqueued (the
 # in-memory transport only stands in so that nothing ever tries a default AMQP server).
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
-CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
+# In-process tasks need no broker; a hostname keeps kombu from warning that none was given.
+CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else None

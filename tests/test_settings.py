@@ -84,3 +84,26 @@ def test_full_stack_settings_are_read_from_the_environment(tmp_path):
         "False",
         "portal-a:",
     ], result.stderr
+
+
+def test_in_process_celery_does_not_warn_about_a_missing_broker_hostname(tmp_path):
+    """`make run` printed kombu's "No hostname was supplied" on every task."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("S3_", "DATABASE_URL", "CELERY_", "REDIS_", "DJANGO_", "OPENEM_"))
+    }
+    clean.update({"OPENEM_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "openem.settings"})
+    code = (
+        "import django; django.setup()\n"
+        "from django.conf import settings\n"
+        "from openem.celery import app\n"
+        "assert settings.CELERY_TASK_ALWAYS_EAGER\n"
+        "app.connection_for_write().info()\n"
+    )
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "No hostname was supplied" not in result.stderr
