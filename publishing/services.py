@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from fair.checks import doi_blockers
 from fair.datacite import datacite_attributes
 from openem.errors import Conflict, NotAllowed
 from openem.locks import single_run
@@ -314,6 +315,17 @@ def _sync_locked(registration_id: int) -> str:
     if registration is None:
         return "gone"
     generation, target = registration.generation, registration.target
+    if target != DoiTarget.DRAFT:
+        blockers = doi_blockers(registration.dataset, registration.version)
+        if blockers:  # DataCite would refuse it: say what to fix, send nothing
+            reason = "DataCite would refuse this record: " + "; ".join(
+                f"{problem.path}: {problem.message}" for problem in blockers
+            )
+            DoiRegistration.objects.filter(pk=registration_id).update(
+                state=DoiState.FAILED, last_error=reason[:2000], last_attempt_at=timezone.now()
+            )
+            logger.warning("DOI %s not sent: %s", registration.doi, reason)
+            return DoiState.FAILED
     attributes = doi_attributes(registration)
     DoiRegistration.objects.filter(pk=registration_id).update(
         attempts=F("attempts") + 1, last_attempt_at=timezone.now()

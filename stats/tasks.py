@@ -12,7 +12,7 @@ from . import services
 from .recording import AGGREGATE_SOON_KEY
 
 
-@shared_task(name="stats.aggregate_usage", queue="default", soft_time_limit=1800)
+@shared_task(name="stats.aggregate_usage", soft_time_limit=1800)
 def aggregate_usage() -> dict[str, Any]:
     # Events from now on schedule the next pass; those before it are in this one.
     cache.delete(AGGREGATE_SOON_KEY)

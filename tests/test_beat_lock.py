@@ -5,6 +5,7 @@ never leaves the task locked."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 import psycopg2
@@ -47,6 +48,23 @@ def _hold(other: Any, name: str) -> None:
         assert cursor.fetchone()[0] is True
 
 
+def _die(other: Any) -> None:
+    """The holder's worker dies: its connection closes. PostgreSQL drops the lock when that
+    backend has exited, which happens a moment after the client hangs up: wait for it."""
+    with other.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    other.close()
+    deadline = time.monotonic() + 30
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"backend {pid} still alive 30 s after its client closed")
+
+
 def test_a_second_embargo_release_while_one_runs_does_nothing(world: Any, other_process: Any):
     today = timezone.localdate()
     due = DatasetFactory(visibility=Visibility.EMBARGOED, embargo_until=today - dt.timedelta(1))
@@ -57,7 +75,7 @@ def test_a_second_embargo_release_while_one_runs_does_nothing(world: Any, other_
     assert due.visibility == Visibility.EMBARGOED
     assert not AuditEvent.objects.filter(action=AuditAction.EMBARGO_RELEASED).exists()
 
-    other_process.close()  # the first run's worker died: PostgreSQL drops its lock
+    _die(other_process)  # the first run's worker died: PostgreSQL drops its lock
     assert repository_tasks.release_embargoes() == 1
     due.refresh_from_db()
     assert due.visibility == Visibility.PUBLIC

@@ -176,6 +176,28 @@ def test_datacite_outage_leaves_the_dataset_published_and_the_doi_pending(
     assert event.actor == world["curator"] and event.details["action"] == "retry"
 
 
+def test_a_record_datacite_would_refuse_is_not_sent_and_says_what_to_fix(
+    world: Any, datacite: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    bad = [{**AUTHORS[0], "orcid": "0000-0002-1825-0098"}]  # wrong check digit
+    with django_capture_on_commit_callbacks(execute=True):
+        dataset = new_dataset(world)
+    dataset.metadata = {"organizational": {"authors": bad}}  # as a curator may have saved it
+    dataset.save(update_fields=["metadata"])
+    sent_before = len(datacite.calls())
+    publish(world, dataset, django_capture_on_commit_callbacks)
+
+    dataset.refresh_from_db()
+    assert dataset.status == DatasetStatus.PUBLISHED  # a warning never blocks publication
+    v1 = DoiRegistration.objects.get(dataset=dataset, version__number=1)
+    assert v1.state == DoiState.FAILED
+    assert "metadata.organizational.authors[0].orcid" in v1.last_error
+    assert "0000-0002-1825-0098" in v1.last_error
+    published = [c for c in datacite.calls()[sent_before:] if c["event"] == "publish"]
+    assert published == []
+    assert public_doi(dataset, v1.version) == ""
+
+
 def test_wrong_password_fails_with_the_reason_and_a_retry_heals_it(
     world: Any, datacite: Any, django_capture_on_commit_callbacks: Any, settings: Any
 ) -> None:
