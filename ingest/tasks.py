@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from openem.locks import single_run
 from storage import TransientStorageError
@@ -16,7 +17,9 @@ from . import services
     name="ingest.process_file",
     acks_late=True,  # safe: the claim makes a second delivery a no-op
     ignore_result=True,  # the outcome is in the database; nobody reads the task result
-    autoretry_for=(TransientStorageError,),
+    # A storage hiccup, or a database connection that broke before the claim (the server
+    # restarted or terminated it: the retry runs on a new one, see openem.celery).
+    autoretry_for=(TransientStorageError, OperationalError, InterfaceError),
     retry_backoff=2,
     retry_backoff_max=300,
     retry_jitter=True,
