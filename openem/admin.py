@@ -13,6 +13,11 @@ from django.http import HttpRequest
 
 
 class AdminSite(admin.AdminSite):
+    site_header = "OpenEM portal administration"
+    site_title = "OpenEM admin"
+    index_title = "Site administration (superusers only)"
+    site_url = "/"
+
     def has_permission(self, request: HttpRequest) -> bool:
         user = request.user
         return bool(user.is_active and user.is_superuser)

@@ -237,5 +237,7 @@ def test_the_admin_is_for_site_admins_only(world, client):
         assert response["Location"].startswith("/admin/login/")
         assert "Admin</a>" not in client.get("/").content.decode()
     client.force_login(world["admin"])
-    assert client.get("/admin/repository/dataset/").status_code == 200
+    listing = client.get("/admin/repository/dataset/").content.decode()
+    assert "OpenEM portal administration" in listing  # branded, not "Django administration"
+    assert "Django administration" not in listing
     assert "Admin</a>" in client.get("/").content.decode()
