@@ -229,6 +229,12 @@ def test_profile_page_creates_a_token_and_shows_the_secret_once(world, client):
     assert tokens.token_authenticate(secret) == token
     assert secret not in page_again.content.decode()
     assert token.prefix in page_again.content.decode()
+    # The secret has a copy button; the token table is styled; Revoke is not the primary action.
+    html = created.content.decode()
+    assert f'id="new-token-secret" data-testid="new-token-secret">{secret}</code>' in html
+    assert 'data-copy="#new-token-secret">Copy</button>' in html
+    assert '<table class="data tokens">' in page_again.content.decode()
+    assert '<button type="submit" class="secondary small">Revoke</button>' in html
 
 
 def test_profile_page_sets_expiry_and_scope(world, client):
