@@ -29,7 +29,14 @@ from repository import landing
 from repository.models import Dataset
 
 from . import xmlschemas
-from .records import FORMAT_MEDIA_TYPES, Record, facility_ror_by_name, file_facts, record_for
+from .records import (
+    FORMAT_MEDIA_TYPES,
+    Record,
+    facility_ror_by_name,
+    file_facts,
+    record_for,
+    registered_version_dois,
+)
 
 NAMESPACE = "http://datacite.org/schema/kernel-4"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -170,6 +177,8 @@ def _attributes(
         )
     attributes["dates"] = dates
     attributes["language"] = "en"
+    if record.version is None and not version_dois:
+        version_dois = registered_version_dois(dataset)
     attributes["relatedIdentifiers"] = _related(
         record, version_dois=version_dois, previous_doi=previous_doi, next_doi=next_doi
     )

@@ -135,6 +135,18 @@ def _registered_doi(dataset: Dataset, version: Any | None) -> str:
     return public_doi(dataset, version)
 
 
+def registered_version_dois(dataset: Dataset) -> list[str]:
+    """The DOIs the publishing app has registered for the dataset's versions, v1 first: what
+    the concept record ``HasVersion`` (so a harvester of the concept finds every version)."""
+    from repository.versions import versions_published
+
+    return [
+        doi
+        for doi in (_registered_doi(dataset, version) for version in versions_published(dataset))
+        if doi
+    ]
+
+
 def _strings(values: Any) -> list[str]:
     return [str(v).strip() for v in values or [] if str(v).strip()]
 
