@@ -613,9 +613,12 @@ def test_unreachable_s3_is_transient_after_retries_and_gives_the_file_back(
 
 
 def test_the_task_retries_transient_errors_only():
+    from django.db import InterfaceError, OperationalError
+
     from ingest.tasks import process_file
 
-    assert process_file.autoretry_for == (TransientStorageError,)
+    # a storage hiccup or a broken database connection; never a bad file or a lasting error
+    assert process_file.autoretry_for == (TransientStorageError, OperationalError, InterfaceError)
     assert process_file.acks_late is True
     assert 0 < process_file.max_retries <= 10
     assert process_file.soft_time_limit < process_file.time_limit
