@@ -29,8 +29,9 @@ $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-assets: ## front-end libraries from the npm registry, through the lock file
+assets: install ## front-end libraries from the npm registry (lock file); ReDoc without its CDN logo
 	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --silent && npm run --silent build; fi
+	$(PY) -m openem.assets
 
 demo:
 	$(PY) manage.py seed_demo

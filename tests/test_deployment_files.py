@@ -62,3 +62,15 @@ def test_the_wsgi_app_freezes_what_it_loads_at_start(tmp_path):
     frozen, callable_app, views_loaded = result.stdout.split()
     assert int(frozen) > 10_000, result.stderr  # Django, the apps and their views
     assert callable_app == "True" and views_loaded == "True"
+
+
+def test_the_image_builds_the_front_end_from_the_lock_file():
+    """The web form's uploader, htmx and ReDoc are built into the image, as `make assets` does."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "npm ci" in dockerfile and "npm run build" in dockerfile
+    assert "python -m openem.assets" in dockerfile
+    assert "COPY --from=assets /app/static/vendor ./static/vendor" in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", "node_modules", "static/vendor", "var"} <= set(ignored)
+    makefile = (ROOT / "Makefile").read_text()
+    assert "$(PY) -m openem.assets" in makefile

@@ -105,7 +105,10 @@ def test_inline_scripts_carry_the_nonce_of_their_response(db, client):
 def test_redoc_loads_nothing_from_a_cdn(db, client):
     body = client.get("/api/redoc/").content.decode()
     assert "googleapis" not in body
-    assert "/static/drf_spectacular_sidecar/redoc" in body
+    script = re.search(r'<script src="([^"]+redoc\.standalone\.js)"', body)
+    assert script and script.group(1) == "/static/vendor/redoc/bundles/redoc.standalone.js"
+    bundle = b"".join(client.get(script.group(1)).streaming_content)
+    assert b"Redoc" in bundle and b"cdn.redoc.ly" not in bundle
 
 
 def test_https_redirect_and_hsts_behind_a_proxy(db, client, settings):
