@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from .models import (
     AuditEvent,
@@ -50,12 +52,28 @@ class ProjectAdmin(admin.ModelAdmin):
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ["pid", "title", "facility", "technique", "visibility", "status", "created"]
+    list_display = [
+        "pid",
+        "short_title",
+        "facility",
+        "technique",
+        "visibility",
+        "status",
+        "created",
+    ]
     list_filter = ["status", "visibility", "technique", "kind", "facility"]
     search_fields = ["pid", "title", "description"]
     readonly_fields = ["pid", "created", "modified", "published_at"]
     raw_id_fields = ["owner", "instrument", "project"]
     date_hierarchy = "created"
+
+    @admin.display(description="title", ordering="title")
+    def short_title(self, dataset: Dataset) -> str:
+        """Titles of real sessions run to 200 characters: one line or two in the list, the
+        whole title on hover and on the change page."""
+        return format_html(
+            '<span title="{}">{}</span>', dataset.title, Truncator(dataset.title).chars(80)
+        )
 
 
 @admin.register(DataFile)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ CHROMIUM_FLAGS = [
 ]
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 VENDOR = ROOT / "static" / "vendor"
-ASSETS = ("uploader.js", "htmx.min.js")
+ASSETS = ("uploader.js", "htmx.min.js", "redoc/bundles/redoc.standalone.js")
 
 
 def _assets_built() -> bool:
@@ -40,10 +41,11 @@ def _assets_built() -> bool:
 
 @pytest.fixture(scope="session")
 def front_end_assets() -> Path:
-    """The bundled uploader and htmx (``make assets``); built here from node_modules if that
-    was installed but not built (no network needed)."""
+    """The bundled uploader, htmx and ReDoc (``make assets``); built here from node_modules and
+    the installed sidecar if that was installed but not built (no network needed)."""
     if not _assets_built() and (ROOT / "node_modules").is_dir() and shutil.which("npm"):
         subprocess.run(["npm", "run", "--silent", "build"], cwd=ROOT, check=True)  # noqa: S607
+        subprocess.run([sys.executable, "-m", "openem.assets"], cwd=ROOT, check=True)  # noqa: S603
     if not _assets_built():
         require_service("the front-end assets: run `make assets` (npm ci && npm run build)")
     return VENDOR
