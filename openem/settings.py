@@ -363,7 +363,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "openem.api.schema.AutoSchema",
     # Token first: its WWW-Authenticate header makes unauthenticated requests 401, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "openem.api.authentication.ApiTokenAuthentication",
+        "repository.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Views narrow this (IsAuthenticated...); objects are checked with repository.access.

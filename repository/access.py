@@ -96,6 +96,12 @@ def is_signed_in(user: Any) -> bool:
     return _is_authenticated(user)
 
 
+def is_facility_member(user: Any) -> bool:
+    """Staff or curator of some facility: the people who upload (the API's throttling gives
+    them a budget of their own)."""
+    return FacilityMembership.objects.filter(user_id=user.pk).exists()
+
+
 def insider_facility_ids(user: Any) -> QuerySet[FacilityMembership, int]:
     """The facilities where ``user`` is staff or curator, an insider of all their datasets
     (ids, as a subquery)."""

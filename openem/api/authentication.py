@@ -1,56 +1,34 @@
-"""API authentication: personal tokens (``Authorization: Token <secret>`` or ``Bearer <secret>``)
-next to the browser session, and the permission that keeps read-only tokens read-only.
+"""What an API token may do: :class:`TokenScopePermission` keeps read-only tokens read-only
+and facility-upload tokens on the upload endpoints.
 
-The token rules themselves (hashing, expiry, revocation) live in ``repository.tokens``; this
-module only speaks HTTP.
+The token itself is the repository's (``repository.api.authentication`` authenticates it,
+``repository.tokens`` holds the rules); this module sees only its scope (:class:`ScopedToken`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions, permissions
+from rest_framework import permissions
 from rest_framework.request import Request
 
-from repository import access
-from repository.models import ApiToken, TokenScope
-from repository.tokens import TokenRejected, token_authenticate
-
-KEYWORDS = ("token", "bearer")
-
-
-class ApiTokenAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Token <secret>`` (or ``Bearer <secret>``): a personal API token."""
-
-    def authenticate(self, request: Request) -> tuple[Any, ApiToken] | None:
-        header = authentication.get_authorization_header(request).decode("latin-1")
-        if not header:
-            return None
-        keyword, _, secret = header.strip().partition(" ")
-        if keyword.lower() not in KEYWORDS:
-            return None  # Basic etc.: not ours to judge
-        secret = secret.strip()
-        if not secret or " " in secret:
-            raise exceptions.AuthenticationFailed(
-                "malformed Authorization header: send 'Token <secret>' or 'Bearer <secret>'"
-            )
-        try:
-            token = token_authenticate(secret)
-        except TokenRejected as exc:
-            raise exceptions.AuthenticationFailed(exc.message) from None
-        if token.scope == TokenScope.FACILITY_UPLOAD and token.facility_id is not None:
-            access.confine_to_facility(token.user, token.facility_id)
-        return token.user, token
-
-    def authenticate_header(self, request: Request) -> str:
-        # Makes DRF answer 401 (not 403) to unauthenticated requests, telling clients what to send.
-        return 'Token realm="api"'
+#: The scopes of a token (``repository.models.TokenScope`` has these values).
+READ = "read"
+READ_WRITE = "read_write"
+FACILITY_UPLOAD = "facility_upload"
 
 
-def request_token(request: Request) -> ApiToken | None:
+@runtime_checkable
+class ScopedToken(Protocol):
+    """What the API asks of the token a request was authenticated with (``request.auth``):
+    its scope; a facility-upload token also has a ``facility`` (for the refusal's wording)."""
+
+    scope: str
+
+
+def request_token(request: Request) -> ScopedToken | None:
     """The API token this request was authenticated with, if any (None for a session)."""
-    return request.auth if isinstance(request.auth, ApiToken) else None
+    return request.auth if isinstance(request.auth, ScopedToken) else None
 
 
 #: What a facility-upload token may use (``api`` URL names): create datasets and upload
@@ -96,39 +74,22 @@ class TokenScopePermission(permissions.BasePermission):
         token = request_token(request)
         if token is None:
             return True
-        if token.scope == TokenScope.FACILITY_UPLOAD:
+        if token.scope == FACILITY_UPLOAD:
             return self._facility_upload_allows(request, token)
         if request.method in permissions.SAFE_METHODS:
             return True
-        return token.scope == TokenScope.READ_WRITE
+        return token.scope == READ_WRITE
 
-    def _facility_upload_allows(self, request: Request, token: ApiToken) -> bool:
+    def _facility_upload_allows(self, request: Request, token: ScopedToken) -> bool:
         match = getattr(request, "resolver_match", None)
         allowed = FACILITY_UPLOAD_VIEWS.get(match.url_name or "", ()) if match else ()
         in_api = match is not None and "api" in match.namespaces
         if in_api and request.method in allowed:
             return True
+        facility = getattr(token, "facility", None)
         self.message = (
-            f"this API token may only upload to {token.facility.name if token.facility else '?'} "
+            f"this API token may only upload to {facility.name if facility else '?'} "
             "(scope 'facility_upload'): it cannot use this endpoint"
         )
         self.code = "token_facility_upload_only"
         return False
-
-
-class ApiTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
-    """Registers the token scheme in the OpenAPI document (Swagger UI's 'Authorize' button)."""
-
-    target_class = "openem.api.authentication.ApiTokenAuthentication"
-    name = "tokenAuth"
-
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": (
-                "A personal API token from your profile page (/accounts/profile/), sent as "
-                "`Authorization: Bearer <secret>` or `Authorization: Token <secret>`. "
-                "Tokens with the `read` scope may only use GET, HEAD and OPTIONS."
-            ),
-        }

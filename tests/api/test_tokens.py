@@ -284,3 +284,11 @@ def test_dataset_created_with_a_token_is_the_token_owners(world):
 
     assert response.status_code == 201
     assert Dataset.objects.get(pid=response.json()["pid"]).owner == world["curator"]
+
+
+def test_the_api_scope_names_are_the_token_scopes():
+    # openem.api's permission knows the scopes by name; repository's tokens hold them.
+    from openem.api import authentication
+
+    names = {authentication.READ, authentication.READ_WRITE, authentication.FACILITY_UPLOAD}
+    assert names == set(TokenScope.values)
