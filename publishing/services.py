@@ -1,8 +1,8 @@
 """DOI registration with DataCite: every write of the publishing app.
 
-The repository's services call the ``doi_on_*`` hooks inside their transactions; each hook only
-writes rows (what DataCite should hold) and enqueues ``publishing.register_doi`` on commit, so
-publishing never waits for DataCite and a DataCite fault never undoes a publication. The task
+The repository's dataset events (``publishing.receivers``) call the ``doi_on_*`` hooks inside
+its transactions; each hook only writes rows (what DataCite should hold) and enqueues
+``publishing.register_doi`` on commit, so publishing never waits for DataCite and a DataCite fault never undoes a publication. The task
 (:func:`doi_sync`) sends the metadata and records the outcome on the row: ``findable`` (or
 ``draft`` / ``registered``), ``pending`` with the reason while faults last (the task retries with
 backoff, then the periodic task every 10 minutes), or ``failed`` with DataCite's reason when it
@@ -63,7 +63,7 @@ def doi_name(dataset: Dataset, version: DatasetVersion | None = None) -> str:
     return f"{settings.OPENEM_DATACITE_PREFIX}/{suffix}"
 
 
-# --- hooks called by the repository's services (inside their transactions) ---------------------
+# --- hooks called on the repository's dataset events (inside its transactions) ------------------
 
 
 def doi_on_create(*, dataset: Dataset) -> DoiRegistration | None:

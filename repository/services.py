@@ -15,7 +15,7 @@ from metadata.services import with_si_for_technique
 from openem.errors import Conflict, NotAllowed, ValidationFailed
 from storage import object_key
 
-from . import access
+from . import access, signals
 from .audit import audit_record
 from .models import (
     DOI_VALIDATOR,
@@ -145,9 +145,8 @@ def dataset_create(
     from . import versions
 
     versions.version_ensure_draft(dataset=dataset)
-    from publishing.services import doi_on_create
-
-    doi_on_create(dataset=dataset)  # reserves the concept DOI (a draft) when DOIs are on
+    # publishing reserves the concept DOI (a draft) when DOIs are on
+    signals.dataset_created.send(sender=Dataset, dataset=dataset)
     return dataset
 
 
@@ -174,9 +173,8 @@ def dataset_set_visibility(
         },
     )
     if dataset.status == DatasetStatus.PUBLISHED:
-        from publishing.services import doi_on_change
-
-        doi_on_change(dataset=dataset)  # the DOIs' dates and rights follow
+        # the DOIs' dates and rights follow
+        signals.dataset_visibility_changed.send(sender=Dataset, dataset=dataset)
     return dataset
 
 
@@ -221,9 +219,8 @@ def dataset_publish(
     dataset.published_at = dataset.published_at or timezone.now()
     dataset.save(update_fields=["status", "published_at", "modified"])
     version = versions.version_publish(actor=actor, dataset=dataset)
-    from publishing.services import doi_on_publish
-
-    doi_on_publish(dataset=dataset, version=version)  # sent to DataCite after the commit
+    # publishing sends the DOIs to DataCite after the commit
+    signals.dataset_published.send(sender=Dataset, dataset=dataset, version=version)
     audit_record(
         actor=actor,
         action=AuditAction.PUBLISH,
@@ -264,9 +261,7 @@ def release_embargoes(*, today: dt.date | None = None) -> int:
                 dataset=dataset,
                 details={"embargo_until": _iso(until)},
             )
-            from publishing.services import doi_on_change
-
-            doi_on_change(dataset=dataset)
+            signals.dataset_visibility_changed.send(sender=Dataset, dataset=dataset)
             released += 1
     return released
 

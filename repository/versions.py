@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from openem.errors import Conflict, NotAllowed, ValidationFailed
 
-from . import access, landing
+from . import access, landing, signals
 from .audit import audit_record
 from .models import (
     AuditAction,
@@ -308,9 +308,8 @@ def version_withdraw(*, actor: Any, dataset: Dataset, number: int, reason: str) 
         dataset=dataset,
         details={"version": number, "reason": reason, "dataset_withdrawn": was_latest},
     )
-    from publishing.services import doi_on_withdraw
-
-    doi_on_withdraw(dataset=dataset, version=version)  # hidden at DataCite: still resolves
+    # publishing hides the DOI at DataCite: it still resolves, to the tombstone
+    signals.version_withdrawn.send(sender=Dataset, dataset=dataset, version=version)
     return version
 
 
