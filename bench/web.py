@@ -452,6 +452,7 @@ def _load() -> dict[str, Any]:
         "checksum_sha256",
         "checksum_md5",
         "upload_id",
+        "part_crc32s",
         "expected_sha256",
         "header",
         "thumbnail_key",
@@ -510,10 +511,11 @@ def _file_row(
         f"datasets/oem-bigsession/files/{number:032x}",
         "eer" if name.endswith(".eer") else "tiff",
         digest,
-        "",
-        "",
-        "",
-        "{}",
+        "",  # checksum_md5
+        "",  # upload_id
+        "{}",  # part_crc32s
+        "",  # expected_sha256
+        "{}",  # header
         f"datasets/oem-bigsession/thumbnails/{number}.png" if thumbnail else "",
         "ready",
         "",
