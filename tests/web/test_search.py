@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.http import QueryDict
 
@@ -114,7 +115,7 @@ def test_relevance_ranks_title_matches_above_description_matches(world: Any) -> 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the GIN index is PostgreSQL's")
 def test_the_search_uses_the_gin_index_of_the_stored_document(catalogue: Catalogue) -> None:
     params, _ = SearchParams.from_query(QueryDict("q=apoferritin"))
-    queryset, _rank = search._text_filter(Dataset.objects.order_by(), params.q)
+    queryset, _rank = search.text_search(Dataset.objects.order_by(), params.q)
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         sql, sql_params = queryset.query.sql_with_params()
@@ -126,7 +127,7 @@ def test_the_search_uses_the_gin_index_of_the_stored_document(catalogue: Catalog
 def test_the_generated_column_and_the_search_agree_on_the_document() -> None:
     """The migration holds a copy of the document expression: they must not drift apart."""
     migration = (
-        Path(search.__file__).parent / "migrations" / "0004_dataset_search_document.py"
+        Path(search.__file__).parent.parent / "migrations" / "0004_dataset_search_document.py"
     ).read_text()
     match = re.search(r'DOCUMENT_SQL = """(.*?)"""', migration, re.S)
     assert match is not None
@@ -392,7 +393,7 @@ def test_facet_counts_are_each_persons_own_and_follow_every_write(
         for persona in ("anonymous", "stranger", "member", "staff", "other_staff", "admin"):
             user = world[persona]
             for query, chosen in queries.items():
-                search.cache.clear()
+                cache.clear()
                 result = run(user, query)
                 expected = _brute_force_facets(user, chosen)
                 for name in ("technique", "facility", "licence"):
@@ -455,7 +456,7 @@ def test_a_new_search_and_its_next_pages_list_in_the_same_order(world: Any) -> N
             technique="spa" if index % 2 else "subtomo",
         )
     for query in ("q=ribosome", "q=ribosome&page=2", "q=ribosome&technique=spa&page=2"):
-        search.cache.clear()
+        cache.clear()
         new = run(world["anonymous"], query)
         again = run(world["anonymous"], query)  # counts reused: the listing query ranks
         assert new.total == again.total and new.total > 20

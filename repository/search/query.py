@@ -1,0 +1,202 @@
+"""What a search asks for: the parsed request (:class:`SearchParams`), its limits, and the
+shareable URL that gives the same result to anyone allowed to see it.
+
+A query string is read leniently (:meth:`SearchParams.from_query`): what cannot be understood
+is dropped and named in messages, so that a hand-edited URL still gives a page.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import QueryDict
+
+from .ranges import RANGES, RangeSpec, format_number
+
+PAGE_SIZE = 20
+#: Deeper pages than this are refused with a message (narrow the search instead): OFFSET
+#: pagination is cheap near the top and the result count tells how much there is.
+MAX_PAGE = 500
+MAX_QUERY_LENGTH = 200
+MAX_VALUES_PER_FACET = 20
+
+
+class Sort:
+    RELEVANCE = "relevance"
+    NEWEST = "newest"
+    TITLE = "title"
+    CHOICES = ((RELEVANCE, "Relevance"), (NEWEST, "Newest first"), (TITLE, "Title A-Z"))
+
+
+FACETS: tuple[tuple[str, str], ...] = (
+    ("technique", "Technique"),
+    ("facility", "Facility"),
+    ("instrument", "Instrument"),
+    ("detector", "Detector"),
+    ("year", "Year"),
+    ("licence", "Licence"),
+    ("visibility", "Visibility"),
+)
+FACET_LABELS = dict(FACETS)
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """One search as asked for in a URL; immutable, so building links never changes it."""
+
+    q: str = ""
+    sort: str = ""
+    page: int = 1
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    ranges: tuple[tuple[str, float | None, float | None], ...] = ()
+
+    # -- reading a request -------------------------------------------------------------------
+
+    @classmethod
+    def from_query(cls, data: QueryDict | Mapping[str, Any]) -> tuple[SearchParams, list[str]]:
+        """Parse a query string leniently: what cannot be understood is dropped and named in
+        the returned messages, so a hand-edited URL still gives a page, never an error."""
+        problems: list[str] = []
+        getlist = data.getlist if isinstance(data, QueryDict) else _mapping_getlist(data)
+        q = " ".join(str(data.get("q") or "").split())
+        if len(q) > MAX_QUERY_LENGTH:
+            problems.append(f"The search text was cut to {MAX_QUERY_LENGTH} characters.")
+            q = q[:MAX_QUERY_LENGTH]
+        sort = str(data.get("sort") or "")
+        if sort and sort not in dict(Sort.CHOICES):
+            problems.append(f"Unknown sort order {sort[:30]!r}; showing the default order.")
+            sort = ""
+        page = _positive_int(data.get("page"), default=1)
+        if page > MAX_PAGE:
+            problems.append(
+                f"Only the first {MAX_PAGE} pages can be shown; narrow the search with "
+                "the filters instead."
+            )
+            page = MAX_PAGE
+        filters = []
+        for name, _label in FACETS:
+            values = tuple(dict.fromkeys(v.strip() for v in getlist(name) if v and v.strip()))
+            if len(values) > MAX_VALUES_PER_FACET:
+                problems.append(f"At most {MAX_VALUES_PER_FACET} values per filter are used.")
+                values = values[:MAX_VALUES_PER_FACET]
+            if values:
+                filters.append((name, values))
+        ranges = []
+        for spec in RANGES:
+            low = _number(data.get(f"{spec.key}_min"), spec, "minimum", problems)
+            high = _number(data.get(f"{spec.key}_max"), spec, "maximum", problems)
+            if low is not None and high is not None and low > high:
+                problems.append(f"{spec.label}: the minimum is above the maximum; swapped them.")
+                low, high = high, low
+            if low is not None or high is not None:
+                ranges.append((spec.key, low, high))
+        return cls(
+            q=q, sort=sort, page=page, filters=tuple(filters), ranges=tuple(ranges)
+        ), problems
+
+    # -- what it asks for ----------------------------------------------------------------------
+
+    @property
+    def effective_sort(self) -> str:
+        if self.sort:
+            return self.sort
+        return Sort.RELEVANCE if self.q else Sort.NEWEST
+
+    def values(self, facet: str) -> tuple[str, ...]:
+        return dict(self.filters).get(facet, ())
+
+    def range(self, key: str) -> tuple[float | None, float | None]:
+        for name, low, high in self.ranges:
+            if name == key:
+                return low, high
+        return None, None
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.q or self.filters or self.ranges)
+
+    # -- shareable URLs --------------------------------------------------------------------------
+
+    def query_pairs(self) -> list[tuple[str, str]]:
+        pairs: list[tuple[str, str]] = []
+        if self.q:
+            pairs.append(("q", self.q))
+        for name, values in self.filters:
+            pairs.extend((name, value) for value in values)
+        for key, low, high in self.ranges:
+            if low is not None:
+                pairs.append((f"{key}_min", format_number(low)))
+            if high is not None:
+                pairs.append((f"{key}_max", format_number(high)))
+        if self.sort:
+            pairs.append(("sort", self.sort))
+        if self.page > 1:
+            pairs.append(("page", str(self.page)))
+        return pairs
+
+    def url(self) -> str:
+        """The query string of this search (with a leading ``?``, or empty)."""
+        pairs = self.query_pairs()
+        return "?" + urlencode(pairs) if pairs else "?"
+
+    def toggled(self, facet: str, value: str) -> SearchParams:
+        current = self.values(facet)
+        values = tuple(v for v in current if v != value) if value in current else (*current, value)
+        filters = tuple((n, v) for n, v in self.filters if n != facet)
+        if values:
+            filters = tuple(sorted((*filters, (facet, values)), key=_facet_order))
+        return replace(self, filters=filters, page=1)
+
+    def without_range(self, key: str) -> SearchParams:
+        return replace(self, ranges=tuple(r for r in self.ranges if r[0] != key), page=1)
+
+    def with_page(self, page: int) -> SearchParams:
+        return replace(self, page=page)
+
+    def with_sort(self, sort: str) -> SearchParams:
+        return replace(self, sort=sort, page=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing helpers
+
+
+def _mapping_getlist(data: Mapping[str, Any]) -> Any:
+    def getlist(key: str) -> list[str]:
+        value = data.get(key)
+        if value is None:
+            return []
+        return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+
+    return getlist
+
+
+def _positive_int(raw: Any, *, default: int) -> int:
+    try:
+        value = int(str(raw))
+    except (TypeError, ValueError):
+        return default
+    return value if value >= 1 else default
+
+
+def _number(raw: Any, spec: RangeSpec, which: str, problems: list[str]) -> float | None:
+    text = str(raw or "").strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        problems.append(f"{spec.label}: the {which} {text[:20]!r} is not a number; ignored it.")
+        return None
+    if not math.isfinite(value):
+        problems.append(f"{spec.label}: the {which} must be a finite number; ignored it.")
+        return None
+    return value
+
+
+def _facet_order(item: tuple[str, tuple[str, ...]]) -> int:
+    return [name for name, _ in FACETS].index(item[0])
