@@ -78,7 +78,11 @@ def _produce(chunks: Iterable[bytes], out: queue.Queue[Any], stop: threading.Eve
             close()  # release the file or HTTP body in the thread that iterated it
 
 
-def _consume(pending: queue.Queue[Any], update: Callable[[bytes], None]) -> int:
+def _consume(
+    pending: queue.Queue[Any],
+    update: Callable[[bytes], None],
+    progress: Callable[[int], None] | None,
+) -> int:
     size = 0
     while True:
         item = pending.get()
@@ -88,11 +92,19 @@ def _consume(pending: queue.Queue[Any], update: Callable[[bytes], None]) -> int:
             raise item.error
         update(item)
         size += len(item)
+        if progress is not None:
+            progress(size)
 
 
-def hash_stream(chunks: Iterable[bytes], *, md5: bool = False) -> Digests:
+def hash_stream(
+    chunks: Iterable[bytes],
+    *,
+    md5: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Digests:
     """Digest every byte of ``chunks`` once; exceptions from the iterator propagate as they are
-    (e.g. :class:`storage.ObjectNotFound` when a file vanishes mid-read)."""
+    (e.g. :class:`storage.ObjectNotFound` when a file vanishes mid-read). ``progress`` is called
+    in the calling thread with the bytes hashed so far, after each batch."""
     sha = hashlib.sha256()
     md5_hash = hashlib.md5(usedforsecurity=False) if md5 else None
     pending: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_DEPTH)
@@ -103,10 +115,10 @@ def hash_stream(chunks: Iterable[bytes], *, md5: bool = False) -> Digests:
     reader.start()
     try:
         if md5_hash is None:
-            size = _consume(pending, sha.update)
+            size = _consume(pending, sha.update, progress)
         else:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hash-md5") as pool:
-                size = _consume(pending, lambda data: _both(data, sha, md5_hash, pool))
+                size = _consume(pending, lambda data: _both(data, sha, md5_hash, pool), progress)
     finally:
         stop.set()
         _drain(pending)

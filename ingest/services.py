@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -152,8 +153,33 @@ def _process_claimed(datafile: DataFile) -> str:
         return _fail(datafile, f"storage error: {exc}")
 
 
+#: A worker hashing a file touches its row this often; the reconciler hands back files left
+#: untouched for 30 minutes, so a live worker hashing a file for hours keeps it.
+HEARTBEAT_SECONDS = 60.0
+
+
+class _Heartbeat:
+    """Called with the bytes hashed so far; at most every ``HEARTBEAT_SECONDS`` it touches the
+    claimed file's ``modified`` (only while it is still ``processing``), in the worker's own
+    thread and connection."""
+
+    def __init__(self, datafile_id: int) -> None:
+        self.datafile_id = datafile_id
+        self.last = time.monotonic()
+        self.beats = 0
+
+    def __call__(self, hashed: int) -> None:
+        now = time.monotonic()
+        if now - self.last < HEARTBEAT_SECONDS:
+            return
+        self.last = now
+        self.beats += DataFile.objects.filter(
+            pk=self.datafile_id, state=FileState.PROCESSING
+        ).update(modified=timezone.now())
+
+
 def _read_and_hash(
-    store: storage.ObjectStore, key: str, size: int
+    store: storage.ObjectStore, key: str, size: int, heartbeat: _Heartbeat | None = None
 ) -> tuple[Digests, storage.ByteSource]:
     """Checksums in one read pass, and the source the readers will parse.
 
@@ -170,12 +196,15 @@ def _read_and_hash(
             sha256_hash.hexdigest(), md5_hash.hexdigest() if md5_hash else None, len(data)
         )
         return digests, storage.BytesSource(data)
-    return hash_stream(store.iter_chunks(key), md5=md5), ObjectSource(store, key, size=size)
+    digests = hash_stream(store.iter_chunks(key), md5=md5, progress=heartbeat)
+    return digests, ObjectSource(store, key, size=size)
 
 
 def _process(datafile: DataFile, store: storage.ObjectStore) -> str:
     actual_size = store.size(datafile.storage_key)
-    digests, source = _read_and_hash(store, datafile.storage_key, actual_size)
+    digests, source = _read_and_hash(
+        store, datafile.storage_key, actual_size, _Heartbeat(datafile.pk)
+    )
     checksums = {
         "checksum_sha256": digests.sha256,
         "checksum_md5": digests.md5 or "",

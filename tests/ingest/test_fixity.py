@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import storage
-from ingest import tasks
+from ingest import services, tasks
 from ingest.services import (
     datafile_claim,
     datafile_process,
@@ -251,3 +252,55 @@ def test_the_reconcile_task_re_enqueues_and_the_files_get_ingested(world, local_
     datafile.refresh_from_db()
     assert datafile.state == FileState.READY
     assert tasks.reconcile() == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Heartbeat: a live worker hashing a file for longer than the reconciler's cutoff keeps it
+
+
+def test_a_heartbeat_keeps_a_long_hash_from_being_handed_back(world, local_storage, monkeypatch):
+    session = new_session(world, new_dataset(world))
+    hashing, finished = (store(world, session, f"m{i}.mrc", micrograph((32, 32))) for i in (1, 2))
+    assert datafile_claim(hashing.pk)
+    _age(hashing, FileState.PROCESSING, 45)  # the worker has hashed it for 45 minutes
+    _age(finished, FileState.READY, 45)
+    monkeypatch.setattr(services, "HEARTBEAT_SECONDS", 0.0)
+
+    services._Heartbeat(hashing.pk)(8 * 2**20)
+    beat_on_ready = services._Heartbeat(finished.pk)
+    beat_on_ready(8 * 2**20)
+
+    assert reconcile_stuck_files(older_than=dt.timedelta(minutes=30)) == []
+    assert DataFile.objects.get(pk=hashing.pk).state == FileState.PROCESSING
+    # Only a file still being processed is touched: a settled file keeps its time.
+    assert beat_on_ready.beats == 0
+    finished.refresh_from_db()
+    assert timezone.now() - finished.modified > dt.timedelta(minutes=44)
+
+
+def test_heartbeats_are_rate_limited(world, local_storage):
+    session = new_session(world, new_dataset(world))
+    datafile = store(world, session, "m.mrc", micrograph((32, 32)))
+    assert datafile_claim(datafile.pk)
+    beat = services._Heartbeat(datafile.pk)
+    for hashed in range(1, 100):
+        beat(hashed * 2**20)
+    assert beat.beats == 0  # the first beat is due HEARTBEAT_SECONDS after the claim
+
+
+def test_hashing_a_large_file_beats_while_it_reads(world, local_storage, monkeypatch):
+    """A 20 MiB file streams in batches; with beats due at once, each batch touches the row."""
+    session = new_session(world, new_dataset(world))
+    content = micrograph((2400, 2200))
+    datafile = store(world, session, "big.mrc", content)
+    assert datafile.size > 3 * 8 * 2**20 / 2
+    monkeypatch.setattr(services, "HEARTBEAT_SECONDS", 0.0)
+    with CaptureQueriesContext(connection) as queries:
+        assert datafile_process(datafile.pk) == "ready"
+    beats = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith('UPDATE "repository_datafile" SET "modified"')
+    ]
+    assert len(beats) >= datafile.size // (8 * 2**20)
+    assert DataFile.objects.get(pk=datafile.pk).checksum_sha256 == sha256(content)

@@ -8,7 +8,6 @@ import threading
 
 import pytest
 
-from ingest import checksum
 from ingest.checksum import Digests, hash_file, hash_stream
 from storage import ObjectNotFound
 
@@ -59,7 +58,7 @@ def test_error_from_the_iterator_propagates_with_its_type():
     assert threading.active_count() == before
 
 
-def test_consumer_failure_stops_and_closes_the_reader(monkeypatch):
+def test_consumer_failure_stops_and_closes_the_reader():
     closed = threading.Event()
     produced = []
 
@@ -71,14 +70,12 @@ def test_consumer_failure_stops_and_closes_the_reader(monkeypatch):
         finally:
             closed.set()
 
-    def broken_consume(pending, update):
-        pending.get()
-        raise RuntimeError("disk full")
+    def broken_progress(hashed):
+        raise RuntimeError("disk full")  # e.g. the heartbeat's database write
 
-    monkeypatch.setattr(checksum, "_consume", broken_consume)
     before = threading.active_count()
     with pytest.raises(RuntimeError, match="disk full"):
-        hash_stream(endless())
+        hash_stream(endless(), progress=broken_progress)
     assert closed.wait(5)
     assert threading.active_count() == before
     assert len(produced) < 20  # the bounded queue kept the reader from running ahead
@@ -101,3 +98,17 @@ def test_chunks_are_read_in_another_thread_than_the_hashing():
     assert digests.md5 == hashlib.md5(chunk * 8).hexdigest()  # noqa: S324 - archives ask for it
     assert digests.size == len(chunk) * 8
     assert reader_threads and threading.get_ident() not in reader_threads
+
+
+def test_progress_is_reported_in_the_calling_thread_with_the_bytes_so_far():
+    import threading
+
+    data = bytes(range(256)) * 40_000  # ~10 MiB in 8 MiB-ish batches
+    seen: list[tuple[int, str]] = []
+    hash_stream(
+        (data[i : i + 3 * 2**20] for i in range(0, len(data), 3 * 2**20)),
+        progress=lambda done: seen.append((done, threading.current_thread().name)),
+    )
+    assert [done for done, _ in seen] == sorted({done for done, _ in seen})
+    assert seen[-1][0] == len(data) and len(seen) == 4
+    assert {name for _, name in seen} == {threading.current_thread().name}
