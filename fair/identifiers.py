@@ -1,9 +1,9 @@
 """The identifier a dataset or version is cited by: its DOI when it has one, otherwise the
 portal's own PID URL (the landing page).
 
-The DOI provider (the ``publishing`` app) feeds this module with :func:`register_doi_lookup`
-from its ``AppConfig.ready``; until a lookup is registered (or when no DOI is configured) every
-surface cites the PID URL, so nothing here depends on a DOI existing.
+The DOI provider (the ``publishing`` app) registers with ``repository.identifiers``; further
+lookups may be added with :func:`register_doi_lookup`. Without a DOI (or when no DOI is
+configured) every surface cites the PID URL, so nothing here depends on a DOI existing.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from openem.site import site_url
+from repository import identifiers
 from repository.models import Dataset
 
 #: ``lookup(dataset, version)`` -> the DOI (``10.xxxx/...``) or "" (``version=None``: the
@@ -32,13 +33,21 @@ def unregister_doi_lookup(lookup: DoiLookup) -> None:
         _lookups.remove(lookup)
 
 
-def doi_of(dataset: Dataset, version: Any | None = None) -> str:
-    """The DOI of a version (or of the concept, ``version=None``), or "" when it has none.
-    A ``doi`` field on the version or a ``concept_doi`` field on the dataset counts too."""
-    for lookup in _lookups:
+def registered_doi(dataset: Dataset, version: Any | None = None) -> str:
+    """The DOI registered for a version (or the concept): the DOI provider's, else a lookup's."""
+    for lookup in (identifiers.public_doi, *_lookups):
         doi = (lookup(dataset, version) or "").strip()
         if doi:
             return doi.removeprefix("https://doi.org/").removeprefix("doi:")
+    return ""
+
+
+def doi_of(dataset: Dataset, version: Any | None = None) -> str:
+    """The DOI of a version (or of the concept, ``version=None``), or "" when it has none.
+    A ``doi`` field on the version or a ``concept_doi`` field on the dataset counts too."""
+    doi = registered_doi(dataset, version)
+    if doi:
+        return doi
     if version is not None:
         return str(getattr(version, "doi", "") or "").strip()
     return str(getattr(dataset, "concept_doi", "") or getattr(dataset, "doi", "") or "").strip()

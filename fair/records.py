@@ -18,6 +18,8 @@ from openem.site import site_url
 from repository import landing
 from repository.models import DataFile, Dataset, Facility
 
+from . import identifiers
+
 #: Media types of the formats the portal recognises (ingest.formats.base.FileFormat values);
 #: the EM formats have no registered type, DataCite takes the format's name then.
 FORMAT_MEDIA_TYPES = {
@@ -129,10 +131,8 @@ def record_for(
 
 
 def _registered_doi(dataset: Dataset, version: Any | None) -> str:
-    """The DOI the publishing app has registered (findable, or hidden after a withdrawal)."""
-    from publishing.selectors import public_doi
-
-    return public_doi(dataset, version)
+    """The DOI the DOI provider has registered (findable, or hidden after a withdrawal)."""
+    return identifiers.registered_doi(dataset, version)
 
 
 def registered_version_dois(dataset: Dataset) -> list[str]:

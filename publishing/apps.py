@@ -6,8 +6,12 @@ class PublishingConfig(AppConfig):
     verbose_name = "Publishing (DataCite DOIs)"
 
     def ready(self) -> None:
+        from repository.identifiers import register_doi_provider
+
         from . import receivers
+        from .provider import PROVIDER
 
         # The repository's dataset events keep the DOIs in step (publishing.receivers).
         receivers.connect()
-        # fair/apps.py registers publishing.selectors.public_doi with fair.identifiers.
+        # The repository's pages and API, and fair's records, show the DOIs registered here.
+        register_doi_provider(PROVIDER)

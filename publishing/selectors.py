@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 
+from repository.identifiers import NOT_CONFIGURED_MESSAGE
 from repository.models import Dataset
 
 from .models import DoiRegistration, DoiState
@@ -76,10 +77,7 @@ class DoiStatus:
             "url": self.url or None,
         }
         if self.state == "not_configured":
-            body["message"] = (
-                "This portal registers no DOIs: the dataset's persistent identifier is its "
-                "OpenEM PID."
-            )
+            body["message"] = NOT_CONFIGURED_MESSAGE
         if with_errors and self.registration_id is not None:
             body.update(
                 {

@@ -34,7 +34,17 @@ from ingest.selectors import acquisition_in_progress
 from openem.errors import DomainError
 from openem.site import site_url
 
-from . import access, downloads, landing, manifests, search, selectors, services, versions
+from . import (
+    access,
+    downloads,
+    identifiers,
+    landing,
+    manifests,
+    search,
+    selectors,
+    services,
+    versions,
+)
 from .models import AuditAction, DataFile, Dataset, DatasetVersion, VersionState
 
 HTMX_HEADER = "HX-Request"
@@ -91,14 +101,6 @@ def _file_or_none(dataset: Dataset, file_id: int) -> DataFile | None:
 
 def _landing_url(dataset: Dataset) -> str:
     return site_url() + dataset.get_absolute_url()
-
-
-def _cite_url(dataset: Dataset, version: DatasetVersion | None, url: str) -> str:
-    """The DOI's resolver URL once DataCite has the DOI (``publishing``), else ``url``."""
-    from publishing.selectors import public_doi
-
-    doi = public_doi(dataset, version)
-    return f"https://doi.org/{doi}" if doi else url
 
 
 def _directory_query(directory: str, **extra: str) -> str:
@@ -179,7 +181,9 @@ def _tombstone(
             "dataset": shown,
             "version": version,
             "authors": landing.authors(shown),
-            "citation": landing.citation_text(shown, url=_cite_url(dataset, version, url)),
+            "citation": landing.citation_text(
+                shown, url=identifiers.cite_url(dataset, version, url)
+            ),
             "url": url,
         },
         status=410,
@@ -225,7 +229,7 @@ def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
         "is_insider": access.is_insider(user, dataset),
         "summary": summary,
         "authors": landing.authors(dataset),
-        "citation": landing.citation_text(dataset, url=_cite_url(dataset, None, url)),
+        "citation": landing.citation_text(dataset, url=identifiers.cite_url(dataset, None, url)),
         "cross_references": landing.cross_references(dataset),
         "licence_url": landing.licence_url(dataset.licence),
         "groups": landing.metadata_groups(
@@ -296,7 +300,7 @@ def _version_page(request: HttpRequest, dataset: Dataset, version: DatasetVersio
         "is_insider": access.is_insider(request.user, dataset),
         "summary": None,
         "authors": landing.authors(shown),
-        "citation": landing.citation_text(shown, url=_cite_url(dataset, version, url)),
+        "citation": landing.citation_text(shown, url=identifiers.cite_url(dataset, version, url)),
         "cross_references": landing.cross_references(shown),
         "licence_url": landing.licence_url(shown.licence),
         "groups": landing.metadata_groups(shown, labels=landing.schema_labels(shown)),
@@ -395,7 +399,7 @@ def dataset_citation(request: HttpRequest, pid: str) -> HttpResponse:
     if dataset is None:
         return _not_found(request)
     response = HttpResponse(
-        landing.bibtex(dataset, url=_cite_url(dataset, None, _landing_url(dataset))),
+        landing.bibtex(dataset, url=identifiers.cite_url(dataset, None, _landing_url(dataset))),
         content_type="application/x-bibtex; charset=utf-8",
     )
     response["Content-Disposition"] = content_disposition_header(True, f"{dataset.pid}.bib")

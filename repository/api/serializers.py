@@ -17,8 +17,7 @@ from rest_framework.reverse import reverse
 from metadata.privacy import without_personal_data
 from metadata.search import CONDITION_SYNTAX, Condition, condition_filters, parse_condition
 from openem.errors import ValidationFailed
-from publishing.serializers import ConceptDois, DoiStatusSerializer
-from repository import access
+from repository import access, identifiers
 from repository.manifests import ManifestFormat
 from repository.models import (
     ApiToken,
@@ -36,6 +35,7 @@ from repository.models import (
 )
 from repository.search import RANGE_BY_KEY
 
+from .dois import DoiStatusSerializer
 from .filters import DATASET_ORDERINGS
 
 
@@ -433,9 +433,9 @@ class DatasetSerializer(serializers.ModelSerializer[Dataset]):
             request = self.context.get("request")
             instance = root.instance
             datasets = [instance] if isinstance(instance, Dataset) else list(instance or [])
-            found = ConceptDois(getattr(request, "user", None), datasets)
+            found = identifiers.concept_doi_statuses(getattr(request, "user", None), datasets)
             setattr(root, "_concept_dois", found)  # noqa: B010 - a per-response cache
-        return found.of(dataset)
+        return found(dataset)
 
     def get_files_open(self, dataset: Dataset) -> bool:
         return dataset.status == DatasetStatus.PUBLISHED and dataset.files_are_open()

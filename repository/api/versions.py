@@ -24,11 +24,11 @@ from rest_framework.response import Response
 from openem.api.exceptions import error_responses
 from openem.api.pagination import FileCursorPagination, PageNumberPagination
 from openem.errors import Gone
-from publishing.serializers import DoiStatusSerializer, doi_representation
-from repository import access, downloads, selectors, versions
+from repository import access, downloads, identifiers, selectors, versions
 from repository.models import Dataset, DatasetVersion, VersionFile, VersionState, Visibility
 
 from . import filters
+from .dois import DoiStatusSerializer
 from .views import (
     AUTHENTICATED,
     EXAMPLE_BASE,
@@ -121,7 +121,8 @@ class VersionSerializer(serializers.ModelSerializer[DatasetVersion]):
     @extend_schema_field(DoiStatusSerializer)
     def get_doi(self, version: DatasetVersion) -> dict[str, Any]:
         request = self.context.get("request")
-        return doi_representation(getattr(request, "user", None), self.context["dataset"], version)
+        user = getattr(request, "user", None)
+        return identifiers.doi_status(user, self.context["dataset"], version)
 
     def get_is_latest(self, version: DatasetVersion) -> bool:
         latest = self.context.get("latest")
