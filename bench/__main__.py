@@ -8,6 +8,8 @@ one summary line each. Without names, all run. They are measurements, not tests.
     CELERY_BROKER_URL=redis://127.0.0.1:6379/14 python -m bench pipeline --files 10000
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/openem python -m bench faults \\
         --fault-files 2000 --fault-count 100
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/openem python -m bench load --users 50 \\
+        --duration 60
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ import sys
 import traceback
 from types import ModuleType
 
-from bench import checksum_local, checksum_s3, faults, headers, oai, pipeline, usage, watch
+from bench import checksum_local, checksum_s3, faults, headers, load, oai, pipeline, usage, watch
 from bench.common import write_results
 
 BENCHMARKS: dict[str, ModuleType] = {
     module.NAME: module
-    for module in (checksum_local, checksum_s3, headers, pipeline, oai, usage, watch, faults)
+    for module in (checksum_local, checksum_s3, headers, pipeline, oai, usage, watch, faults, load)
 }
 
 
@@ -50,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         usage.prepare_environment(args)
     if "faults" in names:
         faults.prepare_environment(args)
+    if "load" in names:
+        load.prepare_environment(args)
     from bench.common import setup_django
 
     setup_django()

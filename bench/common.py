@@ -20,7 +20,10 @@ from urllib.parse import urlsplit, urlunsplit
 from bench import seaweedfs
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
+# OPENEM_BENCH_RESULTS: another folder (a test's short run keeps the real figures).
+RESULTS = Path(
+    os.environ.get("OPENEM_BENCH_RESULTS") or Path(__file__).resolve().parent / "results"
+)
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 T = TypeVar("T")

@@ -173,7 +173,16 @@ else:
         }
     }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"].setdefault("CONN_MAX_AGE", 60 if _database_url else 0)
+# Persistent connections (PostgreSQL): each gunicorn thread and each worker process keeps one
+# for DATABASE_CONN_MAX_AGE seconds instead of connecting per request; the health check
+# replaces one the server dropped (a restart, pg_terminate_backend, an idle timeout) before a
+# request uses it, instead of failing that request. Budget: README, "Production settings".
+DATABASES["default"].setdefault(
+    "CONN_MAX_AGE", _int("DATABASE_CONN_MAX_AGE", 60) if _database_url else 0
+)
+DATABASES["default"].setdefault(
+    "CONN_HEALTH_CHECKS", _bool("DATABASE_CONN_HEALTH_CHECKS", bool(_database_url))
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

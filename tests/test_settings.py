@@ -86,6 +86,41 @@ def test_full_stack_settings_are_read_from_the_environment(tmp_path):
     ], result.stderr
 
 
+def _database_settings(**extra: str) -> list[str]:
+    code = (
+        "import os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','openem.settings'); "
+        "from django.conf import settings; d = settings.DATABASES['default']; "
+        "print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "S3_"))}
+    env.update(extra)
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_postgresql_connections_persist_and_are_health_checked(tmp_path):
+    """Each gunicorn thread keeps one connection (the budget in README); a connection the
+    server dropped is replaced before a request uses it."""
+    url = "postgres://u@127.0.0.1:5432/db"
+    assert _database_settings(DATABASE_URL=url) == ["60", "True"]
+    assert _database_settings(
+        DATABASE_URL=url, DATABASE_CONN_MAX_AGE="0", DATABASE_CONN_HEALTH_CHECKS="false"
+    ) == ["0", "False"]
+    assert _database_settings(OPENEM_DATA_DIR=str(tmp_path)) == ["0", "False"]  # SQLite
+
+
+def test_bad_connection_settings_fail_with_a_clear_message(tmp_path):
+    result = run_check(
+        tmp_path, DATABASE_URL="postgres://u@127.0.0.1:5432/db", DATABASE_CONN_MAX_AGE="forever"
+    )
+    assert result.returncode != 0
+    assert "DATABASE_CONN_MAX_AGE must be a whole number" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_in_process_celery_does_not_warn_about_a_missing_broker_hostname(tmp_path):
     """`make run` printed kombu's "No hostname was supplied" on every task."""
     clean = {
