@@ -69,27 +69,35 @@ class _IdsFirstPaginator(Paginator):
 
 
 class DatasetPagination(PageNumberPagination):
-    """Numbered pages of datasets, read ids first; the view may name a cache key for the count
-    (``view.count_cache_key``), a cheaper way to count (``view.count_datasets()``) and extra
-    fields for the page (``view.page_extra``)."""
+    """Numbered pages of datasets, read ids first. The caller may pass a cache key for the count
+    (``count_key``), a cheaper way to count (``counter``) and extra fields for the page
+    (``extra``) to :meth:`paginate_queryset`."""
+
+    count_key: str = ""
+    counter: Callable[[], int] | None = None
+    extra: dict[str, Any] | None = None
 
     def django_paginator_class(self, object_list: Any, per_page: int) -> Paginator:  # type: ignore[override]
         return _IdsFirstPaginator(
-            object_list,
-            per_page,
-            count_key=getattr(self, "count_cache_key", ""),
-            counter=getattr(self, "counter", None),
+            object_list, per_page, count_key=self.count_key, counter=self.counter
         )
 
-    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
-        self.count_cache_key = getattr(view, "count_cache_key", "")
-        self.counter = getattr(view, "count_datasets", None)
-        self.page_extra = getattr(view, "page_extra", None) or {}
+    def paginate_queryset(
+        self,
+        queryset: Any,
+        request: Request,
+        view: Any = None,
+        *,
+        count_key: str = "",
+        counter: Callable[[], int] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Any:
+        self.count_key, self.counter, self.extra = count_key, counter, extra
         return super().paginate_queryset(queryset, request, view)
 
     def get_paginated_response(self, data: Any) -> Response:
         response = super().get_paginated_response(data)
-        response.data.update(self.page_extra)
+        response.data.update(self.extra or {})
         return response
 
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:

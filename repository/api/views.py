@@ -169,11 +169,17 @@ class DatasetListView(ApiView[Dataset]):
         wanted = dict(params.validated_data)
         with_facets = wanted.pop("facets", False)
         query = filters.DatasetQuery(**wanted)
-        self.count_cache_key = filters.dataset_count_cache_key(user=request.user, query=query)
-        self.count_datasets = lambda: filters.dataset_count(user=request.user, query=query)
-        if with_facets:
-            self.page_extra = {"facets": filters.dataset_facets(user=request.user, query=query)}
-        page = self.paginate_queryset(filters.dataset_search(user=request.user, query=query))
+        facets = filters.dataset_facets(user=request.user, query=query) if with_facets else None
+        paginator = self.paginator
+        assert isinstance(paginator, DatasetPagination)
+        page = paginator.paginate_queryset(
+            filters.dataset_search(user=request.user, query=query),
+            request,
+            view=self,
+            count_key=filters.dataset_count_cache_key(user=request.user, query=query),
+            counter=lambda: filters.dataset_count(user=request.user, query=query),
+            extra={"facets": facets} if facets is not None else None,
+        )
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
