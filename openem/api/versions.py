@@ -10,13 +10,15 @@ then stop with a message asking to upgrade, instead of failing in some odd way).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
+
+from .views import ApiView
 
 #: ``major.minor``: the major number is the ``v1`` in the URLs.
 API_VERSION = "1.1"
@@ -47,7 +49,7 @@ class ApiVersionHeadersMiddleware:
         return response
 
 
-class ApiRootView(APIView):
+class ApiRootView(ApiView[Any]):
     authentication_classes: list[type] = []  # public, and a bad token must not hide it
     http_method_names = ["get", "head", "options"]
 

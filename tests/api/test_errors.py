@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
+from django.urls import URLResolver, get_resolver
 from rest_framework.test import APIClient
+from rest_framework.views import APIView
 
 from ingest.uploads import upload_session_create
+from openem.api.views import ApiView
 from repository import tokens
 from repository.models import Visibility
 from repository.services import dataset_create
@@ -349,3 +352,28 @@ def test_every_apps_api_answers_a_missing_method_405_before_authentication(world
     }
     assert {app: r.status_code for app, r in cases.items()} == {app: 405 for app in cases}
     assert {error_of(r)["code"] for r in cases.values()} == {"method_not_allowed"}
+
+
+def _drf_views_of(patterns, prefix, found):
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            _drf_views_of(pattern.url_patterns, route, found)
+        else:
+            view_class = getattr(pattern.callback, "cls", None)
+            if isinstance(view_class, type) and issubclass(view_class, APIView):
+                found[route] = view_class
+    return found
+
+
+def test_every_api_view_of_the_portal_derives_from_the_one_api_view_base():
+    """The 405 rule holds only where ``ApiView`` is the base: every DRF view the portal routes
+    (drf-spectacular's schema and viewer pages aside) must derive from it."""
+    views = _drf_views_of(get_resolver().url_patterns, "/", {})
+    ours = {
+        route: view
+        for route, view in views.items()
+        if not view.__module__.startswith("drf_spectacular")
+    }
+    assert len(ours) > 30  # the walk found the API's routes
+    assert {route: view for route, view in ours.items() if not issubclass(view, ApiView)} == {}
