@@ -669,7 +669,7 @@ def bench_search(loads: int) -> dict[str, Any]:
     from django.http import QueryDict
     from django.test import Client
 
-    from repository.search import SearchParams, search_datasets
+    from repository.search import DatasetQuery, search_page
 
     results: dict[str, Any] = {}
     staff = get_user_model().objects.get(username="bench-staff")
@@ -679,10 +679,10 @@ def bench_search(loads: int) -> dict[str, Any]:
             samples: list[Sample] = []
             per_query = {}
             for query in SEARCHES:
-                params, _ = SearchParams.from_query(QueryDict(query))
-                search_datasets(user=user, params=params)  # warm the database's caches
+                params, _ = DatasetQuery.from_query(QueryDict(query))
+                search_page(user=user, query=params)  # warm the database's caches
                 timed = _time(
-                    lambda p=params, u=user: search_datasets(user=u, params=p),
+                    lambda p=params, u=user: search_page(user=u, query=p),
                     runs,
                     before=cache.clear if mode == "cold" else None,
                 )
@@ -697,9 +697,9 @@ def bench_search(loads: int) -> dict[str, Any]:
         client.get(url)
         page_samples += _time(lambda u=url: client.get(u), runs, before=cache.clear)
     results["html_page_anonymous_cold"] = _summary(page_samples)
-    params, _ = SearchParams.from_query(QueryDict(""))
-    results["anonymous_total"] = search_datasets(user=AnonymousUser(), params=params).total
-    results["staff_total"] = search_datasets(user=staff, params=params).total
+    params, _ = DatasetQuery.from_query(QueryDict(""))
+    results["anonymous_total"] = search_page(user=AnonymousUser(), query=params).total
+    results["staff_total"] = search_page(user=staff, query=params).total
     return results
 
 

@@ -118,8 +118,7 @@ HOME_COUNTS_SECONDS = 300
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    params = search.SearchParams()
-    result = search.search_datasets(user=request.user, params=params)
+    facets = search.dataset_facets(user=request.user, query=search.DatasetQuery())
     # The headline numbers add up every visible file: worth a few minutes of cache.
     who = f"user:{request.user.pk}" if request.user.is_authenticated else "anonymous"
     counts = cache.get_or_set(
@@ -133,15 +132,15 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "recent": selectors.recent_datasets(user=request.user),
             "counts": counts,
-            "facets": {facet.name: facet for facet in result.facets},
+            "facets": {facet.name: facet for facet in facets},
         },
     )
 
 
 @require_safe
 def dataset_list(request: HttpRequest) -> HttpResponse:
-    params, problems = search.SearchParams.from_query(request.GET)
-    result = search.search_datasets(user=request.user, params=params)
+    query, problems = search.DatasetQuery.from_query(request.GET)
+    result = search.search_page(user=request.user, query=query)
     previews = landing.previews_for(request.user, result.datasets)
     for dataset in result.datasets:
         dataset.preview = previews.get(dataset.pk)  # type: ignore[attr-defined]

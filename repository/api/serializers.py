@@ -33,10 +33,9 @@ from repository.models import (
     TokenScope,
     Visibility,
 )
-from repository.search import RANGE_BY_KEY
+from repository.search import RANGE_BY_KEY, Dated, Facet, Sort
 
 from .dois import DoiStatusSerializer
-from .filters import DATASET_ORDERINGS
 
 
 def _url(serializer: serializers.Field[Any, Any, Any, Any], viewname: str, **kwargs: Any) -> str:
@@ -82,7 +81,7 @@ class DatasetListQuerySerializer(serializers.Serializer[Any]):
         required=False, help_text="Created on or before this date (YYYY-MM-DD)."
     )
     ordering = serializers.ChoiceField(
-        choices=list(DATASET_ORDERINGS),
+        choices=list(Sort.ALL),
         required=False,
         default="",
         help_text="relevance (the default with `q`), newest (the default without), oldest, "
@@ -134,6 +133,8 @@ class DatasetListQuerySerializer(serializers.Serializer[Any]):
                 ranges.append((key, low, high))
         attrs["ranges"] = tuple(ranges)
         attrs["metadata"] = tuple(attrs.get("metadata") or ())
+        # The API's newest and oldest are by creation (the pages list by publication).
+        attrs["sort"], attrs["dated"] = attrs.pop("ordering", ""), Dated.CREATED
         if attrs.get("facets"):
             uncounted = sorted(FACETLESS_FILTERS & {k for k, v in attrs.items() if v})
             if uncounted:
@@ -161,6 +162,17 @@ FACETLESS_FILTERS = frozenset(
         "metadata",
     }
 )
+
+
+def facet_counts(facets: list[Facet]) -> dict[str, list[dict[str, Any]]]:
+    """The search page's facets as the dataset list's ``facets`` (value, label, count)."""
+    return {
+        facet.name: [
+            {"value": v.value, "label": v.label, "count": v.count, "selected": v.selected}
+            for v in facet.values
+        ]
+        for facet in facets
+    }
 
 
 class FileListQuerySerializer(serializers.Serializer[Any]):

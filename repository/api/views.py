@@ -31,7 +31,7 @@ from openem.api.pagination import DatasetPagination, FileCursorPagination, PageN
 from openem.api.throttling import MANIFESTS_SCOPE
 from openem.api.views import ApiView
 from openem.errors import NotAllowed
-from repository import access, downloads, manifests, services, tokens
+from repository import access, downloads, manifests, search, services, tokens
 from repository.access import Action
 from repository.models import ApiToken, DataFile, Dataset, Facility, Instrument, Project
 
@@ -168,17 +168,17 @@ class DatasetListView(ApiView[Dataset]):
         params.is_valid(raise_exception=True)
         wanted = dict(params.validated_data)
         with_facets = wanted.pop("facets", False)
-        query = filters.DatasetQuery(**wanted)
-        facets = filters.dataset_facets(user=request.user, query=query) if with_facets else None
+        query = search.DatasetQuery(**wanted)
+        facets = search.dataset_facets(user=request.user, query=query) if with_facets else None
         paginator = self.paginator
         assert isinstance(paginator, DatasetPagination)
         page = paginator.paginate_queryset(
-            filters.dataset_search(user=request.user, query=query),
+            search.dataset_search(user=request.user, query=query),
             request,
             view=self,
-            count_key=filters.dataset_count_cache_key(user=request.user, query=query),
-            counter=lambda: filters.dataset_count(user=request.user, query=query),
-            extra={"facets": facets} if facets is not None else None,
+            count_key=search.dataset_count_cache_key(user=request.user, query=query),
+            counter=lambda: search.dataset_count(user=request.user, query=query),
+            extra={"facets": s.facet_counts(facets)} if facets is not None else None,
         )
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 

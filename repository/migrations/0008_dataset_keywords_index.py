@@ -1,6 +1,6 @@
 """PostgreSQL: a GIN index of the lower-cased keywords, so that the API's ``?keyword=`` (a whole
 keyword, any case) is a containment test on the index instead of a scan of every dataset's
-keywords as text. The expression is the one ``repository.api.filters.LowerKeywords`` renders."""
+keywords as text. The expression is the one ``repository.search.filters.LowerKeywords`` renders."""
 
 from django.db import migrations
 

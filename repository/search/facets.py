@@ -35,7 +35,7 @@ from .. import access
 from ..models import Dataset, Facility, Instrument, Technique, Visibility
 from .cells import SQL, cell_rows, public_cells
 from .columns import Detectors, listed_year, uses_full_text
-from .query import FACETS, PAGE_SIZE, SearchParams
+from .query import FACETS, PAGE_SIZE, DatasetQuery
 
 FACET_SHOWN = 12
 #: Enough memory for the facet passes to hash every grouping set instead of sorting on disk.
@@ -71,11 +71,11 @@ class Facet:
         return max(0, len(self.values) - len(self.shown))
 
 
-def facet_filters(params: SearchParams) -> dict[str, Q]:
+def facet_filters(query: DatasetQuery) -> dict[str, Q]:
     """One filter per facet with chosen values (the values of a facet are OR-ed), on the
     columns of the facet index, so that counting stays an index-only scan."""
     filters: dict[str, Q] = {}
-    for name, values in params.filters:
+    for name, values in query.filters:
         if name == "technique":
             filters[name] = Q(technique__in=values)
         elif name == "facility":
@@ -136,7 +136,7 @@ def facet_counts(
     filters: Mapping[str, Q],
     *,
     user: Any,
-    params: SearchParams,
+    query: DatasetQuery,
     rank: Any = None,
 ) -> tuple[dict[str, Counts], int | None, list[int] | None]:
     """Counts per facet value, each facet counted with every filter but its own, and the
@@ -151,14 +151,14 @@ def facet_counts(
     """
     names = facet_names(user)
     if uses_full_text():
-        flags = _flag_sql(params)
-        if rank is not None and params.q:
-            offset = (params.page - 1) * PAGE_SIZE
+        flags = _flag_sql(query)
+        if rank is not None and query.q:
+            offset = (query.page - 1) * PAGE_SIZE
             source = _dataset_rows(narrowed, rank=rank)
             return _grouped_counts([source], names, flags, page_offset=offset)
-        sources = _facet_sources(narrowed, user, params)
+        sources = _facet_sources(narrowed, user, query)
         # Rows of single datasets collapse into their combinations first; cells already are.
-        collapse = bool(params.q or params.ranges)
+        collapse = query.narrows
         return _grouped_counts(sources, names, flags, collapse=collapse)
     counts: dict[str, Counts] = {}
     for name in names:
@@ -189,16 +189,16 @@ _ROW_COLUMNS = (
 )
 
 
-def _facet_sources(narrowed: QuerySet[Dataset], user: Any, params: SearchParams) -> list[SQL]:
+def _facet_sources(narrowed: QuerySet[Dataset], user: Any, query: DatasetQuery) -> list[SQL]:
     """The rows the facets count, as SQL of (:data:`_ROW_COLUMNS`, n) rows.
 
-    Words and ranges need each matching dataset. Without them (the home page, browsing by
+    Words, ranges and the other filters need each matching dataset. Without them (the home page, browsing by
     facets) the datasets everyone may see are counted from the cells of migration 0005, by
     (status, visibility) as ``repository.access`` rules for anonymous visitors; a signed-in
     user's own datasets outside those cells (private, drafts of their projects and
     facilities) are added one by one, and a site admin, who sees all, counts every cell.
     """
-    if params.q or params.ranges or access.confined_facility_id(user) is not None:
+    if query.narrows or access.confined_facility_id(user) is not None:
         return [_dataset_rows(narrowed)]
     if access.is_site_admin(user):
         return [cell_rows(None)]
@@ -247,11 +247,11 @@ _PAGE_COLUMNS = ("page_id", "page_rank", "page_created")
 _PAGE_ORDER = "page_rank DESC, page_created DESC, page_id DESC"
 
 
-def _flag_sql(params: SearchParams) -> dict[str, SQL]:
+def _flag_sql(query: DatasetQuery) -> dict[str, SQL]:
     """The filter of each facet with chosen values, on the columns of the facet rows (the
     same conditions as :func:`_facet_filters`, which filters the datasets listed)."""
     flags: dict[str, SQL] = {}
-    for name, values in params.filters:
+    for name, values in query.filters:
         if name in ("technique", "licence", "visibility"):
             flags[name] = (f"{name} = ANY(%s)", [list(values)])
         elif name == "facility":
@@ -410,30 +410,30 @@ def _label_counts(name: str, rows: list[tuple[Any, int]]) -> Counts:
     return _ranked((value, names.get(value, value), n) for value, n in rows)
 
 
-def facets_of(counts: Mapping[str, Counts], params: SearchParams) -> list[Facet]:
+def facets_of(counts: Mapping[str, Counts], query: DatasetQuery) -> list[Facet]:
     facets = []
     for name, label in FACETS:
         if name not in counts:
             continue
         facet_counts = counts[name]
         only_published = set(facet_counts) <= {Visibility.PUBLIC, Visibility.EMBARGOED}
-        if name == "visibility" and only_published and not params.values("visibility"):
+        if name == "visibility" and only_published and not query.values("visibility"):
             continue  # nothing non-public to tell apart: no facet to show
-        selected = set(params.values(name))
+        selected = set(query.values(name))
         values = [
             FacetValue(
                 value=value,
                 label=label_,
                 count=count,
                 selected=value in selected,
-                url=params.toggled(name, value).url(),
+                url=query.toggled(name, value).url(),
             )
             for value, (label_, count) in facet_counts.items()
         ]
         # a selected value with no match left still shows, so that it can be removed
         values.extend(
             FacetValue(
-                value, fallback_label(name, value), 0, True, params.toggled(name, value).url()
+                value, fallback_label(name, value), 0, True, query.toggled(name, value).url()
             )
             for value in selected - set(facet_counts)
         )

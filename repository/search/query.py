@@ -1,12 +1,15 @@
-"""What a search asks for: the parsed request (:class:`SearchParams`), its limits, and the
-shareable URL that gives the same result to anyone allowed to see it.
+"""What a search asks for: :class:`DatasetQuery`, the one query type of the search page and
+the API's dataset list, its limits, and the shareable URL that gives the same result to
+anyone allowed to see it.
 
-A query string is read leniently (:meth:`SearchParams.from_query`): what cannot be understood
-is dropped and named in messages, so that a hand-edited URL still gives a page.
+The page reads a query string leniently (:meth:`DatasetQuery.from_query`): what cannot be
+understood is dropped and named in messages, so that a hand-edited URL still gives a page.
+The API's input serializer validates its query string strictly and builds the same type.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -15,7 +18,9 @@ from urllib.parse import urlencode
 
 from django.http import QueryDict
 
-from .ranges import RANGES, RangeSpec, format_number
+from metadata.search import Condition
+
+from .ranges import RANGES, Range, RangeSpec, format_number
 
 PAGE_SIZE = 20
 #: Deeper pages than this are refused with a message (narrow the search instead): OFFSET
@@ -26,10 +31,24 @@ MAX_VALUES_PER_FACET = 20
 
 
 class Sort:
-    RELEVANCE = "relevance"
+    RELEVANCE = "relevance"  # with words; without them (or without ranking), newest first
     NEWEST = "newest"
+    OLDEST = "oldest"
     TITLE = "title"
+    TITLE_DESCENDING = "-title"
+    #: The orders the search page offers.
     CHOICES = ((RELEVANCE, "Relevance"), (NEWEST, "Newest first"), (TITLE, "Title A-Z"))
+    #: The orders the API's ``ordering`` takes.
+    ALL = (RELEVANCE, NEWEST, OLDEST, TITLE, TITLE_DESCENDING)
+
+
+class Dated:
+    """Which date orders the datasets newest (and oldest) first."""
+
+    #: When it was listed: published, or created for drafts (the pages).
+    LISTED = "listed"
+    #: When it was created (the API).
+    CREATED = "created"
 
 
 FACETS: tuple[tuple[str, str], ...] = (
@@ -42,22 +61,52 @@ FACETS: tuple[tuple[str, str], ...] = (
     ("visibility", "Visibility"),
 )
 FACET_LABELS = dict(FACETS)
+FACET_NAMES = tuple(FACET_LABELS)
 
 
 @dataclass(frozen=True)
-class SearchParams:
-    """One search as asked for in a URL; immutable, so building links never changes it."""
+class DatasetQuery:
+    """One search of datasets; immutable, so building links never changes it.
+
+    A facet (technique, facility slug, instrument id, detector, year, licence, visibility)
+    takes one value or several, which are OR-ed (one value may be given as such); everything
+    else must hold as well. ``status`` to ``metadata`` are filters of the API's list that the
+    page does not offer and no facet counts."""
 
     q: str = ""
+    technique: tuple[str, ...] = ()
+    facility: tuple[str, ...] = ()
+    instrument: tuple[str, ...] = ()
+    detector: tuple[str, ...] = ()
+    year: tuple[str, ...] = ()
+    licence: tuple[str, ...] = ()
+    visibility: tuple[str, ...] = ()
+    #: ``(key, low, high)`` of :data:`~repository.search.ranges.RANGES`
+    ranges: tuple[Range, ...] = ()
+    status: str = ""
+    kind: str = ""
+    project: str = ""
+    keyword: str = ""
+    created_after: dt.date | None = None
+    created_before: dt.date | None = None
+    metadata: tuple[Condition, ...] = ()
     sort: str = ""
+    dated: str = Dated.LISTED
     page: int = 1
-    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    ranges: tuple[tuple[str, float | None, float | None], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "q", " ".join(self.q.split())[:MAX_QUERY_LENGTH])
+        for name in FACET_NAMES:
+            value: Any = getattr(self, name)
+            if value is None:
+                object.__setattr__(self, name, ())
+            elif isinstance(value, str | int):  # one value
+                object.__setattr__(self, name, (str(value),))
 
     # -- reading a request -------------------------------------------------------------------
 
     @classmethod
-    def from_query(cls, data: QueryDict | Mapping[str, Any]) -> tuple[SearchParams, list[str]]:
+    def from_query(cls, data: QueryDict | Mapping[str, Any]) -> tuple[DatasetQuery, list[str]]:
         """Parse a query string leniently: what cannot be understood is dropped and named in
         the returned messages, so a hand-edited URL still gives a page, never an error."""
         problems: list[str] = []
@@ -77,14 +126,13 @@ class SearchParams:
                 "the filters instead."
             )
             page = MAX_PAGE
-        filters = []
-        for name, _label in FACETS:
+        filters: dict[str, Any] = {}
+        for name in FACET_NAMES:
             values = tuple(dict.fromkeys(v.strip() for v in getlist(name) if v and v.strip()))
             if len(values) > MAX_VALUES_PER_FACET:
                 problems.append(f"At most {MAX_VALUES_PER_FACET} values per filter are used.")
                 values = values[:MAX_VALUES_PER_FACET]
-            if values:
-                filters.append((name, values))
+            filters[name] = values
         ranges = []
         for spec in RANGES:
             low = _number(data.get(f"{spec.key}_min"), spec, "minimum", problems)
@@ -94,9 +142,7 @@ class SearchParams:
                 low, high = high, low
             if low is not None or high is not None:
                 ranges.append((spec.key, low, high))
-        return cls(
-            q=q, sort=sort, page=page, filters=tuple(filters), ranges=tuple(ranges)
-        ), problems
+        return cls(q=q, sort=sort, page=page, ranges=tuple(ranges), **filters), problems
 
     # -- what it asks for ----------------------------------------------------------------------
 
@@ -107,7 +153,29 @@ class SearchParams:
         return Sort.RELEVANCE if self.q else Sort.NEWEST
 
     def values(self, facet: str) -> tuple[str, ...]:
-        return dict(self.filters).get(facet, ())
+        values: tuple[str, ...] = getattr(self, facet)
+        return values
+
+    @property
+    def filters(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """``(facet, values)`` of the facets with chosen values, in the order of FACETS."""
+        return tuple((name, self.values(name)) for name in FACET_NAMES if self.values(name))
+
+    @property
+    def narrows(self) -> bool:
+        """Whether it asks for more than facet values (words, ranges, the API's other
+        filters): then each matching dataset is read, the facet cells cannot say."""
+        return bool(
+            self.q
+            or self.ranges
+            or self.status
+            or self.kind
+            or self.project
+            or self.keyword
+            or self.created_after
+            or self.created_before
+            or self.metadata
+        )
 
     def range(self, key: str) -> tuple[float | None, float | None]:
         for name, low, high in self.ranges:
@@ -122,6 +190,7 @@ class SearchParams:
     # -- shareable URLs --------------------------------------------------------------------------
 
     def query_pairs(self) -> list[tuple[str, str]]:
+        """The search page's query string of what the page offers (not the API's filters)."""
         pairs: list[tuple[str, str]] = []
         if self.q:
             pairs.append(("q", self.q))
@@ -143,21 +212,19 @@ class SearchParams:
         pairs = self.query_pairs()
         return "?" + urlencode(pairs) if pairs else "?"
 
-    def toggled(self, facet: str, value: str) -> SearchParams:
+    def toggled(self, facet: str, value: str) -> DatasetQuery:
         current = self.values(facet)
         values = tuple(v for v in current if v != value) if value in current else (*current, value)
-        filters = tuple((n, v) for n, v in self.filters if n != facet)
-        if values:
-            filters = tuple(sorted((*filters, (facet, values)), key=_facet_order))
-        return replace(self, filters=filters, page=1)
+        changed: dict[str, Any] = {facet: values}
+        return replace(self, page=1, **changed)
 
-    def without_range(self, key: str) -> SearchParams:
+    def without_range(self, key: str) -> DatasetQuery:
         return replace(self, ranges=tuple(r for r in self.ranges if r[0] != key), page=1)
 
-    def with_page(self, page: int) -> SearchParams:
+    def with_page(self, page: int) -> DatasetQuery:
         return replace(self, page=page)
 
-    def with_sort(self, sort: str) -> SearchParams:
+    def with_sort(self, sort: str) -> DatasetQuery:
         return replace(self, sort=sort, page=1)
 
 
@@ -196,7 +263,3 @@ def _number(raw: Any, spec: RangeSpec, which: str, problems: list[str]) -> float
         problems.append(f"{spec.label}: the {which} must be a finite number; ignored it.")
         return None
     return value
-
-
-def _facet_order(item: tuple[str, tuple[str, ...]]) -> int:
-    return [name for name, _ in FACETS].index(item[0])

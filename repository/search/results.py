@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from ..models import Dataset
 from .facets import Facet, fallback_label
-from .query import FACET_LABELS, MAX_PAGE, PAGE_SIZE, SearchParams, Sort
+from .query import FACET_LABELS, MAX_PAGE, PAGE_SIZE, DatasetQuery, Sort
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class ActiveFilter:
 
 @dataclass
 class SearchResult:
-    params: SearchParams
+    params: DatasetQuery
     datasets: list[Dataset]
     total: int
     facets: list[Facet]
@@ -79,7 +79,7 @@ class SearchResult:
 
 
 def active_filters(
-    params: SearchParams, facets: Sequence[Facet], range_labels: Mapping[str, str]
+    params: DatasetQuery, facets: Sequence[Facet], range_labels: Mapping[str, str]
 ) -> list[ActiveFilter]:
     labels = {(f.name, v.value): v.label for f in facets for v in f.values}
     active = []

@@ -15,7 +15,7 @@ from django.http import QueryDict
 
 from repository import search
 from repository.models import Dataset, DatasetStatus, Technique
-from repository.search import SearchParams, search_datasets
+from repository.search import DatasetQuery, search_page
 from tests.factories import DatasetFactory, InstrumentFactory
 
 from .conftest import Catalogue, spa_metadata
@@ -28,9 +28,9 @@ def titles(result: search.SearchResult) -> list[str]:
 
 
 def run(user: Any, query: str) -> search.SearchResult:
-    params, problems = SearchParams.from_query(QueryDict(query))
+    params, problems = DatasetQuery.from_query(QueryDict(query))
     assert problems == []
-    return search_datasets(user=user, params=params)
+    return search_page(user=user, query=params)
 
 
 def facet_counts(result: search.SearchResult, name: str) -> dict[str, int]:
@@ -114,7 +114,7 @@ def test_relevance_ranks_title_matches_above_description_matches(world: Any) -> 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the GIN index is PostgreSQL's")
 def test_the_search_uses_the_gin_index_of_the_stored_document(catalogue: Catalogue) -> None:
-    params, _ = SearchParams.from_query(QueryDict("q=apoferritin"))
+    params, _ = DatasetQuery.from_query(QueryDict("q=apoferritin"))
     queryset, _rank = search.text_search(Dataset.objects.order_by(), params.q)
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
@@ -217,7 +217,7 @@ def test_pages_and_result_count(world: Any) -> None:
 
 
 def test_lenient_parsing_names_what_it_ignored() -> None:
-    params, problems = SearchParams.from_query(
+    params, problems = DatasetQuery.from_query(
         QueryDict("q=ok&sort=weird&page=-3&pixel_size_min=abc&voltage_min=300&voltage_max=100")
     )
     assert params.sort == "" and params.page == 1
@@ -228,10 +228,10 @@ def test_lenient_parsing_names_what_it_ignored() -> None:
 
 
 def test_urls_round_trip_and_toggle() -> None:
-    params, _ = SearchParams.from_query(
+    params, _ = DatasetQuery.from_query(
         QueryDict("q=apoferritin&technique=spa&pixel_size_max=1.5&sort=title&page=3")
     )
-    again, _ = SearchParams.from_query(QueryDict(params.url()[1:]))
+    again, _ = DatasetQuery.from_query(QueryDict(params.url()[1:]))
     assert again == params
     added = params.toggled("technique", "subtomo")
     assert dict(parse_qsl(added.url()[1:]))["q"] == "apoferritin"
