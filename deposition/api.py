@@ -12,14 +12,16 @@ from typing import Any
 from django.http import FileResponse, HttpResponse
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 import storage
+from deposition import api_docs as docs
 from deposition import selectors, services
+from deposition.api_docs import PID, TARGET
 from deposition.documents import build_document
 from deposition.models import Deposition, DepositionState, DepositionTarget
 from openem.api.authentication import TokenScopePermission
@@ -29,21 +31,6 @@ from openem.errors import NotFound
 from repository.models import Dataset
 
 AUTHENTICATED = [TokenScopePermission, permissions.IsAuthenticated]
-PID = OpenApiParameter(
-    "pid",
-    str,
-    OpenApiParameter.PATH,
-    description="The dataset's identifier, e.g. `oem-7k2m9q4x1z`.",
-)
-TARGET = OpenApiParameter(
-    "target",
-    str,
-    OpenApiParameter.PATH,
-    enum=DepositionTarget.values,
-    description="The archive: `empiar` (raw images) or `emdb` (maps).",
-)
-
-
 # --- serializers ----------------------------------------------------------------------------------
 
 
@@ -174,8 +161,7 @@ class DepositionListView(DepositionApiView):
     @extend_schema(
         operation_id="depositions_list",
         summary="A dataset's depositions",
-        description="Curators: the EMPIAR and EMDB depositions of a dataset, with their states "
-        "and validation reports (targets not started yet are left out).",
+        description=docs.DEPOSITIONS_LIST,
         parameters=[PID],
         responses={200: DepositionSerializer(many=True), **error_responses(401, 403, 404, 429)},
     )
@@ -189,8 +175,7 @@ class DepositionDetailView(DepositionApiView):
     @extend_schema(
         operation_id="depositions_retrieve",
         summary="A deposition",
-        description="State, validation report (JSON path, message, where to fix it), what was "
-        "filled from which file, package and accession.",
+        description=docs.DEPOSITIONS_RETRIEVE,
         parameters=[PID, TARGET],
         responses={200: DepositionSerializer, **error_responses(401, 403, 404, 429)},
     )
@@ -202,9 +187,7 @@ class DepositionValidateView(DepositionApiView):
     @extend_schema(
         operation_id="depositions_validate",
         summary="Build and validate the deposition document",
-        description="Builds the EMPIAR JSON or EMDB XML from the dataset as it is now and "
-        "checks it against the official schema and the stricter checks. State: `validated` "
-        "when valid, `draft` otherwise; the report says what to fix.",
+        description=docs.DEPOSITIONS_VALIDATE,
         parameters=[PID, TARGET],
         request=None,
         responses={200: DepositionSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
@@ -221,8 +204,7 @@ class DepositionPackageView(DepositionApiView):
     @extend_schema(
         operation_id="depositions_package",
         summary="Package a validated deposition",
-        description="Queues the package: the files are copied inside the object store into "
-        "the archive's layout, with the document, a thumbnail and a SHA-256 manifest.",
+        description=docs.DEPOSITIONS_PACKAGE,
         parameters=[PID, TARGET],
         request=None,
         responses={202: DepositionSerializer, **error_responses(401, 403, 404, 409, 429)},
@@ -258,12 +240,11 @@ class DepositionAccessionView(DepositionApiView):
     @extend_schema(
         operation_id="depositions_record_accession",
         summary="Record the accession code",
-        description="The archive's code (EMPIAR-NNNNN, EMD-NNNNN) is written to the dataset's "
-        "cross-references and the audit trail.",
+        description=docs.DEPOSITIONS_RECORD_ACCESSION,
         parameters=[PID, TARGET],
         request=AccessionInputSerializer,
         responses={200: DepositionSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
-        examples=[OpenApiExample("EMPIAR", request_only=True, value={"accession": "EMPIAR-12345"})],
+        examples=docs.DEPOSITIONS_RECORD_ACCESSION_EXAMPLES,
     )
     def post(self, request: Request, pid: str, target: str) -> Response:
         data = AccessionInputSerializer(data=request.data)
@@ -299,9 +280,7 @@ class EmpiarEntryView(DepositionApiView):
     @extend_schema(
         operation_id="depositions_empiar_create_entry",
         summary="Create or update the EMPIAR entry (dry run by default)",
-        description="Sends the packaged JSON to EMPIAR's deposit_entry (redeposit_entry when "
-        "the entry exists) and the thumbnail to image_upload; optionally grants rights. "
-        "`dry_run` is true unless you send false.",
+        description=docs.DEPOSITIONS_EMPIAR_CREATE_ENTRY,
         parameters=[PID],
         request=EmpiarActionInputSerializer,
         responses={
@@ -331,8 +310,7 @@ class EmpiarSubmitView(DepositionApiView):
     @extend_schema(
         operation_id="depositions_empiar_submit",
         summary="Submit the EMPIAR entry (dry run by default)",
-        description="After the data transfer: EMPIAR's submit_entry. Live, the deposition "
-        "becomes `submitted` and keeps the accession code EMPIAR returns.",
+        description=docs.DEPOSITIONS_EMPIAR_SUBMIT,
         parameters=[PID],
         request=EmpiarActionInputSerializer,
         responses={
@@ -357,9 +335,7 @@ class DepositionDocumentView(DepositionApiView):
     @extend_schema(
         operation_id="depositions_document",
         summary="The deposition document",
-        description="The last document checked (EMPIAR JSON, EMDB XML), or with "
-        "`?format=mmcif` the PDBx/mmCIF em_* categories built now. The header "
-        "`X-OpenEM-Valid` says whether it validates; an invalid one is named INVALID-...",
+        description=docs.DEPOSITIONS_DOCUMENT,
         parameters=[
             PID,
             TARGET,
@@ -409,7 +385,7 @@ class DepositionManifestView(DepositionApiView):
     @extend_schema(
         operation_id="depositions_manifest",
         summary="The package manifest",
-        description="Every file of the package with its path, size and SHA-256 (JSON).",
+        description=docs.DEPOSITIONS_MANIFEST,
         parameters=[PID, TARGET],
         responses={
             (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT),

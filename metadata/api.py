@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,34 +23,13 @@ from openem.api.exceptions import error_responses
 from openem.api.pagination import PageNumberPagination
 from openem.api.views import ApiView
 
+from . import api_docs as docs
 from . import selectors
+from .api_docs import NAME, VERSION
 from .models import MetadataSchema, SchemaStatus
 
 READ_ONLY = [TokenScopePermission, permissions.AllowAny]
 LATEST = "latest"
-
-NAME = OpenApiParameter(
-    "name", str, OpenApiParameter.PATH, description="The schema's name, e.g. `spa`."
-)
-VERSION = OpenApiParameter(
-    "version",
-    str,
-    OpenApiParameter.PATH,
-    description="A version, e.g. `1.0.2`, or `latest` for the newest active version.",
-)
-EXAMPLE_BASE = "https://openem.example.org/api/v1"
-EXAMPLE_SCHEMA = {
-    "name": "spa",
-    "version": "1.0.2",
-    "url": f"{EXAMPLE_BASE}/schemas/spa/1.0.2/",
-    "document_url": f"{EXAMPLE_BASE}/schemas/spa/1.0.2/document",
-    "title": "OSC-EM single-particle acquisition",
-    "techniques": ["spa"],
-    "status": "active",
-    "builtin": True,
-    "source_url": "https://github.com/osc-em/OSC-EM",
-    "created": "2026-11-01T09:00:00Z",
-}
 
 
 class SchemaSerializer(serializers.ModelSerializer[MetadataSchema]):
@@ -125,11 +104,10 @@ class SchemaListView(ApiView[MetadataSchema]):
     @extend_schema(
         operation_id="schemas_list",
         summary="List metadata schemas",
-        description="Every version of every metadata schema the portal knows (OSC-EM built-ins "
-        "and imported ones), by name, newest first.",
+        description=docs.SCHEMAS_LIST,
         parameters=[SchemaListQuerySerializer],
         responses={200: SchemaSerializer(many=True), **error_responses(400, 429)},
-        examples=[OpenApiExample("A page of schemas", response_only=True, value=EXAMPLE_SCHEMA)],
+        examples=docs.SCHEMAS_LIST_EXAMPLES,
     )
     def get(self, request: Request) -> Response:
         params = SchemaListQuerySerializer(data=request.query_params)
@@ -152,7 +130,7 @@ class SchemaDetailView(ApiView[MetadataSchema]):
         summary="One version of a metadata schema",
         parameters=[NAME, VERSION],
         responses={200: SchemaSerializer, **error_responses(404, 429)},
-        examples=[OpenApiExample("A schema", response_only=True, value=EXAMPLE_SCHEMA)],
+        examples=docs.SCHEMAS_RETRIEVE_EXAMPLES,
     )
     def get(self, request: Request, name: str, version: str) -> Response:
         return Response(self.get_serializer(_schema(name, version)).data)
@@ -164,8 +142,7 @@ class SchemaDocumentView(ApiView[MetadataSchema]):
     @extend_schema(
         operation_id="schemas_document",
         summary="The JSON Schema document of a schema version",
-        description="The document metadata is validated against (JSON Schema), as stored: "
-        "use it to check metadata before sending it.",
+        description=docs.SCHEMAS_DOCUMENT,
         parameters=[NAME, VERSION],
         responses={200: OpenApiTypes.OBJECT, **error_responses(404, 429)},
     )

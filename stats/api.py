@@ -18,6 +18,7 @@ from openem.api.views import ApiView
 from repository import access
 from repository.models import Dataset
 
+from . import api_docs as docs
 from . import selectors
 
 READ_ONLY = [TokenScopePermission, permissions.AllowAny]
@@ -83,9 +84,7 @@ class DatasetUsageView(ApiView[Dataset]):
     @extend_schema(
         operation_id="datasets_usage",
         summary="A dataset's usage",
-        description="COUNTER Code of Practice for Research Data figures of the dataset, all "
-        "versions together, people and scripts, robots left out: views are investigations, "
-        "downloads are requests; totals and per month. Updated by the periodic aggregation.",
+        description=docs.DATASETS_USAGE,
         parameters=[OpenApiParameter("pid", str, OpenApiParameter.PATH)],
         responses={200: DatasetUsageSerializer, **error_responses(404, 429)},
     )
@@ -109,9 +108,7 @@ class UsageReportView(ApiView[Dataset]):
     @extend_schema(
         operation_id="stats_report",
         summary="Monthly dataset usage report (SUSHI)",
-        description="A COUNTER dataset report (Make Data Count's SUSHI JSON: report-header, "
-        "report-datasets with performance per month and access method) for the datasets you "
-        "may see.",
+        description=docs.STATS_REPORT,
         parameters=[ReportQuerySerializer],
         responses={
             200: inline_serializer(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,6 +24,7 @@ from repository.models import Facility, FacilityMembership, Project, ProjectMemb
 from .. import services
 from ..models import AccessRequest, Invitation, RequestState
 from ..selectors import open_invitations
+from . import docs
 from . import serializers as s
 
 AUTHENTICATED = [TokenScopePermission, permissions.IsAuthenticated]
@@ -67,13 +68,6 @@ def _created(invitation: Invitation, secret: str) -> Response:
     return Response(body, status=status.HTTP_201_CREATED)
 
 
-INVITATION_EXAMPLE = OpenApiExample(
-    "Invite by e-mail, to be accepted with edu-ID",
-    request_only=True,
-    value={"email": "ada.lovelace@unibas.ch", "via": "eduid"},
-)
-
-
 class FacilityPeopleView(PeopleView):
     serializer_class = s.StaffSerializer
 
@@ -115,7 +109,7 @@ class FacilityPersonView(PeopleView):
         operation_id="facility_people_remove",
         tags=TAGS,
         summary="Take a person's role at a facility away",
-        description="A facility keeps at least one curator (409 otherwise).",
+        description=docs.FACILITY_PEOPLE_REMOVE,
         parameters=[SLUG, USER_ID],
         responses={204: None, **error_responses(401, 403, 404, 409, 429)},
     )
@@ -143,12 +137,11 @@ class FacilityInvitationsView(PeopleView):
         operation_id="facility_invitations_create",
         tags=TAGS,
         summary="Invite someone as staff or curator of a facility",
-        description="The link is e-mailed to the address, expires after OPENEM_INVITATION_DAYS "
-        "and works once.",
+        description=docs.FACILITY_INVITATIONS_CREATE,
         parameters=[SLUG],
         request=s.FacilityInviteInputSerializer,
         responses={201: s.InvitationCreatedSerializer, **error_responses(400, 401, 403, 404, 429)},
-        examples=[INVITATION_EXAMPLE],
+        examples=docs.FACILITY_INVITATIONS_CREATE_EXAMPLES,
     )
     def post(self, request: Request, slug: str) -> Response:
         facility = self.facility(request, slug)
@@ -167,7 +160,7 @@ class FacilityAccessRequestsView(PeopleView):
         operation_id="facility_access_requests_list",
         tags=TAGS,
         summary="Pending requests for a role at a facility",
-        description="Filed by a first sign-in that matched the facility's sign-up rule.",
+        description=docs.FACILITY_ACCESS_REQUESTS_LIST,
         parameters=[SLUG],
         responses={
             200: s.AccessRequestSerializer(many=True),
@@ -215,7 +208,7 @@ class ProjectMembersView(PeopleView):
         operation_id="project_members_list",
         tags=TAGS,
         summary="A project's members",
-        description="Members see and edit the project's non-public datasets.",
+        description=docs.PROJECT_MEMBERS_LIST,
         parameters=[CODE],
         responses={200: s.PersonSerializer(many=True), **error_responses(401, 403, 404, 429)},
     )
@@ -235,7 +228,7 @@ class ProjectMemberView(PeopleView):
         operation_id="project_members_remove",
         tags=TAGS,
         summary="Remove a member from a project",
-        description="They no longer see its non-public datasets.",
+        description=docs.PROJECT_MEMBERS_REMOVE,
         parameters=[CODE, USER_ID],
         responses={204: None, **error_responses(401, 403, 404, 429)},
     )
@@ -263,12 +256,11 @@ class ProjectInvitationsView(PeopleView):
         operation_id="project_invitations_create",
         tags=TAGS,
         summary="Invite someone into a project",
-        description="The link is e-mailed to the address, expires after OPENEM_INVITATION_DAYS "
-        "and works once.",
+        description=docs.PROJECT_INVITATIONS_CREATE,
         parameters=[CODE],
         request=s.ProjectInviteInputSerializer,
         responses={201: s.InvitationCreatedSerializer, **error_responses(400, 401, 403, 404, 429)},
-        examples=[INVITATION_EXAMPLE],
+        examples=docs.PROJECT_INVITATIONS_CREATE_EXAMPLES,
     )
     def post(self, request: Request, code: str) -> Response:
         project = self.project(request, code)

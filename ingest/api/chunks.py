@@ -19,7 +19,8 @@ from openem.api.views import ApiView
 from openem.errors import ValidationFailed
 from repository.models import DataFile, FileState
 
-from .docs import CHUNK_DESCRIPTION, CHUNK_EXAMPLES, CHUNK_REQUEST, FILE_ID, SESSION_ID
+from . import docs
+from .docs import CHUNK_REQUEST, FILE_ID, SESSION_ID
 from .lookups import AUTHENTICATED, get_session_file
 
 _CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
@@ -91,11 +92,10 @@ class ContentView(ApiView[DataFile]):
     @extend_schema(
         operation_id="uploads_content_offset",
         summary="How many bytes of a file have arrived",
-        description="Local storage: where a resumed chunked upload continues. Also answered "
-        "to HEAD, in the `Upload-Offset` header.",
+        description=docs.UPLOADS_CONTENT_OFFSET,
         parameters=[SESSION_ID, FILE_ID],
         responses={200: s.ChunkOffsetSerializer, **error_responses(401, 403, 404, 409, 429)},
-        examples=CHUNK_EXAMPLES[:1],
+        examples=docs.UPLOADS_CONTENT_OFFSET_EXAMPLES,
     )
     def get(self, request: Request, session_id: int, file_id: int) -> Response:
         datafile = get_session_file(request, session_id, file_id)
@@ -130,7 +130,7 @@ class ContentView(ApiView[DataFile]):
     @extend_schema(
         operation_id="uploads_content_put",
         summary="Send a chunk of a file",
-        description=CHUNK_DESCRIPTION,
+        description=docs.UPLOADS_CONTENT_PUT,
         parameters=[
             SESSION_ID,
             FILE_ID,
@@ -144,7 +144,7 @@ class ContentView(ApiView[DataFile]):
         ],
         request=CHUNK_REQUEST,
         responses={200: s.ChunkOffsetSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
-        examples=CHUNK_EXAMPLES,
+        examples=docs.UPLOADS_CONTENT_PUT_EXAMPLES,
     )
     def put(self, request: Request, session_id: int, file_id: int) -> Response:
         return self._chunk(request, session_id, file_id)
@@ -152,7 +152,7 @@ class ContentView(ApiView[DataFile]):
     @extend_schema(
         operation_id="uploads_content_post",
         summary="Send a chunk of a file (POST)",
-        description=CHUNK_DESCRIPTION + " The same as PUT, for clients that cannot send PUT.",
+        description=docs.UPLOADS_CONTENT_POST,
         parameters=[
             SESSION_ID,
             FILE_ID,
@@ -166,7 +166,7 @@ class ContentView(ApiView[DataFile]):
         ],
         request=CHUNK_REQUEST,
         responses={200: s.ChunkOffsetSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
-        examples=CHUNK_EXAMPLES,
+        examples=docs.UPLOADS_CONTENT_POST_EXAMPLES,
     )
     def post(self, request: Request, session_id: int, file_id: int) -> Response:
         return self._chunk(request, session_id, file_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,7 +17,8 @@ from openem.errors import ValidationFailed
 from repository.models import DataFile, FileState
 from repository.paths import starts_with
 
-from .docs import EXAMPLE_FILE, SESSION_ID, error_example
+from . import docs
+from .docs import SESSION_ID
 from .lookups import AUTHENTICATED, get_session, serializer_context
 
 
@@ -30,8 +31,7 @@ class UploadFilesView(ApiView[DataFile]):
     @extend_schema(
         operation_id="uploads_files_list",
         summary="List the files of an upload session",
-        description="Cursor-paginated (follow `next`, up to 1000 per page). A resuming client "
-        "sends the bytes of the files still `registered`, as each one's `upload` says.",
+        description=docs.UPLOADS_FILES_LIST,
         parameters=[
             SESSION_ID,
             OpenApiParameter(
@@ -59,52 +59,14 @@ class UploadFilesView(ApiView[DataFile]):
     @extend_schema(
         operation_id="uploads_files_register",
         summary="Register files (batch)",
-        description="Up to 10,000 files per request: relative path, size in bytes (0 allowed) "
-        "and, optionally, the SHA-256 that ingest must find. All or nothing: if any entry is "
-        "refused, none is registered and `details` lists every problem with its `index`. "
-        "Each registered file comes back with its id and how to send its bytes.",
+        description=docs.UPLOADS_FILES_REGISTER,
         parameters=[SESSION_ID],
         request=s.RegisterFilesInputSerializer,
         responses={
             201: s.RegisteredFilesSerializer,
             **error_responses(400, 401, 403, 404, 409, 429),
         },
-        examples=[
-            OpenApiExample(
-                "Two movies",
-                request_only=True,
-                value={
-                    "files": [
-                        {
-                            "path": "Images-Disc1/GridSquare_1/Data/FoilHole_1_Data_2.eer",
-                            "size": 402653184,
-                            "sha256": EXAMPLE_FILE["sha256"],
-                        },
-                        {"path": "Images-Disc1/GridSquare_1/GridSquare_1.xml", "size": 5120},
-                    ]
-                },
-            ),
-            OpenApiExample(
-                "Registered",
-                response_only=True,
-                status_codes=["201"],
-                value={"files": [EXAMPLE_FILE]},
-            ),
-            error_example(
-                "Refused entries",
-                "validation_failed",
-                "2 of 1000 files cannot be registered",
-                [
-                    {
-                        "index": 3,
-                        "path": "../etc/passwd",
-                        "message": "the file path '../etc/passwd' leaves the session folder ('..')",
-                    },
-                    {"index": 17, "path": "a/b.mrc", "message": "duplicate of entry 4"},
-                ],
-                "400",
-            ),
-        ],
+        examples=docs.UPLOADS_FILES_REGISTER_EXAMPLES,
     )
     def post(self, request: Request, session_id: int) -> Response:
         session = get_session(request, session_id)

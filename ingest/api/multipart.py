@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,15 +17,11 @@ from openem.api.throttling import UPLOAD_THROTTLES
 from openem.api.views import ApiView
 from repository.models import DataFile
 
+from . import docs
 from .docs import (
-    EXAMPLE_BASE,
-    EXAMPLE_FILE,
-    EXAMPLE_SIGNED_PART,
-    EXAMPLE_UPLOAD_ID,
     FILE_ID,
     SESSION_ID,
     UPLOAD_ID,
-    error_example,
 )
 from .lookups import AUTHENTICATED, file_url, get_session_file, serializer_context
 
@@ -65,39 +61,11 @@ class MultipartView(ApiView[DataFile]):
     @extend_schema(
         operation_id="uploads_multipart_start",
         summary="Start (or resume) the multipart upload of a file",
-        description="S3 storage. Idempotent: a file whose upload was started before gets the "
-        "same `upload_id` back, so an interrupted client lists the parts and continues. "
-        "`parts` (numbers with their CRC32) presigns part URLs in the same request: a file "
-        "of one part needs no other request to be signed.",
+        description=docs.UPLOADS_MULTIPART_START,
         parameters=[SESSION_ID, FILE_ID],
         request=s.MultipartStartInputSerializer,
         responses={200: s.MultipartStartSerializer, **error_responses(401, 403, 404, 409, 429)},
-        examples=[
-            OpenApiExample(
-                "Started",
-                value={
-                    "upload_id": EXAMPLE_UPLOAD_ID,
-                    "part_size": 16777216,
-                    "part_count": 24,
-                    "parts_url": f"{EXAMPLE_BASE}/uploads/42/files/1001/multipart/parts",
-                    "complete_url": f"{EXAMPLE_BASE}/uploads/42/files/1001/multipart/complete",
-                    "expires_in": 3600,
-                    "parts": [EXAMPLE_SIGNED_PART],
-                },
-            ),
-            OpenApiExample(
-                "With the first part's URL",
-                request_only=True,
-                value={"parts": [{"part_number": 1, "checksum_crc32": "kuFt+g=="}]},
-            ),
-            error_example(
-                "Already stored",
-                "conflict",
-                "Images-Disc1/FoilHole_1_Data_2.eer is already uploaded (stored)",
-                None,
-                "409",
-            ),
-        ],
+        examples=docs.UPLOADS_MULTIPART_START_EXAMPLES,
     )
     def post(self, request: Request, session_id: int, file_id: int) -> Response:
         datafile = get_session_file(request, session_id, file_id)
@@ -115,8 +83,7 @@ class MultipartView(ApiView[DataFile]):
     @extend_schema(
         operation_id="uploads_multipart_abort",
         summary="Abort the multipart upload of a file",
-        description="S3 drops the parts received; the file stays registered and can be "
-        "started again.",
+        description=docs.UPLOADS_MULTIPART_ABORT,
         parameters=[SESSION_ID, FILE_ID, UPLOAD_ID],
         responses={204: None, **error_responses(400, 401, 403, 404, 409, 429)},
     )
@@ -138,34 +105,11 @@ class MultipartPartsView(ApiView[DataFile]):
     @extend_schema(
         operation_id="uploads_multipart_parts_sign",
         summary="Presign part URLs",
-        description="Up to 1000 parts per request, each with its CRC32. PUT each part's "
-        "bytes to its URL (straight to S3) with the `headers` given and keep the `ETag` "
-        "response header. S3 refuses a part whose bytes do not match its CRC32.",
+        description=docs.UPLOADS_MULTIPART_PARTS_SIGN,
         parameters=[SESSION_ID, FILE_ID],
         request=s.SignPartsInputSerializer,
         responses={200: s.SignedPartsSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
-        examples=[
-            OpenApiExample(
-                "Parts 1 and 2",
-                request_only=True,
-                value={
-                    "upload_id": EXAMPLE_UPLOAD_ID,
-                    "parts": [
-                        {"part_number": 1, "checksum_crc32": "kuFt+g=="},
-                        {"part_number": 2, "checksum_crc32": "Vb3jBQ=="},
-                    ],
-                },
-            ),
-            OpenApiExample(
-                "Signed",
-                response_only=True,
-                value={
-                    "upload_id": EXAMPLE_UPLOAD_ID,
-                    "expires_in": 3600,
-                    "parts": [EXAMPLE_SIGNED_PART],
-                },
-            ),
-        ],
+        examples=docs.UPLOADS_MULTIPART_PARTS_SIGN_EXAMPLES,
     )
     def post(self, request: Request, session_id: int, file_id: int) -> Response:
         datafile = get_session_file(request, session_id, file_id)
@@ -188,36 +132,13 @@ class MultipartPartsView(ApiView[DataFile]):
     @extend_schema(
         operation_id="uploads_multipart_parts_list",
         summary="List the parts S3 has received",
-        description="For resuming: send only the parts missing here, then complete.",
+        description=docs.UPLOADS_MULTIPART_PARTS_LIST,
         parameters=[SESSION_ID, FILE_ID, UPLOAD_ID],
         responses={
             200: s.UploadedPartsSerializer,
             **error_responses(400, 401, 403, 404, 409, 429),
         },
-        examples=[
-            OpenApiExample(
-                "Two of six parts",
-                value={
-                    "upload_id": EXAMPLE_UPLOAD_ID,
-                    "part_size": 16777216,
-                    "part_count": 24,
-                    "parts": [
-                        {
-                            "part_number": 1,
-                            "etag": '"b1946ac92492d2347c6235b4d2611184"',
-                            "size": 16777216,
-                            "checksum_crc32": "kuFt+g==",
-                        },
-                        {
-                            "part_number": 2,
-                            "etag": '"591785b794601e212b260e25925636fd"',
-                            "size": 16777216,
-                            "checksum_crc32": "Vb3jBQ==",
-                        },
-                    ],
-                },
-            )
-        ],
+        examples=docs.UPLOADS_MULTIPART_PARTS_LIST_EXAMPLES,
     )
     def get(self, request: Request, session_id: int, file_id: int) -> Response:
         datafile = get_session_file(request, session_id, file_id)
@@ -252,31 +173,11 @@ class MultipartCompleteView(ApiView[DataFile]):
     @extend_schema(
         operation_id="uploads_multipart_complete",
         summary="Complete the multipart upload of a file",
-        description="Checks that S3 holds every byte of the registered size, assembles the "
-        "object and queues the file for ingest (state `stored`).",
+        description=docs.UPLOADS_MULTIPART_COMPLETE,
         parameters=[SESSION_ID, FILE_ID],
         request=s.CompleteMultipartInputSerializer,
         responses={200: s.UploadFileSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
-        examples=[
-            OpenApiExample(
-                "With the server's list of parts",
-                request_only=True,
-                value={"upload_id": EXAMPLE_UPLOAD_ID},
-            ),
-            OpenApiExample(
-                "Stored",
-                response_only=True,
-                value={**EXAMPLE_FILE, "state": "stored", "upload": None},
-            ),
-            error_example(
-                "Parts missing",
-                "validation_failed",
-                "Images-Disc1/FoilHole_1_Data_2.eer: 134217728 of 402653184 bytes uploaded; "
-                "upload the missing parts first",
-                {"uploaded_bytes": 134217728, "expected_bytes": 402653184},
-                "400",
-            ),
-        ],
+        examples=docs.UPLOADS_MULTIPART_COMPLETE_EXAMPLES,
     )
     def post(self, request: Request, session_id: int, file_id: int) -> Response:
         datafile = get_session_file(request, session_id, file_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,7 +19,8 @@ from openem.api.views import ApiView
 from repository import access
 from repository.models import DataFile, Dataset, FileState
 
-from .docs import EXAMPLE_PID, EXAMPLE_SESSION, SESSION_ID, error_example
+from . import docs
+from .docs import SESSION_ID
 from .lookups import (
     AUTHENTICATED,
     get_session,
@@ -42,8 +43,7 @@ class UploadSessionListView(ApiView[UploadSession]):
     @extend_schema(
         operation_id="uploads_list",
         summary="List upload sessions",
-        description="Sessions of the facilities where you are staff or curator, newest first. "
-        "A client resuming an upload looks for the open session of its dataset here.",
+        description=docs.UPLOADS_LIST,
         parameters=[s.UploadSessionListQuerySerializer],
         responses={200: s.UploadSessionSerializer(many=True), **error_responses(400, 401, 429)},
     )
@@ -61,23 +61,10 @@ class UploadSessionListView(ApiView[UploadSession]):
     @extend_schema(
         operation_id="uploads_create",
         summary="Start an upload session",
-        description="Staff and curators of the dataset's facility: opens a session to register "
-        "files into a (not yet published) dataset and send their bytes.",
+        description=docs.UPLOADS_CREATE,
         request=s.UploadSessionCreateInputSerializer,
         responses={201: s.UploadSessionSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
-        examples=[
-            OpenApiExample("Into a dataset", request_only=True, value={"dataset": EXAMPLE_PID}),
-            OpenApiExample(
-                "Created", response_only=True, status_codes=["201"], value=EXAMPLE_SESSION
-            ),
-            error_example(
-                "Not staff of the facility",
-                "permission_denied",
-                "you are not staff of Cryo-EM Facility Basel, so you cannot upload there",
-                None,
-                "403",
-            ),
-        ],
+        examples=docs.UPLOADS_CREATE_EXAMPLES,
     )
     def post(self, request: Request) -> Response:
         data = s.UploadSessionCreateInputSerializer(data=request.data)
@@ -102,7 +89,7 @@ class UploadSessionDetailView(ApiView[UploadSession]):
         summary="An upload session",
         parameters=[SESSION_ID],
         responses={200: s.UploadSessionSerializer, **error_responses(401, 404, 429)},
-        examples=[OpenApiExample("Open, on S3", value=EXAMPLE_SESSION)],
+        examples=docs.UPLOADS_RETRIEVE_EXAMPLES,
     )
     def get(self, request: Request, session_id: int) -> Response:
         session = get_session(request, session_id)
@@ -118,21 +105,11 @@ class UploadSessionCompleteView(ApiView[UploadSession]):
     @extend_schema(
         operation_id="uploads_complete",
         summary="Close an upload session",
-        description="No more files can be registered or sent in it. Files whose bytes never "
-        "arrived are counted as missing; the others go on being ingested (see the status).",
+        description=docs.UPLOADS_COMPLETE,
         parameters=[SESSION_ID],
         request=None,
         responses={200: s.SessionCompletedSerializer, **error_responses(401, 403, 404, 409, 429)},
-        examples=[
-            OpenApiExample(
-                "Closed",
-                value={
-                    "session": {**EXAMPLE_SESSION, "state": "completed"},
-                    "files": 1800,
-                    "missing_files": 0,
-                },
-            )
-        ],
+        examples=docs.UPLOADS_COMPLETE_EXAMPLES,
     )
     def post(self, request: Request, session_id: int) -> Response:
         session = get_session(request, session_id)
@@ -151,46 +128,10 @@ class UploadStatusView(ApiView[UploadSession]):
     @extend_schema(
         operation_id="uploads_status",
         summary="Ingest status of an upload session",
-        description="Files and bytes by outcome, files per state, and the failed files with "
-        "the reasons. One aggregate query: cheap to poll.",
+        description=docs.UPLOADS_STATUS,
         parameters=[SESSION_ID],
         responses={200: s.IngestStatusSerializer, **error_responses(401, 404, 429)},
-        examples=[
-            OpenApiExample(
-                "One file failed",
-                value={
-                    "session": 42,
-                    "dataset": EXAMPLE_PID,
-                    "session_state": "completed",
-                    "dataset_status": "ingesting",
-                    "files_total": 3,
-                    "files_done": 1,
-                    "files_failed": 1,
-                    "files_pending": 1,
-                    "bytes_total": 3000,
-                    "bytes_done": 1000,
-                    "bytes_failed": 1000,
-                    "bytes_pending": 1000,
-                    "files_by_state": {
-                        "registered": 0,
-                        "stored": 0,
-                        "processing": 1,
-                        "ready": 1,
-                        "failed": 1,
-                    },
-                    "settled": False,
-                    "fraction_settled": 0.667,
-                    "failed_files": [
-                        {
-                            "id": 1003,
-                            "path": "Images-Disc1/broken.mrc",
-                            "size": 1000,
-                            "error": "the MRC header says 4096 bytes of data, the file has 976",
-                        }
-                    ],
-                },
-            )
-        ],
+        examples=docs.UPLOADS_STATUS_EXAMPLES,
     )
     def get(self, request: Request, session_id: int) -> Response:
         session = get_session(request, session_id)

@@ -10,8 +10,6 @@ from typing import Any
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiExample,
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
@@ -27,24 +25,10 @@ from openem.errors import Gone
 from repository import access, downloads, identifiers, selectors, versions
 from repository.models import Dataset, DatasetVersion, VersionFile, VersionState, Visibility
 
-from . import filters
+from . import docs, filters
+from .docs import NUMBER_PARAMETER, PID_PARAMETER, VERSION_FILE_ID_PARAMETER
 from .dois import DoiStatusSerializer
-from .views import (
-    AUTHENTICATED,
-    EXAMPLE_BASE,
-    EXAMPLE_PID,
-    PID_PARAMETER,
-    READ_OR_AUTHENTICATED,
-    ApiView,
-    JsonErrorsNegotiation,
-)
-
-NUMBER_PARAMETER = OpenApiParameter(
-    "number", int, OpenApiParameter.PATH, description="The version number: 1, 2, ..."
-)
-FILE_ID_PARAMETER = OpenApiParameter(
-    "file_id", int, OpenApiParameter.PATH, description="The frozen file's id in this version."
-)
+from .views import AUTHENTICATED, READ_OR_AUTHENTICATED, ApiView, JsonErrorsNegotiation
 
 
 def _url(serializer: Any, viewname: str, **kwargs: Any) -> str:
@@ -248,35 +232,6 @@ def _files_of(request: Request, dataset: Dataset, version: DatasetVersion) -> No
         )
 
 
-EXAMPLE_VERSION = {
-    "number": 2,
-    "url": f"{EXAMPLE_BASE}/api/v1/datasets/{EXAMPLE_PID}/versions/2/",
-    "html_url": f"{EXAMPLE_BASE}/datasets/{EXAMPLE_PID}/v/2/",
-    "files_url": f"{EXAMPLE_BASE}/api/v1/datasets/{EXAMPLE_PID}/versions/2/files/",
-    "state": "published",
-    "is_latest": True,
-    "doi": {
-        "doi": f"10.80000/{EXAMPLE_PID}.v2",
-        "state": "findable",
-        "url": f"https://doi.org/10.80000/{EXAMPLE_PID}.v2",
-    },
-    "title": "Apoferritin on a Krios G4, Falcon 4i",
-    "description": "",
-    "licence": "CC-BY-4.0",
-    "keywords": ["apoferritin"],
-    "visibility": "public",
-    "embargo_until": None,
-    "metadata": {"acquisition": {"voltage": {"value": 300, "unit": "kV"}}},
-    "notes": "Added the gain reference",
-    "file_count": 1204,
-    "total_bytes": 412345678901,
-    "created": "2026-04-01T10:00:00+02:00",
-    "published_at": "2026-04-02T09:00:00+02:00",
-    "withdrawn_at": None,
-    "withdrawal_reason": "",
-}
-
-
 # --- views ------------------------------------------------------------------------------------------
 
 
@@ -288,11 +243,10 @@ class VersionListView(ApiView[DatasetVersion]):
     @extend_schema(
         operation_id="datasets_versions_list",
         summary="A dataset's versions",
-        description="v1 first: published and withdrawn ones (tombstones: metadata and the "
-        "reason, no files); insiders also see the open draft. Each with its DOI and state.",
+        description=docs.DATASETS_VERSIONS_LIST,
         parameters=[PID_PARAMETER],
         responses={200: VersionSerializer(many=True), **error_responses(400, 401, 404, 429)},
-        examples=[OpenApiExample("A page of versions", response_only=True, value=EXAMPLE_VERSION)],
+        examples=docs.DATASETS_VERSIONS_LIST_EXAMPLES,
     )
     def get(self, request: Request, pid: str) -> Response:
         dataset = _dataset(request, pid)
@@ -303,9 +257,7 @@ class VersionListView(ApiView[DatasetVersion]):
     @extend_schema(
         operation_id="datasets_versions_create",
         summary="Start a new version",
-        description="Curators: open v(n+1) as a draft of the latest published version. Change "
-        "files (upload sessions) and metadata, then publish (POST .../publish). 409 when a "
-        "draft is open already, or the dataset was never published or is withdrawn.",
+        description=docs.DATASETS_VERSIONS_CREATE,
         parameters=[PID_PARAMETER],
         request=StartVersionInputSerializer,
         responses={201: VersionSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
@@ -327,11 +279,10 @@ class VersionDetailView(ApiView[DatasetVersion]):
     @extend_schema(
         operation_id="datasets_versions_retrieve",
         summary="One version: its frozen metadata, DOI and state",
-        description="A withdrawn version answers with its citation metadata, "
-        "`withdrawal_reason` and `withdrawn_at` (its files: 410).",
+        description=docs.DATASETS_VERSIONS_RETRIEVE,
         parameters=[PID_PARAMETER, NUMBER_PARAMETER],
         responses={200: VersionSerializer, **error_responses(401, 404, 429)},
-        examples=[OpenApiExample("Version 2", value=EXAMPLE_VERSION)],
+        examples=docs.DATASETS_VERSIONS_RETRIEVE_EXAMPLES,
     )
     def get(self, request: Request, pid: str, number: int) -> Response:
         dataset = _dataset(request, pid)
@@ -346,18 +297,11 @@ class VersionWithdrawView(ApiView[DatasetVersion]):
     @extend_schema(
         operation_id="datasets_versions_withdraw",
         summary="Withdraw a version",
-        description="Curators: the version becomes a tombstone (410 pages with the citation "
-        "and the reason; its files gone; its DOI hidden at DataCite but still resolving). "
-        "Withdrawing the latest version withdraws the dataset. 409 when it was withdrawn "
-        "already (the message says when and why).",
+        description=docs.DATASETS_VERSIONS_WITHDRAW,
         parameters=[PID_PARAMETER, NUMBER_PARAMETER],
         request=WithdrawInputSerializer,
         responses={200: VersionSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
-        examples=[
-            OpenApiExample(
-                "A reason", request_only=True, value={"reason": "The sample was mislabelled."}
-            )
-        ],
+        examples=docs.DATASETS_VERSIONS_WITHDRAW_EXAMPLES,
     )
     def post(self, request: Request, pid: str, number: int) -> Response:
         dataset = _dataset(request, pid)
@@ -377,8 +321,7 @@ class VersionFileListView(ApiView[VersionFile]):
     @extend_schema(
         operation_id="datasets_versions_files_list",
         summary="A version's files, as published",
-        description="The frozen file list (path, size, checksums), cursor-paginated like "
-        "the dataset's files (follow `next`). 410 for a withdrawn version, with the reason.",
+        description=docs.DATASETS_VERSIONS_FILES_LIST,
         parameters=[PID_PARAMETER, NUMBER_PARAMETER, VersionFileQuerySerializer],
         responses={
             200: VersionFileSerializer(many=True),
@@ -410,9 +353,8 @@ class VersionFileDownloadView(ApiView[VersionFile]):
     @extend_schema(
         operation_id="datasets_versions_files_download",
         summary="Download a file of a version",
-        description="As the dataset's file download: a redirect to a presigned URL on S3, or "
-        "the bytes with Range support on local storage.",
-        parameters=[PID_PARAMETER, NUMBER_PARAMETER, FILE_ID_PARAMETER],
+        description=docs.DATASETS_VERSIONS_FILES_DOWNLOAD,
+        parameters=[PID_PARAMETER, NUMBER_PARAMETER, VERSION_FILE_ID_PARAMETER],
         responses={
             (200, "application/octet-stream"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The whole file."

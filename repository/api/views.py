@@ -12,13 +12,11 @@ from django.http import StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
-    inline_serializer,
 )
-from rest_framework import exceptions, permissions, serializers, status
+from rest_framework import exceptions, permissions, status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -35,60 +33,14 @@ from repository import access, downloads, manifests, search, services, tokens
 from repository.access import Action
 from repository.models import ApiToken, DataFile, Dataset, Facility, Instrument, Project
 
-from . import filters
+from . import docs, filters
 from . import serializers as s
+from .docs import FILE_ID_PARAMETER, PID_PARAMETER
 
 ModelT = TypeVar("ModelT", bound=Model)
 
 READ_OR_AUTHENTICATED = [TokenScopePermission, permissions.IsAuthenticatedOrReadOnly]
 AUTHENTICATED = [TokenScopePermission, permissions.IsAuthenticated]
-
-PID_PARAMETER = OpenApiParameter(
-    "pid",
-    str,
-    OpenApiParameter.PATH,
-    description="The dataset's persistent identifier, e.g. `oem-7k2m9q4x1z`.",
-)
-FILE_ID_PARAMETER = OpenApiParameter(
-    "file_id", int, OpenApiParameter.PATH, description="The file's id."
-)
-
-EXAMPLE_PID = "oem-7k2m9q4x1z"
-EXAMPLE_BASE = "https://openem.example.org"
-EXAMPLE_DATASET = {
-    "pid": EXAMPLE_PID,
-    "url": f"{EXAMPLE_BASE}/api/v1/datasets/{EXAMPLE_PID}/",
-    "html_url": f"{EXAMPLE_BASE}/datasets/{EXAMPLE_PID}/",
-    "files_url": f"{EXAMPLE_BASE}/api/v1/datasets/{EXAMPLE_PID}/files/",
-    "manifest_url": f"{EXAMPLE_BASE}/api/v1/datasets/{EXAMPLE_PID}/manifest",
-    "title": "Apoferritin on a Krios G4, Falcon 4i",
-    "description": "Mouse heavy-chain apoferritin, 1.2 e/A^2/frame, EER.",
-    "kind": "raw",
-    "technique": "spa",
-    "facility": {
-        "slug": "basel",
-        "name": "Cryo-EM Facility Basel",
-        "url": f"{EXAMPLE_BASE}/api/v1/facilities/basel/",
-    },
-    "instrument": {"id": 3, "name": "Krios 1", "url": f"{EXAMPLE_BASE}/api/v1/instruments/3/"},
-    "project": None,
-    "keywords": ["apoferritin", "benchmark"],
-    "licence": "CC-BY-4.0",
-    "visibility": "embargoed",
-    "embargo_until": "2027-06-30",
-    "status": "published",
-    "files_open": False,
-    "metadata": {"acquisition": {"voltage": {"value": 300, "unit": "kV"}}},
-    "metadata_schema": {"name": "oscem-spa", "version": "1.0.2"},
-    "metadata_validation": {"valid": True, "problems": []},
-    "emdb_ids": [],
-    "empiar_id": "",
-    "publication_dois": [],
-    "created": "2026-03-02T09:14:00+01:00",
-    "modified": "2026-03-09T16:40:12+01:00",
-    "published_at": "2026-03-09T16:40:12+01:00",
-}
-
 
 # --- helpers: the objects a request names, with their access rules ------------------------------
 
@@ -151,17 +103,10 @@ class DatasetListView(ApiView[Dataset]):
     @extend_schema(
         operation_id="datasets_list",
         summary="List and search datasets",
-        description="The datasets visible to you (public and embargoed published datasets, "
-        "plus your own, your projects' and your facilities'), 50 per page, newest first.",
+        description=docs.DATASETS_LIST,
         parameters=[s.DatasetListQuerySerializer],
         responses={200: s.DatasetSerializer(many=True), **error_responses(400, 401, 429)},
-        examples=[
-            OpenApiExample(
-                "A page of datasets",
-                response_only=True,
-                value=EXAMPLE_DATASET,  # drf-spectacular wraps it in a page
-            )
-        ],
+        examples=docs.DATASETS_LIST_EXAMPLES,
     )
     def get(self, request: Request) -> Response:
         params = s.DatasetListQuerySerializer(data=request.query_params)
@@ -185,36 +130,10 @@ class DatasetListView(ApiView[Dataset]):
     @extend_schema(
         operation_id="datasets_create",
         summary="Create a dataset",
-        description="Creates a draft dataset at a facility where you are staff or curator. "
-        "Files are added with upload sessions.",
+        description=docs.DATASETS_CREATE,
         request=s.DatasetCreateInputSerializer,
         responses={201: s.DatasetSerializer, **error_responses(400, 401, 403, 429)},
-        examples=[
-            OpenApiExample(
-                "A raw session",
-                request_only=True,
-                value={
-                    "title": "Apoferritin on a Krios G4, Falcon 4i",
-                    "facility": "basel",
-                    "technique": "spa",
-                    "instrument": 3,
-                    "keywords": ["apoferritin", "benchmark"],
-                },
-            ),
-            OpenApiExample(
-                "Not staff of the facility",
-                response_only=True,
-                status_codes=["403"],
-                value={
-                    "error": {
-                        "code": "permission_denied",
-                        "message": "you are not staff of Cryo-EM Facility Basel, so you cannot "
-                        "create datasets there",
-                        "details": None,
-                    }
-                },
-            ),
-        ],
+        examples=docs.DATASETS_CREATE_EXAMPLES,
     )
     def post(self, request: Request) -> Response:
         data = s.DatasetCreateInputSerializer(data=request.data)
@@ -234,7 +153,7 @@ class DatasetDetailView(ApiView[Dataset]):
         summary="A dataset",
         parameters=[PID_PARAMETER],
         responses={200: s.DatasetSerializer, **error_responses(401, 404, 429)},
-        examples=[OpenApiExample("An embargoed dataset", value=EXAMPLE_DATASET)],
+        examples=docs.DATASETS_RETRIEVE_EXAMPLES,
     )
     def get(self, request: Request, pid: str) -> Response:
         return Response(self.get_serializer(_visible_dataset(request, pid)).data)
@@ -247,21 +166,11 @@ class DatasetPublishView(ApiView[Dataset]):
     @extend_schema(
         operation_id="datasets_publish",
         summary="Publish a dataset",
-        description="Curators of the dataset's facility: make the dataset findable, public or "
-        "under embargo (metadata public at once, files from the embargo date), freezing its open "
-        "draft as the next version. 400 names the missing citation fields (title, creators, "
-        "licence); 409 when the dataset is published with no open draft, or was withdrawn.",
+        description=docs.DATASETS_PUBLISH,
         parameters=[PID_PARAMETER],
         request=s.PublishInputSerializer,
         responses={200: s.DatasetSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
-        examples=[
-            OpenApiExample("Public", request_only=True, value={"visibility": "public"}),
-            OpenApiExample(
-                "Under embargo",
-                request_only=True,
-                value={"visibility": "embargoed", "embargo_until": "2027-06-30"},
-            ),
-        ],
+        examples=docs.DATASETS_PUBLISH_EXAMPLES,
     )
     def post(self, request: Request, pid: str) -> Response:
         dataset = _visible_dataset(request, pid)
@@ -281,18 +190,11 @@ class DatasetVisibilityView(ApiView[Dataset]):
     @extend_schema(
         operation_id="datasets_set_visibility",
         summary="Set a dataset's visibility and embargo",
-        description="Curators of the dataset's facility: private, public, or embargoed until "
-        "a future date. Every change is recorded in the audit trail.",
+        description=docs.DATASETS_SET_VISIBILITY,
         parameters=[PID_PARAMETER],
         request=s.VisibilityInputSerializer,
         responses={200: s.DatasetSerializer, **error_responses(400, 401, 403, 404, 429)},
-        examples=[
-            OpenApiExample(
-                "Extend an embargo",
-                request_only=True,
-                value={"visibility": "embargoed", "embargo_until": "2028-01-31"},
-            ),
-        ],
+        examples=docs.DATASETS_SET_VISIBILITY_EXAMPLES,
     )
     def post(self, request: Request, pid: str) -> Response:
         dataset = _visible_dataset(request, pid)
@@ -315,8 +217,7 @@ class DataFileListView(ApiView[DataFile]):
     @extend_schema(
         operation_id="datasets_files_list",
         summary="List a dataset's files",
-        description="Cursor-paginated (follow `next`), ordered by path (or id). A dataset "
-        "may hold a million files: narrow with `prefix`, `format` and `state`.",
+        description=docs.DATASETS_FILES_LIST,
         parameters=[PID_PARAMETER, s.FileListQuerySerializer],
         responses={
             200: s.DataFileSerializer(many=True),
@@ -366,10 +267,7 @@ class DataFileDownloadView(ApiView[DataFile]):
     @extend_schema(
         operation_id="datasets_files_download",
         summary="Download a file",
-        description="On S3 storage: a redirect to a short-lived presigned URL (clients follow "
-        "it; Range requests work there too). On local storage: the bytes, with HTTP Range "
-        "support (206 Partial Content) for resuming and parallel downloads. Downloads of "
-        "non-public files are recorded in the audit trail.",
+        description=docs.DATASETS_FILES_DOWNLOAD,
         parameters=[
             PID_PARAMETER,
             FILE_ID_PARAMETER,
@@ -416,41 +314,9 @@ class DatasetManifestView(ApiView[DataFile]):
     @extend_schema(
         operation_id="datasets_manifest",
         summary="Checksum manifest of a dataset's files",
-        description="Streamed, for any number of files. `format=sha256sum` is the format of "
-        "GNU `sha256sum`: download the files, then `sha256sum -c <pid>.sha256` in the "
-        "dataset's folder checks them all. Lists the files whose checksum is known.",
+        description=docs.DATASETS_MANIFEST,
         parameters=[PID_PARAMETER, s.ManifestQuerySerializer],
-        responses={
-            (200, "text/plain"): OpenApiResponse(
-                OpenApiTypes.STR,
-                description="The manifest in the requested `format`. sha256sum: "
-                "`<sha256>  <path>` per line.",
-                examples=[
-                    OpenApiExample(
-                        "sha256sum",
-                        value="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08  "
-                        "Images-Disc1/FoilHole_1_Data_2.eer\n",
-                    )
-                ],
-            ),
-            (200, "application/json"): OpenApiResponse(
-                inline_serializer(
-                    "ManifestEntry",
-                    {
-                        "path": serializers.CharField(),
-                        "size": serializers.IntegerField(),
-                        "sha256": serializers.CharField(),
-                        "md5": serializers.CharField(required=False),
-                    },
-                    many=True,
-                ),
-                description="json: one array of {path, size, sha256[, md5]}.",
-            ),
-            (200, "application/x-ndjson"): OpenApiResponse(
-                OpenApiTypes.STR, description="jsonl: one {path, size, sha256[, md5]} per line."
-            ),
-            **error_responses(400, 401, 403, 404, 429),
-        },
+        responses=docs.DATASETS_MANIFEST_RESPONSES,
     )
     def get(self, request: Request, pid: str) -> HttpResponseBase:
         dataset = _dataset_with_files(request, pid, Action.LIST_FILES)
@@ -544,8 +410,7 @@ class ProjectListView(ApiView[Project]):
     @extend_schema(
         operation_id="projects_list",
         summary="List projects",
-        description="Projects with a dataset visible to you, and your own and your "
-        "facilities' projects.",
+        description=docs.PROJECTS_LIST,
         responses={200: s.ProjectSerializer(many=True), **error_responses(400, 401, 429)},
     )
     def get(self, request: Request) -> Response:
@@ -587,7 +452,7 @@ class TokenListView(ApiView[ApiToken]):
     @extend_schema(
         operation_id="tokens_list",
         summary="Your API tokens",
-        description="Revoked and expired ones included; secrets are never shown again.",
+        description=docs.TOKENS_LIST,
         responses={200: s.ApiTokenSerializer(many=True), **error_responses(400, 401, 429)},
     )
     def get(self, request: Request) -> Response:
@@ -597,35 +462,10 @@ class TokenListView(ApiView[ApiToken]):
     @extend_schema(
         operation_id="tokens_create",
         summary="Create an API token",
-        description="Only from a browser session (a token cannot create tokens). The secret is "
-        "in this response only: store it now.",
+        description=docs.TOKENS_CREATE,
         request=s.TokenCreateInputSerializer,
         responses={201: s.ApiTokenCreatedSerializer, **error_responses(400, 401, 403, 429)},
-        examples=[
-            OpenApiExample(
-                "A read-only token for a pipeline",
-                request_only=True,
-                value={"name": "pipeline on gpu01", "scope": "read", "expires_at": None},
-            ),
-            OpenApiExample(
-                "Created",
-                response_only=True,
-                status_codes=["201"],
-                value={
-                    "id": 12,
-                    "url": f"{EXAMPLE_BASE}/api/v1/tokens/12/",
-                    "name": "pipeline on gpu01",
-                    "prefix": "oem_Jx3kQ9aB",
-                    "scope": "read",
-                    "active": True,
-                    "created": "2026-03-09T16:40:12+01:00",
-                    "expires_at": None,
-                    "last_used_at": None,
-                    "revoked_at": None,
-                    "secret": "oem_Jx3kQ9aB...(43 characters in all after oem_)",
-                },
-            ),
-        ],
+        examples=docs.TOKENS_CREATE_EXAMPLES,
     )
     def post(self, request: Request) -> Response:
         if request_token(request) is not None:
@@ -661,7 +501,7 @@ class TokenDetailView(ApiView[ApiToken]):
     @extend_schema(
         operation_id="tokens_revoke",
         summary="Revoke an API token",
-        description="At once and for good; the token stays listed as revoked.",
+        description=docs.TOKENS_REVOKE,
         parameters=[OpenApiParameter("token_id", int, OpenApiParameter.PATH)],
         responses={204: None, **error_responses(401, 403, 404, 429)},
     )
