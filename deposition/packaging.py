@@ -14,6 +14,7 @@ ingest computed (and fixity re-checks); the copy's size is checked against the r
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator
@@ -77,11 +78,35 @@ class PackageResult:
         }
 
 
-def package_prefix(deposition: Any) -> str:
-    """A new prefix per packaging run: a package, once written, never changes."""
-    stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
-    return storage.object_key(
-        "depositions", deposition.dataset.pid, deposition.target, f"{deposition.pk}-{stamp}"
+def package_namespace(deposition: Any) -> str:
+    """Every packaging run of ``deposition`` writes below a prefix starting with this."""
+    return storage.object_key("depositions", deposition.dataset.pid, deposition.target) + (
+        f"/{deposition.pk}-"
+    )
+
+
+def package_prefix(deposition: Any, started: dt.datetime) -> str:
+    """A new prefix per packaging run (named by when its job was claimed): a package, once
+    written, never changes."""
+    return package_namespace(deposition) + started.strftime("%Y%m%dT%H%M%S%f")
+
+
+def discard_partial_runs(deposition: Any, *, keep: str) -> int:
+    """Delete what packaging runs that never finished left behind: a worker killed mid-copy
+    leaves copies of data files (terabytes, for a large session) and no manifest, which every
+    finished run writes last. ``keep`` (the running job's prefix) is never touched; finished
+    packages stay. Two listings, so that keys are streamed rather than held; returns the number
+    of objects deleted."""
+    store = storage.get_store()
+    namespace = package_namespace(deposition)
+
+    def run_of(key: str) -> str:
+        return namespace + key[len(namespace) :].split("/", 1)[0]
+
+    finished = {run_of(key) for key in store.list_keys(namespace) if key.endswith(f"/{MANIFEST}")}
+    finished.add(keep)
+    return store.delete_keys(
+        key for key in store.list_keys(namespace) if run_of(key) not in finished
     )
 
 
@@ -206,11 +231,11 @@ def _emdb(writer: _Writer, deposition: Any, built: BuiltDocument) -> tuple[str, 
     return document_key, thumbnail_key
 
 
-def build_package(deposition: Any, built: BuiltDocument) -> PackageResult:
-    """Write the package of a *valid* document; raises :class:`PackagingError` otherwise."""
+def build_package(deposition: Any, built: BuiltDocument, *, prefix: str) -> PackageResult:
+    """Write the package of a *valid* document below ``prefix``; raises
+    :class:`PackagingError` otherwise."""
     if not built.valid:
         raise PackagingError("the document does not validate: fix the report's errors first")
-    prefix = package_prefix(deposition)
     writer = _Writer(prefix)
     if deposition.target == "empiar":
         document_key, thumbnail_key = _empiar(writer, deposition, built)

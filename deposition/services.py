@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 import storage
@@ -176,17 +177,23 @@ def deposition_package_request(*, actor: Any, deposition: Deposition) -> Deposit
 
 
 def deposition_package_run(deposition_id: int) -> str:
-    """Make the package (the task's body). Claims the job; a second delivery does nothing."""
+    """Make the package (the task's body). Claims the job; a second delivery does nothing.
+
+    The claim's time names the run: only the run that holds it may record its package, so a
+    worker presumed dead (its heartbeat stopped) that finishes after all cannot overwrite the
+    run that replaced it. A run first deletes what dead runs left behind."""
+    started = timezone.now()
     claimed = Deposition.objects.filter(pk=deposition_id, package_job=PackageJob.QUEUED).update(
-        package_job=PackageJob.RUNNING, package_job_started_at=timezone.now()
+        package_job=PackageJob.RUNNING, package_job_started_at=started
     )
     if not claimed:
         return "skipped"
     deposition = Deposition.objects.select_related("dataset").get(pk=deposition_id)
+    mine = Q(pk=deposition_id, package_job=PackageJob.RUNNING, package_job_started_at=started)
     built = build_document(deposition.dataset, deposition.target)
     if not built.valid:
         # The dataset changed since it was validated: never package an invalid document.
-        Deposition.objects.filter(pk=deposition_id).update(
+        Deposition.objects.filter(mine).update(
             package_job=PackageJob.FAILED,
             package_error="the document no longer validates; see the new report",
             state=DepositionState.DRAFT,
@@ -195,23 +202,24 @@ def deposition_package_run(deposition_id: int) -> str:
         )
         _audit(None, deposition, "package failed", reason="document invalid")
         return "invalid"
+    prefix = packaging.package_prefix(deposition, started)
     try:
-        with _heartbeat(deposition_id):
-            result = packaging.build_package(deposition, built)
+        with _heartbeat(mine):
+            if discarded := packaging.discard_partial_runs(deposition, keep=prefix):
+                _audit(None, deposition, "partial package discarded", objects=discarded)
+            result = packaging.build_package(deposition, built, prefix=prefix)
     except storage.TransientStorageError:
-        Deposition.objects.filter(pk=deposition_id).update(package_job=PackageJob.QUEUED)
+        Deposition.objects.filter(mine).update(package_job=PackageJob.QUEUED)
         raise
     except (packaging.PackagingError, storage.StorageError) as exc:
-        Deposition.objects.filter(pk=deposition_id).update(
+        Deposition.objects.filter(mine).update(
             package_job=PackageJob.FAILED, package_error=str(exc)[:2000], modified=timezone.now()
         )
         _audit(None, deposition, "package failed", reason=str(exc)[:500])
         return "failed"
     with transaction.atomic():
         updated = Deposition.objects.filter(
-            pk=deposition_id,
-            package_job=PackageJob.RUNNING,
-            state__in=(DepositionState.VALIDATED, DepositionState.PACKAGED),
+            mine, state__in=(DepositionState.VALIDATED, DepositionState.PACKAGED)
         ).update(
             state=DepositionState.PACKAGED,
             package_job=PackageJob.NONE,
@@ -233,7 +241,7 @@ def deposition_package_run(deposition_id: int) -> str:
 
 
 @contextlib.contextmanager
-def _heartbeat(deposition_id: int) -> Iterator[None]:
+def _heartbeat(mine: Q) -> Iterator[None]:
     """While the package is made, touch the job's ``modified`` every ``HEARTBEAT_SECONDS`` from
     a thread of its own (one server-side copy of a large map may take long): a job whose
     heartbeat stopped lost its worker, one that still beats is left alone however long it
@@ -246,15 +254,13 @@ def _heartbeat(deposition_id: int) -> Iterator[None]:
         try:
             while not stop.wait(HEARTBEAT_SECONDS):
                 try:
-                    Deposition.objects.filter(
-                        pk=deposition_id, package_job=PackageJob.RUNNING
-                    ).update(modified=timezone.now())
+                    Deposition.objects.filter(mine).update(modified=timezone.now())
                 except DatabaseError:
-                    logger.warning("deposition %s: heartbeat not written", deposition_id)
+                    logger.warning("packaging job %s: heartbeat not written", mine)
         finally:
             connection.close()  # this thread's own connection
 
-    thread = threading.Thread(target=beat, name=f"package-{deposition_id}-heartbeat", daemon=True)
+    thread = threading.Thread(target=beat, name="package-heartbeat", daemon=True)
     thread.start()
     try:
         yield

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -73,6 +73,33 @@ class LocalStore:
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        """Every key starting with ``prefix`` (in no particular order), read folder by folder."""
+        folder, _, start = prefix.rpartition("/")
+        base = self.path(folder) if folder else self.root
+        if not base.is_dir():
+            return
+        for entry in base.iterdir():
+            if not entry.name.startswith(start):
+                continue
+            if entry.is_dir():
+                for dirpath, _dirs, names in os.walk(entry):
+                    for name in names:
+                        if not name.endswith(".partial"):  # a write under way, not an object
+                            yield self._key(os.path.join(dirpath, name))
+            elif not entry.name.endswith(".partial"):
+                yield self._key(entry)
+
+    def _key(self, path: str | os.PathLike[str]) -> str:
+        return os.path.relpath(path, self.root).replace(os.sep, "/")
+
+    def delete_keys(self, keys: Iterable[str]) -> int:
+        deleted = 0
+        for key in keys:
+            self.delete(key)
+            deleted += 1
+        return deleted
 
     def copy(self, src_key: str, dst_key: str) -> int:
         """Copy an object inside the store (deposition packages); returns the copy's size."""

@@ -10,7 +10,7 @@ import functools
 import io
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from django.conf import settings
@@ -104,6 +104,17 @@ def with_retries(
             logger.warning("transient storage error (%s); retry %d in %.1fs", error, attempt, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
+
+
+def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class S3Store:
@@ -304,6 +315,41 @@ class S3Store:
 
     def delete(self, key: str) -> None:
         with_retries(lambda: self.client.delete_object(Bucket=self.bucket, Key=key), key=key)
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        """Every key starting with ``prefix``, a page of 1,000 at a time (never all in memory)."""
+        token: dict[str, str] = {}
+        while True:
+            page = with_retries(
+                lambda: self.client.list_objects_v2(
+                    Bucket=self.bucket, Prefix=prefix, MaxKeys=1000, **token
+                ),
+                key=prefix,
+            )
+            for item in page.get("Contents", ()):
+                yield item["Key"]
+            if not page.get("IsTruncated"):
+                return
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+
+    def delete_keys(self, keys: Iterable[str]) -> int:
+        """Delete ``keys`` in batches of 1,000 (one request each); returns how many went. A key
+        the server refuses to delete raises :class:`StorageError` naming it."""
+        deleted = 0
+        for batch in _batches(keys, 1000):
+            request = {"Objects": [{"Key": key} for key in batch], "Quiet": True}
+            answer = with_retries(
+                functools.partial(self.client.delete_objects, Bucket=self.bucket, Delete=request),
+                key=batch[0],
+            )
+            if errors := answer.get("Errors"):
+                first = errors[0]
+                raise StorageError(
+                    f"could not delete {len(errors)} objects, e.g. {first.get('Key')}: "
+                    f"{first.get('Code')} {first.get('Message', '')}".strip()
+                )
+            deleted += len(batch)
+        return deleted
 
     def copy(self, src_key: str, dst_key: str) -> int:
         """Server-side copy inside the bucket (multipart copy for large objects): the bytes

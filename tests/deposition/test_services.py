@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -9,10 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.utils import timezone
 from PIL import Image
 
 import storage
-from deposition import services
+from deposition import packaging, services
 from deposition.models import Deposition, DepositionState, PackageJob
 from deposition.thumbnail import entry_thumbnail
 from openem.errors import Conflict, NotAllowed, ValidationFailed
@@ -347,3 +349,67 @@ def test_entry_thumbnails_are_pngs_of_at_least_400_pixels(spa_dataset, suffix):
 def test_no_thumbnail_without_an_image_says_why():
     picture = entry_thumbnail(None)
     assert picture.png is None and "no image" in picture.source
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs that died: their partial copies go, and a run presumed dead cannot record its package
+
+
+@pytest.mark.usefixtures("schemas")
+def test_a_new_run_deletes_what_a_dead_run_copied_and_keeps_finished_packages(
+    world, spa_dataset, django_capture_on_commit_callbacks
+):
+    curator = world["curator"]
+    deposition = services.deposition_validate(actor=curator, dataset=spa_dataset, target="empiar")
+    deposition = package(curator, deposition, django_capture_on_commit_callbacks)
+    finished = deposition.package_prefix
+    store = storage.get_store()
+    # A worker killed mid-copy in a later run: data copies and no manifest.
+    dead = f"{packaging.package_namespace(deposition)}20260101T000000"
+    datafile = DataFile.objects.filter(dataset=spa_dataset).first()
+    for n in range(3):
+        store.copy(datafile.storage_key, f"{dead}/data/{n}/{datafile.path}")
+    other_deposition_key = f"depositions/{spa_dataset.pid}/empiar/{deposition.pk}0-x/data/a.eer"
+    store.put(other_deposition_key, b"another deposition's package")
+
+    deposition = package(curator, deposition, django_capture_on_commit_callbacks)
+
+    assert deposition.state == DepositionState.PACKAGED, deposition.package_error
+    assert deposition.package_prefix not in (finished, dead)
+    assert list(store.list_keys(f"{dead}/")) == []
+    assert store.exists(f"{finished}/manifest.json")  # a finished package is never touched
+    assert store.exists(other_deposition_key)
+    runs = {key.split("/")[3] for key in store.list_keys(packaging.package_namespace(deposition))}
+    assert runs == {finished.split("/")[3], deposition.package_prefix.split("/")[3]}
+    discarded = AuditEvent.objects.get(details__step="partial package discarded")
+    assert discarded.details["objects"] == 3
+
+
+@pytest.mark.usefixtures("schemas")
+def test_a_run_presumed_dead_cannot_record_its_package_over_its_successor(
+    world, spa_dataset, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Its worker was only slow: the reconciler requeued the job and another worker claimed it.
+    When the slow one finishes, the job is no longer its own: nothing it made is recorded."""
+    curator = world["curator"]
+    deposition = services.deposition_validate(actor=curator, dataset=spa_dataset, target="empiar")
+    with django_capture_on_commit_callbacks(execute=False):
+        services.deposition_package_request(actor=curator, deposition=deposition)
+    successor_claim = {"done": False}
+    original = packaging.build_package
+
+    def slow_then_replaced(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        if not successor_claim["done"]:  # the reconciler and a second worker, meanwhile
+            successor_claim["done"] = True
+            Deposition.objects.filter(pk=deposition.pk).update(
+                package_job=PackageJob.RUNNING,
+                package_job_started_at=timezone.now() + dt.timedelta(seconds=5),
+            )
+        return result
+
+    monkeypatch.setattr(packaging, "build_package", slow_then_replaced)
+    assert services.deposition_package_run(deposition.pk) == "superseded"
+    deposition.refresh_from_db()
+    assert deposition.state == DepositionState.VALIDATED and deposition.package_prefix == ""
+    assert deposition.package_job == PackageJob.RUNNING  # the successor's, untouched

@@ -14,7 +14,7 @@ from django.core.management import call_command
 
 import storage
 from bench.faultproxy import Fault
-from deposition import services
+from deposition import packaging, services
 from deposition.models import Deposition, DepositionState, PackageJob
 from ingest.uploads import datafile_store_stream, upload_session_create
 from repository.models import AuditAction, AuditEvent, DataFile, FileState
@@ -46,9 +46,15 @@ def test_a_worker_killed_mid_package_leaves_nothing_stuck(
     dataset.save(update_fields=["metadata"])
     worker = request.getfixturevalue("celery_worker_process")
 
-    # The server-side copies of the package stall in the proxy: the worker is mid-package.
+    # The package's first two objects are written, then its writes stall in the proxy: the
+    # worker is mid-package, with a partial package in the bucket.
+    written = []
+
     def stall_copies(method: str, path: str) -> Fault | None:
-        return Fault(stall=5.0) if method == "PUT" and "/depositions/" in path else None
+        if method != "PUT" or "/depositions/" not in path:
+            return None
+        written.append(path)
+        return Fault(stall=5.0) if len(written) > 2 else None
 
     fault_s3.proxy.rules.append(stall_copies)
     curator = world["curator"]
@@ -85,5 +91,13 @@ def test_a_worker_killed_mid_package_leaves_nothing_stuck(
         .order_by("created")
         .values_list("details__step", flat=True)
     )
-    assert steps[-3:] == ["package requested", "package requeued", "packaged"], steps
+    assert steps[-4:] == [
+        "package requested",
+        "package requeued",
+        "partial package discarded",
+        "packaged",
+    ], steps
+    # Nothing of the dead run is left: every object of the deposition is in the new package.
+    left = set(store.list_keys(packaging.package_namespace(deposition)))
+    assert left and all(key.startswith(f"{deposition.package_prefix}/") for key in left)
     assert not list(store.multipart_list_uploads())

@@ -117,3 +117,35 @@ def test_transient_errors_are_retried_and_permanent_ones_are_not():
     with pytest.raises(storage.AccessDenied):
         storage.with_retries(forbidden, key="k", base_delay=0.001)
     assert denied["n"] == 1
+
+
+def test_list_keys_by_prefix_and_delete_them(store):
+    run1 = [
+        object_key("depositions", "oem-x", "empiar", "7-run1", "data", f"m{i}.eer")
+        for i in range(3)
+    ]
+    run2 = [object_key("depositions", "oem-x", "empiar", "7-run2", f"m{i}.eer") for i in range(2)]
+    other = object_key("depositions", "oem-x", "empiar", "17-run1", "manifest.json")
+    for key in [*run1, *run2, other]:
+        store.put(key, b"frames")
+    assert sorted(store.list_keys("depositions/oem-x/empiar/7-")) == sorted(run1 + run2)
+    assert sorted(store.list_keys("depositions/oem-x/empiar/7-run1/")) == sorted(run1)
+    assert list(store.list_keys("depositions/oem-x/empiar/8-")) == []
+    assert list(store.list_keys("depositions/absent/")) == []
+    assert store.delete_keys(iter(run1)) == 3
+    assert sorted(store.list_keys("depositions/oem-x/")) == sorted([*run2, other])
+    with pytest.raises(ObjectNotFound):
+        store.size(run1[0])
+
+
+def test_listing_and_deleting_more_than_a_page(s3_storage):
+    store = storage.get_store()
+    keys = [object_key("packages", "p", f"f{i:05d}") for i in range(2503)]
+    for key in keys:
+        store.client.put_object(Bucket=store.bucket, Key=key, Body=b"")
+    store.put(object_key("packages", "q", "kept"), b"other package")
+    assert sorted(store.list_keys("packages/p/")) == keys  # three pages of at most 1,000
+    assert (
+        store.delete_keys(store_key for store_key in list(store.list_keys("packages/p/"))) == 2503
+    )
+    assert list(store.list_keys("packages/")) == ["packages/q/kept"]
