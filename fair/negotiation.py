@@ -4,8 +4,9 @@
 BibTeX, CSL-JSON, ``text/x-bibliography`` with ``style=``), or a linkset. A type the portal
 does not offer answers 406 with the list of those it does. Every answer varies on Accept.
 
-:func:`landing_view` wraps the landing views of ``repository.views``: it answers the machine
-forms itself and adds the FAIR Signposting ``Link`` header to the HTML page.
+:func:`landing_view` wraps the landing views of ``repository.views`` (registered with
+``repository.extensions`` in ``FairConfig.ready``): it answers the machine forms itself and
+adds the FAIR Signposting ``Link`` header to the HTML page.
 """
 
 from __future__ import annotations

@@ -26,17 +26,13 @@ from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.http import require_safe
 
 import storage
-from fair import checks as fair_checks
-from fair import formats as fair_formats
-from fair import negotiation as fair_negotiation
-from fair.targets import Target as FairTarget
-from ingest.selectors import acquisition_in_progress
 from openem.errors import DomainError
 from openem.site import site_url
 
 from . import (
     access,
     downloads,
+    extensions,
     identifiers,
     landing,
     manifests,
@@ -198,7 +194,7 @@ def _version_context(request: HttpRequest, dataset: Dataset) -> dict[str, Any]:
 
 
 @require_safe
-@fair_negotiation.landing_view  # Accept: machine forms; FAIR Signposting Link headers
+@extensions.extensible(extensions.LANDING)  # fair: Accept, FAIR Signposting Link headers
 def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
     dataset = _dataset_or_404(request, pid)
     if dataset is None:
@@ -238,31 +234,23 @@ def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
         ),
         "validation": dataset.metadata_validation or {},
         "validation_checked": _checked_at(dataset.metadata_validation or {}),
-        # Identifiers to fix and what blocks a DOI (fair.checks): for insiders only.
-        "identifier_warnings": fair_checks.curation_warnings(dataset) if can_edit else [],
-        "doi_blockers": (
-            fair_checks.doi_blockers(dataset) if can_edit and fair_checks.dois_enabled() else []
-        ),
         "gallery": landing.gallery(dataset) if can_list else [],
-        "acquisition": acquisition_in_progress(dataset) if can_list else None,
         "page": page,
         "bulk": bulk,
         "expiry_minutes": settings.OPENEM_PRESIGN_EXPIRY // 60,
-        "json_ld": landing.json_ld_script(
-            fair_formats.json_ld(
-                FairTarget(dataset, None, user, explicit=False), distributions=distributions
-            )
-        ),
         "metadata_edit_url": _metadata_edit_url(dataset) if can_edit else "",
         "upload_sessions": _upload_sessions(dataset) if can_edit else [],
         **_version_context(request, dataset),
         "version": versions.version_draft(dataset) or versions.version_latest_published(dataset),
     }
+    # fair's JSON-LD and identifier checks, ingest's live acquisition (repository.extensions)
+    shown = extensions.LandingPage(request, dataset, None, can_list, can_edit, distributions)
+    context = {**extensions.landing_context(shown), **context}
     return render(request, "repository/dataset_detail.html", context)
 
 
 @require_safe
-@fair_negotiation.landing_view
+@extensions.extensible(extensions.LANDING)
 def dataset_version(request: HttpRequest, pid: str, number: int) -> HttpResponse:
     """One version, as published: its frozen metadata and file list."""
     dataset = _dataset_or_404(request, pid)
@@ -308,9 +296,6 @@ def _version_page(request: HttpRequest, dataset: Dataset, version: DatasetVersio
         "gallery": [],
         "page": None,
         "bulk": None,
-        "json_ld": landing.json_ld_script(
-            fair_formats.json_ld(FairTarget(dataset, version, request.user, explicit=True))
-        ),
         "metadata_edit_url": "",
         "upload_sessions": [],
         **_version_context(request, dataset),
@@ -318,6 +303,8 @@ def _version_page(request: HttpRequest, dataset: Dataset, version: DatasetVersio
         "newer_version": versions.version_newer(version),
         "version_files": list(versions.version_files(version)[:100]) if can_list else None,
     }
+    page = extensions.LandingPage(request, dataset, version, False, False)
+    context = {**extensions.landing_context(page), **context}
     return render(request, "repository/dataset_detail.html", context)
 
 
@@ -392,7 +379,7 @@ def dataset_summary(request: HttpRequest, pid: str) -> HttpResponse:
 
 
 @require_safe
-@fair_negotiation.metadata_view
+@extensions.extensible(extensions.METADATA)
 def dataset_citation(request: HttpRequest, pid: str) -> HttpResponse:
     dataset = _dataset_or_404(request, pid)
     if dataset is None:
@@ -442,7 +429,7 @@ def dataset_files(request: HttpRequest, pid: str) -> HttpResponse:
 
 
 @require_safe
-@fair_negotiation.file_view
+@extensions.extensible(extensions.FILE)
 def datafile_detail(request: HttpRequest, pid: str, file_id: int) -> HttpResponse:
     dataset = _dataset_or_404(request, pid)
     if dataset is None:
@@ -471,7 +458,7 @@ def datafile_detail(request: HttpRequest, pid: str, file_id: int) -> HttpRespons
     )
 
 
-@fair_negotiation.file_view
+@extensions.extensible(extensions.FILE)
 def datafile_download(request: HttpRequest, pid: str, file_id: int) -> HttpResponseBase:
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
