@@ -321,8 +321,12 @@ class S3Store:
         token: dict[str, str] = {}
         while True:
             page = with_retries(
-                lambda: self.client.list_objects_v2(
-                    Bucket=self.bucket, Prefix=prefix, MaxKeys=1000, **token
+                functools.partial(
+                    self.client.list_objects_v2,
+                    Bucket=self.bucket,
+                    Prefix=prefix,
+                    MaxKeys=1000,
+                    **token,
                 ),
                 key=prefix,
             )
