@@ -51,7 +51,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, free_port, fresh_postgres_database, wait_for_port
+from bench.common import (
+    ROOT,
+    free_port,
+    fresh_postgres_database,
+    process_cpu_seconds,
+    wait_for_port,
+)
 
 NAME = "load"
 BENCH_DATABASE = "openem_bench_load"
@@ -477,6 +483,9 @@ class ConnectionMonitor(threading.Thread):
         self.max_connections = 0
         self.samples = 0
         self.error = ""
+        # CPU seconds of the web's PostgreSQL backends: (at first sight, last seen) per pid;
+        # one born during the run started from 0.
+        self.backend_cpu: dict[int, list[float]] = {}
 
     def run(self) -> None:
         import psycopg2
@@ -502,6 +511,14 @@ class ConnectionMonitor(threading.Thread):
                     self.peak_database = max(self.peak_database, database)
                     self.peak_web = max(self.peak_web, web)
                     self.peak_worker = max(self.peak_worker, worker)
+                    cursor.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                        [APPLICATION_WEB],
+                    )
+                    for (pid,) in cursor.fetchall():
+                        seconds = process_cpu_seconds(pid)
+                        first = seconds if self.samples == 0 else 0.0
+                        self.backend_cpu.setdefault(pid, [first, seconds])[1] = seconds
                     self.samples += 1
                     self.stop_event.wait(self.interval)
             connection.close()
@@ -511,6 +528,25 @@ class ConnectionMonitor(threading.Thread):
     def stop(self) -> None:
         self.stop_event.set()
         self.join(timeout=10)
+
+    @property
+    def web_backend_cpu_seconds(self) -> float:
+        """Only where PostgreSQL runs on this machine (its processes' /proc); else 0."""
+        return sum(last - first for first, last in self.backend_cpu.values())
+
+
+def family_cpu_seconds(root: int) -> float:
+    """CPU seconds so far of a process and its children (gunicorn's master and workers; the
+    Celery worker's main and pool processes)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    family, changed = {root}, True
+    while changed:
+        grown = family | {pid for pid, parent in parents.items() if parent in family}
+        changed, family = grown != family, grown
+    return sum(process_cpu_seconds(pid) for pid in family)
 
 
 def run_locust(args: argparse.Namespace, services: Services, plan_path: Path) -> Path:
@@ -671,11 +707,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         proxy = proxy_check(services)
         monitor = ConnectionMonitor(os.environ["DATABASE_URL"])
         monitor.start()
+        load_before = os.getloadavg()[0]
+        cpu_before = {"web": family_cpu_seconds(web.pid), "worker": family_cpu_seconds(worker.pid)}
+        locust_before = os.times()
         load_started = time.monotonic()
         startup_seconds = load_started - started - seed_seconds
         prefix = run_locust(args, services, plan_path)
         load_seconds = time.monotonic() - load_started
+        locust_after = os.times()
+        cpu = {
+            "web": family_cpu_seconds(web.pid) - cpu_before["web"],
+            "worker": family_cpu_seconds(worker.pid) - cpu_before["worker"],
+            "locust": (locust_after.children_user + locust_after.children_system)
+            - (locust_before.children_user + locust_before.children_system),
+        }
+        load_after = os.getloadavg()[0]
         monitor.stop()
+        cpu["postgresql_web_backends"] = monitor.web_backend_cpu_seconds
         ingest = wait_ingested(plan["upload_dataset"], len(plan["upload_files"]), 120)
         ingest_wait_seconds = time.monotonic() - load_started - load_seconds
         endpoints, total, failures = read_stats(prefix)
@@ -709,6 +757,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "seeded": plan["counts"],
         "gunicorn": {"workers": args.web_workers, "threads": args.web_threads},
         "worker_concurrency": args.worker_concurrency,
+        # CPU seconds during the load: gunicorn (master and workers), the Celery worker,
+        # locust; the web's per request is what a request costs the portal, whatever the wait.
+        "cpu_seconds": {name: round(value, 1) for name, value in cpu.items()},
+        "web_cpu_ms_per_request": round(1000 * cpu["web"] / max(1, total.get("requests", 0)), 1),
+        "postgresql_cpu_ms_per_request": round(
+            1000 * cpu["postgresql_web_backends"] / max(1, total.get("requests", 0)), 1
+        ),
+        "load_average_1m": {"before": round(load_before, 2), "after": round(load_after, 2)},
         "endpoints": endpoints,
         "total": total,
         "requests_per_second": total.get("rps", 0.0),
@@ -744,6 +800,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"peak PostgreSQL connections {db['peak_portal_database']} of the portal "
         f"({db['peak_web']} web, {db['peak_worker']} worker; budget {budget}), "
         f"{db['peak_server']} on the server of max_connections {db['max_connections']}; "
+        f"CPU per request {figures['web_cpu_ms_per_request']:.0f} ms gunicorn + "
+        f"{figures['postgresql_cpu_ms_per_request']:.0f} ms PostgreSQL (load average "
+        f"{load_before:.1f} -> {load_after:.1f} on {os.cpu_count()} CPUs); "
         f"upload ingested {upload_ready}/{len(plan['upload_files'])}; plain HTTP -> "
         f"{proxy['plain_http_status']}; check --deploy: {deploy['output']} "
         f"(goal {'met' if goal_met else 'NOT met'})"
