@@ -2,7 +2,8 @@
 
 Every surface (HTML pages, API, downloads, search, exports, feeds) asks this module, either per
 object (``can_*``) or as a queryset filter (``datasets_*_for``), and both forms are derived from
-the same rules so that they cannot disagree:
+the same rules so that they cannot disagree; what a user may see is also given as data
+(:func:`visible_parts`), from which the search's counts over the facet cells write their SQL:
 
 - Insiders of a dataset: site admins, its owner, members of its project, staff and curators of
   its facility. They see, list files and download everything, and edit metadata.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -127,9 +129,65 @@ def _insider_q(user: Any) -> Q:
     return personal_insider_q(user) | Q(facility_id__in=insider_facility_ids(user))
 
 
+#: What everyone may see (landing page and metadata): published datasets, public or embargoed.
+PUBLIC_STATUS = DatasetStatus.PUBLISHED
+PUBLIC_VISIBILITIES = (Visibility.EMBARGOED, Visibility.PUBLIC)
+#: The same as (status, visibility) pairs: the facet cells everyone may count.
+PUBLIC_PAIRS: tuple[tuple[str, str], ...] = tuple(
+    (PUBLIC_STATUS.value, visibility.value) for visibility in PUBLIC_VISIBILITIES
+)
+
+
 def _public_metadata_q() -> Q:
-    return Q(
-        status=DatasetStatus.PUBLISHED, visibility__in=[Visibility.PUBLIC, Visibility.EMBARGOED]
+    return Q(status=PUBLIC_STATUS, visibility__in=PUBLIC_VISIBILITIES)
+
+
+@dataclass(frozen=True)
+class VisibleParts:
+    """The datasets a user may see (landing page and metadata) as data, in parts: whole
+    (status, visibility) pairs everyone sees; for a signed-in user also every dataset of
+    the facilities where they are staff or curator, and those they are an insider of in
+    person (their own, their projects'); a site admin sees everything. The parts may
+    overlap. :func:`datasets_visible_to` filters by them (:meth:`q`); the facet cells of
+    ``repository.search`` count them in SQL, from these same parts."""
+
+    everything: bool
+    #: The insider facilities (ids, a subquery), or None (not signed in).
+    facility_ids: QuerySet[FacilityMembership, int] | None = None
+    #: The datasets seen in person, or None (not signed in).
+    personal: Q | None = None
+
+    @property
+    def public(self) -> tuple[tuple[str, str], ...]:
+        """The (status, visibility) pairs everyone sees."""
+        return PUBLIC_PAIRS
+
+    def public_q(self) -> Q:
+        """The datasets of :attr:`public`."""
+        return _public_metadata_q()
+
+    def q(self) -> Q:
+        """The parts as one filter (none for a site admin)."""
+        if self.everything:
+            return Q()
+        rule = self.public_q()
+        if self.personal is not None and self.facility_ids is not None:
+            rule |= self.personal | Q(facility_id__in=self.facility_ids)
+        return rule
+
+
+def visible_parts(user: Any, *, project_ids: Iterable[int] | None = None) -> VisibleParts:
+    """What ``user`` may see, in parts (``project_ids``: as for :func:`personal_insider_q`).
+    A facility-upload token's confinement is not in the parts: :func:`datasets_visible_to`
+    applies it, and a confined count reads the facility's datasets."""
+    if is_site_admin(user):
+        return VisibleParts(everything=True)
+    if not _is_authenticated(user):
+        return VisibleParts(everything=False)
+    return VisibleParts(
+        everything=False,
+        facility_ids=insider_facility_ids(user),
+        personal=personal_insider_q(user, project_ids=project_ids),
     )
 
 
@@ -154,11 +212,8 @@ def datasets_visible_to(user: Any, queryset: QuerySet[Dataset] | None = None) ->
     """Datasets whose landing page and metadata ``user`` may see."""
     queryset = Dataset.objects.all() if queryset is None else queryset
     queryset = _confined(user, queryset)
-    if is_site_admin(user):
-        return queryset
-    if not _is_authenticated(user):
-        return queryset.filter(_public_metadata_q())
-    return queryset.filter(_public_metadata_q() | _insider_q(user))
+    parts = visible_parts(user)
+    return queryset if parts.everything else queryset.filter(parts.q())
 
 
 def datasets_with_files_for(
@@ -263,7 +318,7 @@ def can(user: Any, action: Action | str, dataset: Dataset, *, today: dt.date | N
         return False  # not even public datasets: a confined token reads its facility only
     published = dataset.status == DatasetStatus.PUBLISHED
     if action is Action.VIEW:
-        if published and dataset.visibility in (Visibility.PUBLIC, Visibility.EMBARGOED):
+        if (dataset.status, dataset.visibility) in PUBLIC_PAIRS:
             return True
         return is_insider(user, dataset)
     if action in (Action.LIST_FILES, Action.DOWNLOAD):

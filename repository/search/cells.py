@@ -7,12 +7,9 @@ What a user may see is asked of ``repository.access``, never restated here.
 
 from __future__ import annotations
 
-import functools
-import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.db.models import Q
 
@@ -33,26 +30,46 @@ _CELL_SQL = (
 )
 
 
-def public_cells() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """The (status, visibility) pairs whose datasets an anonymous visitor may see, which
-    are therefore visible to everyone (asked of ``repository.access``, never restated),
-    and the other pairs."""
-    anonymous = AnonymousUser()
-    public: list[tuple[str, str]] = []
-    others: list[tuple[str, str]] = []
-    for status in DatasetStatus.values:
-        for visibility in Visibility.values:
-            dataset = Dataset(status=status, visibility=visibility)
-            (public if access.can_view(anonymous, dataset) else others).append((status, visibility))
-    return public, others
+def other_pairs(parts: access.VisibleParts) -> list[tuple[str, str]]:
+    """The (status, visibility) pairs that are not :attr:`~access.VisibleParts.public`."""
+    every = [(st, vis) for st in DatasetStatus.values for vis in Visibility.values]
+    return [pair for pair in every if pair not in parts.public]
 
 
-def cell_rows(pairs: Sequence[tuple[str, str]] | None) -> SQL:
+def visible_cells(parts: access.VisibleParts) -> SQL | None:
+    """The cells whose every dataset a reader with these parts (``access.visible_parts``)
+    sees, as a condition on the cell table: the public pairs, and every cell of their insider
+    facilities; None for every cell (a site admin). The datasets they see in person are not
+    whole cells: :func:`personal_outside_cells` has those. This is where the visibility rule
+    is written in SQL, from the parts, never restated."""
+    if parts.everything:
+        return None
+    seen, params = pairs_condition(parts.public)
+    if parts.facility_ids is not None:
+        facilities_sql, facilities_params = parts.facility_ids.query.sql_with_params()
+        seen = f"({seen} OR facility_id IN ({facilities_sql}))"
+        params = [*params, *facilities_params]
+    return seen, params
+
+
+def personal_outside_cells(parts: access.VisibleParts) -> Q | None:
+    """The datasets a reader sees in person (their own, their projects') that are in none of
+    the cells of :func:`visible_cells`: they are counted one by one (few; the owner and
+    project indexes find them). None when there are none to add."""
+    if parts.everything or parts.personal is None:
+        return None
+    outside = parts.personal & ~parts.public_q()
+    if parts.facility_ids is not None:
+        outside &= ~Q(facility_id__in=parts.facility_ids)
+    return outside
+
+
+def cell_rows(condition: SQL | None) -> SQL:
+    """The cells (as facet rows) that match ``condition``; None: every cell."""
     sql = _CELL_SQL.format(table=CELL_TABLE)
-    if pairs is None:
+    if condition is None:
         return sql, []
-    where, params = pairs_condition(pairs)
-    return f"{sql} WHERE {where}", params
+    return f"{sql} WHERE {condition[0]}", list(condition[1])
 
 
 def pairs_condition(pairs: Sequence[tuple[str, str]]) -> SQL:
@@ -74,13 +91,9 @@ def count_from_cells(user: Any, exact: Mapping[str, Any]) -> int | None:
     from the facet cells of migration 0005 (one row per combination, not per dataset). None
     where there are no cells (SQLite): count the datasets instead.
 
-    What a user sees, as ``repository.access`` rules it, in parts that never overlap:
-
-    - the cells everyone may see (anonymous visitors and deactivated accounts see these only);
-    - a site admin: every cell instead;
-    - a signed-in user: also every cell of the facilities where they are staff or curator
-      (insiders of all their datasets), and, counted on the datasets, their own and their
-      projects' datasets in neither of those (few; the owner and project indexes find them).
+    What a user sees, in the parts ``repository.access.visible_parts`` gives, counted so that
+    none is counted twice: the whole cells of :func:`visible_cells` (every cell for a site
+    admin), plus the datasets of :func:`personal_outside_cells`.
 
     The user's projects are read first (a literal list keeps the owner and project indexes
     usable); the parts are then counted in one statement, in one snapshot."""
@@ -92,33 +105,19 @@ def count_from_cells(user: Any, exact: Mapping[str, Any]) -> int | None:
     quote = connection.ops.quote_name
     conditions = [f"{quote(column)} = %s" for column in exact]
     params: list[Any] = list(exact.values())
+    signed_in = access.is_signed_in(user) and not access.is_site_admin(user)
+    projects = list(access.insider_project_ids(user)) if signed_in else None
+    parts = access.visible_parts(user, project_ids=projects)
+    seen = visible_cells(parts)
+    if seen is not None:
+        conditions.append(seen[0])
+        params += seen[1]
     personal: SQL | None = None
-    if not access.is_site_admin(user):
-        public, _others = public_cells()
-        seen, seen_params = pairs_condition(public)
-        if access.is_signed_in(user):
-            facilities = access.insider_facility_ids(user)
-            facilities_sql, facilities_params = facilities.query.sql_with_params()
-            seen = f"({seen} OR facility_id IN ({facilities_sql}))"
-            seen_params = [*seen_params, *facilities_params]
-            # The same pairs as the cells part (none: nothing to leave out).
-            everyone = functools.reduce(
-                operator.or_, (Q(status=st, visibility=vis) for st, vis in public), Q()
-            )
-            projects = list(access.insider_project_ids(user))
-            own = (
-                Dataset.objects.filter(
-                    access.personal_insider_q(user, project_ids=projects), **exact
-                )
-                .exclude(everyone)
-                .exclude(facility_id__in=facilities)
-                .order_by()
-                .values("pk")
-            )
-            own_sql, own_params = own.query.sql_with_params()
-            personal = own_sql, list(own_params)
-        conditions.append(seen)
-        params += seen_params
+    outside = personal_outside_cells(parts)
+    if outside is not None:
+        own = Dataset.objects.filter(outside, **exact).order_by().values("pk")
+        own_sql, own_params = own.query.sql_with_params()
+        personal = own_sql, list(own_params)
     where = " AND ".join(conditions) or "true"
     # Column names from CELL_FILTER_COLUMNS, SQL compiled from querysets, and placeholders:
     # every value goes as a parameter.
