@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repository import landing
+from repository import citation
 
 if TYPE_CHECKING:
     from .targets import Target
@@ -47,7 +47,7 @@ def csl_json(target: Target) -> dict[str, Any]:
         ]
         or [{"literal": target.dataset.facility.name}],
         "issued": {"date-parts": [[record.year]]},
-        "publisher": f"{landing.SITE_NAME}, {target.dataset.facility.name}",
+        "publisher": f"{citation.SITE_NAME}, {target.dataset.facility.name}",
         "URL": target.cite_as,
     }
     if record.published_at:
@@ -91,7 +91,7 @@ def bibliography(target: Target, *, style: str = DEFAULT_STYLE) -> str:
 
 def bibtex(target: Target) -> str:
     """The landing page's BibTeX entry with the version and the DOI (when there is one)."""
-    entry = landing.bibtex(target.shown, url=target.cite_as).rstrip().removesuffix("}")
+    entry = citation.bibtex(target.shown, url=target.cite_as).rstrip().removesuffix("}")
     extra = []
     if target.version is not None:
         extra.append(f"  version = {{{target.version.number}}},\n")

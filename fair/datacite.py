@@ -25,7 +25,7 @@ from django.conf import settings
 from lxml import etree
 
 from metadata.identifiers import orcid_checksum_ok
-from repository import landing
+from repository import citation, jsonld
 from repository.models import Dataset
 
 from . import xmlschemas
@@ -51,8 +51,8 @@ KIND_RESOURCE_TYPES = {
 }
 #: SPDX ids -> (name, licence URL); others get the SPDX page.
 LICENCES = {
-    "CC-BY-4.0": ("Creative Commons Attribution 4.0 International", landing.licence_url),
-    "CC0-1.0": ("Creative Commons Zero v1.0 Universal", landing.licence_url),
+    "CC-BY-4.0": ("Creative Commons Attribution 4.0 International", citation.licence_url),
+    "CC0-1.0": ("Creative Commons Zero v1.0 Universal", citation.licence_url),
     "CC-BY-SA-4.0": ("Creative Commons Attribution Share Alike 4.0 International", None),
     "CC-BY-NC-4.0": ("Creative Commons Attribution Non Commercial 4.0 International", None),
 }
@@ -117,7 +117,7 @@ def _attributes(
     ]
     attributes["creators"] = _creators(record, rors)
     attributes["titles"] = [{"title": record.title, "lang": "en"}]
-    publisher: dict[str, Any] = {"name": f"{landing.SITE_NAME}, {facility.name}", "lang": "en"}
+    publisher: dict[str, Any] = {"name": f"{citation.SITE_NAME}, {facility.name}", "lang": "en"}
     if facility.ror_id:
         publisher.update(_ror("publisher", facility.ror_id))
     attributes["publisher"] = publisher
@@ -135,7 +135,7 @@ def _attributes(
             "classificationCode": "1.6",
         },
         {"subject": technique},
-        {"subject": landing.TECHNIQUE_TERMS.get(dataset.technique, "electron microscopy")},
+        {"subject": jsonld.TECHNIQUE_TERMS.get(dataset.technique, "electron microscopy")},
         *({"subject": keyword} for keyword in record.keywords),
     ]
     attributes["subjects"] = _unique(subjects, "subject")
@@ -203,7 +203,7 @@ def _attributes(
     attributes["rightsList"] = _rights(record)
     attributes["descriptions"] = [
         {
-            "description": landing._description(dataset)
+            "description": jsonld._description(dataset)
             if not record.description.strip()
             else record.description[:10000],
             "descriptionType": "Abstract",
@@ -336,7 +336,7 @@ def _rights(record: Record) -> list[dict[str, str]]:
     return [
         {
             "rights": name,
-            "rightsUri": landing.licence_url(spdx),
+            "rightsUri": citation.licence_url(spdx),
             "rightsIdentifier": spdx.lower(),
             "rightsIdentifierScheme": "SPDX",
             "schemeUri": "https://spdx.org/licenses/",

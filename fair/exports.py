@@ -33,7 +33,7 @@ from django.utils import timezone
 
 import storage
 from openem.site import site_url
-from repository import landing, selectors, versions
+from repository import bulk_downloads, citation, jsonld, selectors, versions
 from repository.models import DatasetVersion, VersionFile
 
 from .targets import Target
@@ -66,7 +66,7 @@ def ro_crate_metadata(target: Target) -> dict[str, Any]:
     crate = ROCrate(version=ROCRATE_VERSION)
     root = crate.root_dataset
     root["name"] = record.title
-    root["description"] = landing._description(shown)
+    root["description"] = jsonld._description(shown)
     published = record.published_at or target.dataset.created
     root["datePublished"] = published.isoformat()
     root["dateModified"] = record.modified.isoformat()
@@ -78,7 +78,7 @@ def ro_crate_metadata(target: Target) -> dict[str, Any]:
     licence = crate.add(
         ContextEntity(
             crate,
-            landing.licence_url(record.licence),
+            citation.licence_url(record.licence),
             properties={"@type": "CreativeWork", "name": record.licence},
         )
     )
@@ -254,7 +254,7 @@ def _bag_stream(
     url_for: Callable[[VersionFile], str],
     now: dt.datetime,
 ) -> Iterator[bytes]:
-    sink = landing._Sink()
+    sink = bulk_downloads._Sink()
     tag_digests: dict[str, str] = {}
 
     def rows() -> Iterator[VersionFile]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from openem.site import site_url
-from repository import landing
+from repository import jsonld
 
 from . import citations, datacite
 from .targets import Target
@@ -123,12 +123,12 @@ def bag_url(target: Target) -> str:
 
 
 def json_ld(
-    target: Target, *, distributions: list[landing.Distribution] | None = None
+    target: Target, *, distributions: list[jsonld.Distribution] | None = None
 ) -> dict[str, Any]:
     """The landing page's schema.org ``Dataset``, with the version, the DOI and every export:
     ``distribution`` (the data packages and metadata forms) when the asker may have the files,
     otherwise (embargo) the metadata forms only, as ``subjectOf``."""
-    document = landing.json_ld(
+    document = jsonld.json_ld(
         target.shown, url=target.landing_url, summary=None, distributions=distributions or ()
     )
     if target.version is not None:

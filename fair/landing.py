@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from repository import landing
+from repository import jsonld
 from repository.extensions import LandingPage
 
 from . import checks, formats
@@ -18,7 +18,7 @@ def landing_context(page: LandingPage) -> dict[str, Any]:
     explicit = page.version is not None  # a version's own page names its version
     target = Target(page.dataset, page.version, user, explicit=explicit)
     context: dict[str, Any] = {
-        "json_ld": landing.json_ld_script(
+        "json_ld": jsonld.json_ld_script(
             formats.json_ld(target, distributions=list(page.distributions))
         ),
     }

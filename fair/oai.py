@@ -32,7 +32,7 @@ from django.utils import timezone
 from lxml import etree
 
 from openem.site import site_url
-from repository import landing
+from repository import citation, jsonld
 from repository.models import Dataset, DatasetStatus, Facility, Technique, Visibility
 
 from . import datacite
@@ -257,7 +257,7 @@ def _new(name: str) -> Any:
 
 def _identify(args: dict[str, str]) -> Any:
     body = _new("Identify")
-    _el(body, "repositoryName", landing.SITE_NAME)
+    _el(body, "repositoryName", citation.SITE_NAME)
     _el(body, "baseURL", site_url() + "/oai")
     _el(body, "protocolVersion", "2.0")
     _el(body, "adminEmail", settings.OPENEM_OAI_ADMIN_EMAIL)
@@ -442,8 +442,8 @@ def oai_dc(record: Record) -> Any:
     people = record.authors()
     dc("creator", [a.cited_name for a in people] or [dataset.facility.name])
     dc("subject", [dataset.get_technique_display(), *record.keywords])
-    dc("description", [record.description or landing._description(dataset)])
-    dc("publisher", [f"{landing.SITE_NAME}, {dataset.facility.name}"])
+    dc("description", [record.description or jsonld._description(dataset)])
+    dc("publisher", [f"{citation.SITE_NAME}, {dataset.facility.name}"])
     dc("date", [(record.published_at or dataset.created).date().isoformat()])
     if record.embargo_until:
         dc("date", [f"info:eu-repo/date/embargoEnd/{record.embargo_until.isoformat()}"])
@@ -452,7 +452,7 @@ def oai_dc(record: Record) -> Any:
     dc("language", ["eng"])
     dc(
         "relation",
-        [ref.url for ref in landing.cross_references(dataset)],
+        [ref.url for ref in citation.cross_references(dataset)],
     )
     embargoed = record.visibility == Visibility.EMBARGOED and not dataset.files_are_open()
     dc(
@@ -461,7 +461,7 @@ def oai_dc(record: Record) -> Any:
             "info:eu-repo/semantics/embargoedAccess"
             if embargoed
             else "info:eu-repo/semantics/openAccess",
-            landing.licence_url(record.licence),
+            citation.licence_url(record.licence),
         ],
     )
     return root

@@ -15,7 +15,7 @@ from typing import Any, cast
 from django.db import connection
 
 from openem.site import site_url
-from repository import landing
+from repository import citation, selectors
 from repository.models import DataFile, Dataset, Facility
 
 from . import identifiers
@@ -87,13 +87,13 @@ class Record:
     def year(self) -> int:
         return (self.published_at or self.dataset.created).year
 
-    def authors(self) -> list[landing.Author]:
-        # landing.authors reads only ``metadata``: the frozen copy of a version is read alike.
-        return landing.authors(cast(Dataset, _MetadataHolder(self.metadata)))
+    def authors(self) -> list[citation.Author]:
+        # citation.authors reads only ``metadata``: the frozen copy of a version is read alike.
+        return citation.authors(cast(Dataset, _MetadataHolder(self.metadata)))
 
 
 class _MetadataHolder:
-    """What ``landing.authors`` reads: an object with ``metadata``."""
+    """What ``citation.authors`` reads: an object with ``metadata``."""
 
     def __init__(self, metadata: dict[str, Any]) -> None:
         self.metadata = metadata
@@ -174,7 +174,7 @@ def file_facts(record: Record) -> FileFacts:
             record.version.files.order_by().values_list("format", flat=True).distinct()[:50]
         )
     else:
-        summary = landing.file_summary(record.dataset)
+        summary = selectors.file_summary(record.dataset)
         files, size = summary.files, summary.bytes
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from openem.site import site_url
-from repository import landing, selectors, versions
+from repository import bulk_downloads, citation, selectors, versions
 
 from . import formats, identifiers
 from .datacite import ORCID_RE, orcid_checksum_ok
@@ -95,9 +95,9 @@ def item_links(target: Target, limit: int) -> tuple[list[Link], bool]:
         prefix = base + target.dataset.get_absolute_url() + f"v/{target.version.number}/files/"
         links = [Link(prefix + quote(f.path), "item", _file_type(f.format)) for f in rows]
     else:
-        files = (landing.bulk_files(target.dataset).order_by("path").only("pk", "path", "format"))[
-            : limit + 1
-        ]
+        files = (
+            bulk_downloads.bulk_files(target.dataset).order_by("path").only("pk", "path", "format")
+        )[: limit + 1]
         links = [
             Link(
                 base + reverse("datafile-download", args=[target.dataset.pid, f.pk]),
@@ -127,7 +127,7 @@ def landing_links(target: Target, *, item_limit: int | None = None) -> list[Link
         Link(SCHEMA_ABOUT_PAGE, "type"),
         *(Link(orcid, "author") for orcid in verified_orcids(target)),
         *_describedby(target),
-        Link(landing.licence_url(target.record.licence), "license"),
+        Link(citation.licence_url(target.record.licence), "license"),
     ]
     items, more = item_links(target, item_limit)
     if not more:

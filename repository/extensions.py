@@ -75,7 +75,7 @@ class LandingPage:
     version: DatasetVersion | None  # the version's own page (/v/<n>/); None: the dataset's
     can_list_files: bool
     can_edit: bool
-    distributions: Sequence[Any] = ()  # landing.Distribution: the bulk downloads offered
+    distributions: Sequence[Any] = ()  # jsonld.Distribution: the bulk downloads offered
 
 
 LandingContext = Callable[[LandingPage], dict[str, Any]]

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from openem.errors import Conflict, NotAllowed, ValidationFailed
 
-from . import access, landing, signals
+from . import access, citation, signals
 from .audit import audit_record
 from .models import (
     AuditAction,
@@ -140,7 +140,7 @@ def citation_fields_missing(dataset: Dataset) -> list[str]:
     missing = []
     if not " ".join((dataset.title or "").split()):
         missing.append("title")
-    if not landing.authors(dataset):
+    if not citation.authors(dataset):
         missing.append("creators (metadata.organizational.authors)")
     if not (dataset.licence or "").strip():
         missing.append("licence")

@@ -31,11 +31,14 @@ from openem.site import site_url
 
 from . import (
     access,
+    bulk_downloads,
+    citation,
     downloads,
     extensions,
     identifiers,
-    landing,
+    jsonld,
     manifests,
+    metadata_tables,
     search,
     selectors,
     services,
@@ -137,7 +140,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def dataset_list(request: HttpRequest) -> HttpResponse:
     query, problems = search.DatasetQuery.from_query(request.GET)
     result = search.search_page(user=request.user, query=query)
-    previews = landing.previews_for(request.user, result.datasets)
+    previews = selectors.previews_for(request.user, result.datasets)
     for dataset in result.datasets:
         dataset.preview = previews.get(dataset.pk)  # type: ignore[attr-defined]
     context = {
@@ -175,8 +178,8 @@ def _tombstone(
         {
             "dataset": shown,
             "version": version,
-            "authors": landing.authors(shown),
-            "citation": landing.citation_text(
+            "authors": citation.authors(shown),
+            "citation": citation.citation_text(
                 shown, url=identifiers.cite_url(dataset, version, url)
             ),
             "url": url,
@@ -211,9 +214,9 @@ def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
     can_list = access.can(user, access.Action.LIST_FILES, dataset)
     can_edit = access.can_edit(user, dataset)
     url = _landing_url(dataset)
-    summary = landing.file_summary_if_cheap(dataset)  # None: a second request counts
-    page = landing.file_page(dataset) if can_list else None
-    bulk = landing.bulk_size(dataset) if can_list and summary is not None else None
+    summary = selectors.file_summary_if_cheap(dataset)  # None: a second request counts
+    page = selectors.file_page(dataset) if can_list else None
+    bulk = bulk_downloads.bulk_size(dataset) if can_list and summary is not None else None
     distributions = _distributions(request, dataset, bulk) if can_list else []
     context = {
         "dataset": dataset,
@@ -223,18 +226,18 @@ def dataset_detail(request: HttpRequest, pid: str) -> HttpResponse:
         "can_publish": access.can_publish(user, dataset),
         "is_insider": access.is_insider(user, dataset),
         "summary": summary,
-        "authors": landing.authors(dataset),
-        "citation": landing.citation_text(dataset, url=identifiers.cite_url(dataset, None, url)),
-        "cross_references": landing.cross_references(dataset),
-        "licence_url": landing.licence_url(dataset.licence),
-        "groups": landing.metadata_groups(
+        "authors": citation.authors(dataset),
+        "citation": citation.citation_text(dataset, url=identifiers.cite_url(dataset, None, url)),
+        "cross_references": citation.cross_references(dataset),
+        "licence_url": citation.licence_url(dataset.licence),
+        "groups": metadata_tables.metadata_groups(
             dataset,
-            labels=landing.schema_labels(dataset),
+            labels=metadata_tables.schema_labels(dataset),
             personal=access.sees_personal_data(user)(dataset),
         ),
         "validation": dataset.metadata_validation or {},
         "validation_checked": _checked_at(dataset.metadata_validation or {}),
-        "gallery": landing.gallery(dataset) if can_list else [],
+        "gallery": selectors.gallery(dataset) if can_list else [],
         "page": page,
         "bulk": bulk,
         "expiry_minutes": settings.OPENEM_PRESIGN_EXPIRY // 60,
@@ -286,11 +289,13 @@ def _version_page(request: HttpRequest, dataset: Dataset, version: DatasetVersio
         "can_publish": access.can_publish(request.user, dataset),
         "is_insider": access.is_insider(request.user, dataset),
         "summary": None,
-        "authors": landing.authors(shown),
-        "citation": landing.citation_text(shown, url=identifiers.cite_url(dataset, version, url)),
-        "cross_references": landing.cross_references(shown),
-        "licence_url": landing.licence_url(shown.licence),
-        "groups": landing.metadata_groups(shown, labels=landing.schema_labels(shown)),
+        "authors": citation.authors(shown),
+        "citation": citation.citation_text(shown, url=identifiers.cite_url(dataset, version, url)),
+        "cross_references": citation.cross_references(shown),
+        "licence_url": citation.licence_url(shown.licence),
+        "groups": metadata_tables.metadata_groups(
+            shown, labels=metadata_tables.schema_labels(shown)
+        ),
         "validation": {},
         "validation_checked": None,
         "gallery": [],
@@ -309,17 +314,17 @@ def _version_page(request: HttpRequest, dataset: Dataset, version: DatasetVersio
 
 
 def _distributions(
-    request: HttpRequest, dataset: Dataset, bulk: landing.BulkSize | None
-) -> list[landing.Distribution]:
+    request: HttpRequest, dataset: Dataset, bulk: bulk_downloads.BulkSize | None
+) -> list[jsonld.Distribution]:
     base = site_url()
     found = [
-        landing.Distribution(
+        jsonld.Distribution(
             "SHA-256 checksum manifest",
             base + reverse("dataset-manifest", args=[dataset.pid]),
             "text/plain",
             "sha256sum -c compatible list of every file",
         ),
-        landing.Distribution(
+        jsonld.Distribution(
             "Download URL list",
             base + reverse("dataset-urls", args=[dataset.pid]),
             "text/uri-list",
@@ -328,7 +333,7 @@ def _distributions(
     ]
     if bulk is not None and bulk.zip_allowed:
         found.append(
-            landing.Distribution(
+            jsonld.Distribution(
                 "ZIP archive of all files",
                 base + reverse("dataset-zip", args=[dataset.pid]),
                 "application/zip",
@@ -370,9 +375,9 @@ def dataset_summary(request: HttpRequest, pid: str) -> HttpResponse:
         "repository/_summary.html",
         {
             "dataset": dataset,
-            "summary": landing.file_summary(dataset),
+            "summary": selectors.file_summary(dataset),
             "can_list_files": can_list,
-            "bulk": landing.bulk_size(dataset) if can_list else None,
+            "bulk": bulk_downloads.bulk_size(dataset) if can_list else None,
             "expiry_minutes": settings.OPENEM_PRESIGN_EXPIRY // 60,
         },
     )
@@ -385,7 +390,7 @@ def dataset_citation(request: HttpRequest, pid: str) -> HttpResponse:
     if dataset is None:
         return _not_found(request)
     response = HttpResponse(
-        landing.bibtex(dataset, url=identifiers.cite_url(dataset, None, _landing_url(dataset))),
+        citation.bibtex(dataset, url=identifiers.cite_url(dataset, None, _landing_url(dataset))),
         content_type="application/x-bibtex; charset=utf-8",
     )
     response["Content-Disposition"] = content_disposition_header(True, f"{dataset.pid}.bib")
@@ -403,8 +408,8 @@ def dataset_files(request: HttpRequest, pid: str) -> HttpResponse:
         return _not_found(request)
     if not access.can(request.user, access.Action.LIST_FILES, dataset):
         return _files_refused(request, dataset)
-    directory = landing.normalise_directory(request.GET.get("dir"))
-    if not landing.directory_exists(dataset, directory):
+    directory = selectors.normalise_directory(request.GET.get("dir"))
+    if not selectors.directory_exists(dataset, directory):
         return _error(
             request,
             status=404,
@@ -412,7 +417,7 @@ def dataset_files(request: HttpRequest, pid: str) -> HttpResponse:
             message=f"The dataset has no folder {directory!r}.",
             dataset=dataset,
         )
-    page = landing.file_page(
+    page = selectors.file_page(
         dataset,
         directory=directory,
         after=request.GET.get("after"),
@@ -421,7 +426,7 @@ def dataset_files(request: HttpRequest, pid: str) -> HttpResponse:
     context = {
         "dataset": dataset,
         "page": page,
-        "bulk": landing.bulk_size(dataset, directory=directory) if directory else None,
+        "bulk": bulk_downloads.bulk_size(dataset, directory=directory) if directory else None,
         "expiry_minutes": settings.OPENEM_PRESIGN_EXPIRY // 60,
     }
     template = "repository/_file_browser.html" if _is_htmx(request) else "repository/file_list.html"
@@ -439,7 +444,7 @@ def datafile_detail(request: HttpRequest, pid: str, file_id: int) -> HttpRespons
     datafile = _file_or_none(dataset, file_id)
     if datafile is None:
         return _not_found(request, "file")
-    rows, truncated = landing.header_rows(
+    rows, truncated = metadata_tables.header_rows(
         {k: v for k, v in (datafile.header or {}).items() if not str(k).startswith("_")}
     )
     warnings = (datafile.header or {}).get("_warnings") or []
@@ -452,7 +457,9 @@ def datafile_detail(request: HttpRequest, pid: str, file_id: int) -> HttpRespons
             "header_rows": rows,
             "header_truncated": truncated,
             "warnings": warnings if isinstance(warnings, list) else [str(warnings)],
-            "crumbs": landing.FilePage(datafile.directory, [], [], False, None, None, True).crumbs,
+            "crumbs": selectors.FilePage(
+                datafile.directory, [], [], False, None, None, True
+            ).crumbs,
             "can_download": access.can(request.user, access.Action.DOWNLOAD, dataset),
         },
     )
@@ -492,7 +499,7 @@ def signed_download(request: HttpRequest, token: str, name: str) -> HttpResponse
     user the link was made for is checked again, so a revoked right also revokes the link."""
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
-    opened = landing.signed_download_open(token)
+    opened = bulk_downloads.signed_download_open(token)
     if opened is None:
         return _error(
             request,
@@ -554,7 +561,7 @@ def _bulk_target(request: HttpRequest, pid: str) -> tuple[Dataset | None, str, H
         return None, "", _not_found(request)
     if not access.can(request.user, access.Action.DOWNLOAD, dataset):
         return dataset, "", _files_refused(request, dataset)
-    directory = landing.normalise_directory(request.GET.get("dir"))
+    directory = selectors.normalise_directory(request.GET.get("dir"))
     return dataset, directory, None
 
 
@@ -586,7 +593,7 @@ def dataset_urls(request: HttpRequest, pid: str) -> HttpResponse | StreamingHttp
     if refusal is not None or dataset is None:
         return refusal or _not_found(request)
     list_format = request.GET.get("format") or "wget"
-    if list_format not in landing.URL_LIST_FORMATS:
+    if list_format not in bulk_downloads.URL_LIST_FORMATS:
         return _error(
             request, status=400, title="Unknown format", message="Use format=wget or format=curl."
         )
@@ -599,14 +606,14 @@ def dataset_urls(request: HttpRequest, pid: str) -> HttpResponse | StreamingHttp
         presigned = store.presign_get(datafile.storage_key, filename=datafile.name)
         if presigned:
             return presigned
-        token = landing.signed_download_token(datafile=datafile, user=user)
+        token = bulk_downloads.signed_download_token(datafile=datafile, user=user)
         return site + reverse("signed-download", args=[token, datafile.name])
 
-    files = landing.bulk_files(dataset, directory=directory).only(
+    files = bulk_downloads.bulk_files(dataset, directory=directory).only(
         "pk", "path", "name", "storage_key"
     )
     if access.download_is_audited(dataset):
-        size = landing.bulk_size(dataset, directory=directory)
+        size = bulk_downloads.bulk_size(dataset, directory=directory)
         services.audit_record(
             actor=user,
             action=AuditAction.DOWNLOAD,
@@ -614,14 +621,14 @@ def dataset_urls(request: HttpRequest, pid: str) -> HttpResponse | StreamingHttp
             dataset=dataset,
             details={"url_list": directory or "/", "files": size.files, "bytes": size.bytes},
         )
-    stream = landing.url_list_stream(
+    stream = bulk_downloads.url_list_stream(
         selectors.in_path_pages(files, chunk_size=2000, path_of=attrgetter("path")),
         url_for=url_for,
         list_format=list_format,
         expires_at=expires_at,
         root=directory,
     )
-    suffix = landing.URL_LIST_FORMATS[list_format].filename_suffix
+    suffix = bulk_downloads.URL_LIST_FORMATS[list_format].filename_suffix
     response = StreamingHttpResponse(stream, content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(
         True, _bulk_name(dataset, directory, suffix)
@@ -636,13 +643,13 @@ def dataset_zip(request: HttpRequest, pid: str) -> HttpResponse | StreamingHttpR
     dataset, directory, refusal = _bulk_target(request, pid)
     if refusal is not None or dataset is None:
         return refusal or _not_found(request)
-    size = landing.bulk_size(dataset, directory=directory)
+    size = bulk_downloads.bulk_size(dataset, directory=directory)
     if not size.zip_allowed:
         if not size.files:
             message = "There are no stored files here yet."
         elif size.capped:
             message = (
-                f"This holds more than {landing.ZIP_MAX_FILES} files, more than a ZIP download "
+                f"This holds more than {bulk_downloads.ZIP_MAX_FILES} files, more than a ZIP download "
                 "may have."
             )
         else:
@@ -673,11 +680,11 @@ def dataset_zip(request: HttpRequest, pid: str) -> HttpResponse | StreamingHttpR
             dataset=dataset,
             details={"zip": directory or "/", "files": size.files, "bytes": size.bytes},
         )
-    files = landing.bulk_files(dataset, directory=directory).only(
+    files = bulk_downloads.bulk_files(dataset, directory=directory).only(
         "pk", "path", "size", "storage_key", "created"
     )
     response = StreamingHttpResponse(
-        landing.zip_stream(
+        bulk_downloads.zip_stream(
             selectors.in_path_pages(files, chunk_size=500, path_of=attrgetter("path")),
             root=directory,
         ),

@@ -134,9 +134,9 @@ def test_anonymous_cannot_reach_private_files_by_url(page: Any, catalogue: Catal
 def test_a_big_datasets_counts_arrive_after_the_page(
     page: Any, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from repository import landing
+    from repository import selectors
 
-    monkeypatch.setattr(landing, "INLINE_SUMMARY_MAX_FILES", 1)
+    monkeypatch.setattr(selectors, "INLINE_SUMMARY_MAX_FILES", 1)
     page.goto(catalogue.public.get_absolute_url())
     page.wait_for_selector('#files-fact[data-files="3"]')
     page.wait_for_selector('#download-panel a[href$="/download.zip"]')

@@ -16,7 +16,7 @@ import requests
 from django.core import signing
 from django.test import Client
 
-from repository import landing
+from repository import bulk_downloads
 from repository.models import AuditAction, AuditEvent, ProjectMembership
 from tests.services import signed_for
 
@@ -147,18 +147,18 @@ def test_signed_links_expire_and_follow_revoked_access(
 ) -> None:
     member = catalogue.world["member"]
     secret = catalogue.files["secret"]
-    token = landing.signed_download_token(datafile=secret, user=member)
+    token = bulk_downloads.signed_download_token(datafile=secret, user=member)
     url = f"/download/{token}/{secret.name}"
     assert Client().get(url).status_code == 200
     assert len(downloads_audited(catalogue.private)) == 1  # recorded in the member's name
     assert downloads_audited(catalogue.private)[0].actor == member
     ProjectMembership.objects.filter(user=member).delete()
     assert Client().get(url).status_code == 403  # no longer a member: the link stops working
-    assert landing.signed_download_open(token) is not None
+    assert bulk_downloads.signed_download_open(token) is not None
     settings.OPENEM_PRESIGN_EXPIRY = -1  # every link is now older than its lifetime
-    assert landing.signed_download_open(token) is None
+    assert bulk_downloads.signed_download_open(token) is None
     forged = signing.dumps({"f": secret.pk, "u": member.pk}, salt="another purpose")
-    assert landing.signed_download_open(forged) is None
+    assert bulk_downloads.signed_download_open(forged) is None
 
 
 def test_curl_list_keeps_the_folder_layout(client: Client, catalogue: Catalogue) -> None:
@@ -222,9 +222,9 @@ def test_folder_zip_is_relative_to_the_folder(client: Client, catalogue: Catalog
 
 
 def test_zip_stream_holds_one_block_at_a_time(catalogue: Catalogue) -> None:
-    files = list(landing.bulk_files(catalogue.public))
-    blocks = list(landing.zip_stream(files))
-    assert max(len(b) for b in blocks) <= landing.ZIP_CHUNK + 64 * 1024
+    files = list(bulk_downloads.bulk_files(catalogue.public))
+    blocks = list(bulk_downloads.zip_stream(files))
+    assert max(len(b) for b in blocks) <= bulk_downloads.ZIP_CHUNK + 64 * 1024
     assert zipfile.ZipFile(io.BytesIO(b"".join(blocks))).testzip() is None
 
 
@@ -258,7 +258,7 @@ def test_private_zip_is_audited(client: Client, catalogue: Catalogue) -> None:
 def test_zip_of_too_many_files_is_refused(
     client: Client, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(landing, "ZIP_MAX_FILES", 2)
+    monkeypatch.setattr(bulk_downloads, "ZIP_MAX_FILES", 2)
     response = client.get(f"/datasets/{catalogue.public.pid}/download.zip")
     assert response.status_code == 409
     assert "more than 2 files" in response.content.decode()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from repository import landing
+from repository import citation, selectors
 from repository.models import Dataset
 from tests.factories import DatasetFactory
 
@@ -185,7 +185,7 @@ def test_bibtex(client: Client, catalogue: Catalogue) -> None:
 
 def test_citation_without_authors_cites_the_facility(world: Any) -> None:
     dataset = DatasetFactory(title="A map.", facility=world.facility)
-    text = landing.citation_text(dataset, url="https://example.org/d")
+    text = citation.citation_text(dataset, url="https://example.org/d")
     assert text.startswith(f"{world.facility.name} ({dataset.created.year}). A map [Data set].")
 
 
@@ -273,10 +273,10 @@ def test_file_browser_pages_by_key(client: Client, catalogue: Catalogue) -> None
 
 
 def test_all_directories_skip_scan(catalogue: Catalogue) -> None:
-    directories, truncated = landing.all_directories(catalogue.public)
+    directories, truncated = selectors.all_directories(catalogue.public)
     assert directories == ["", "Images-Disc1/GridSquare_1/Data", "Micrographs"]
     assert truncated is False
-    cut, truncated = landing.all_directories(catalogue.public, limit=2)
+    cut, truncated = selectors.all_directories(catalogue.public, limit=2)
     assert cut == ["", "Images-Disc1/GridSquare_1/Data"] and truncated is True
 
 
@@ -295,7 +295,7 @@ def test_file_detail_shows_the_header_and_checksum(client: Client, catalogue: Ca
 def test_big_datasets_count_their_files_in_a_second_request(
     client: Client, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(landing, "INLINE_SUMMARY_MAX_FILES", 2)  # the public dataset has 3
+    monkeypatch.setattr(selectors, "INLINE_SUMMARY_MAX_FILES", 2)  # the public dataset has 3
     dataset = catalogue.public
     html = client.get(dataset.get_absolute_url()).content.decode()
     summary_url = f"/datasets/{dataset.pid}/summary"

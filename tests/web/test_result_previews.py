@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from repository import landing
+from repository import selectors
 from repository.models import Dataset
 
 from .conftest import Catalogue
@@ -74,11 +74,11 @@ def test_an_outsider_cannot_fetch_an_embargoed_preview_by_url(
 def test_a_dataset_without_thumbnails_has_no_preview(catalogue: Catalogue, world: Any):
     datasets = list(Dataset.objects.filter(pk__in=[catalogue.public.pk, catalogue.draft.pk]))
 
-    previews = landing.previews_for(world["admin"], datasets)
+    previews = selectors.previews_for(world["admin"], datasets)
 
     assert set(previews) == {catalogue.public.pk}  # the draft has no file with a picture
     assert previews[catalogue.public.pk].thumbnail_key
-    assert landing.previews_for(world["staff"], []) == {}
+    assert selectors.previews_for(world["staff"], []) == {}
 
 
 @pytest.mark.skipif(
@@ -92,7 +92,7 @@ def test_a_page_of_previews_costs_two_queries(
     assert len(datasets) >= 4
 
     with django_assert_max_num_queries(2):
-        previews = landing.previews_for(world["admin"], datasets)
+        previews = selectors.previews_for(world["admin"], datasets)
 
     assert set(previews) == {
         catalogue.public.pk,
