@@ -250,6 +250,44 @@ def test_files_upload_at_once_and_declare_their_checksums_as_they_complete(
     assert again.stages == [("upload", 0)]
 
 
+def test_files_in_flight_are_a_window_not_the_whole_list(
+    live_server, token_for, dataset, tmp_path, local_storage, monkeypatch
+):
+    """With a million files, the client must not register them all and queue a million
+    uploads at once: registration keeps pace with the uploads, a window ahead of them."""
+    if connection.vendor == "sqlite":
+        pytest.skip(
+            "registration runs beside the uploads: the live server's in-memory SQLite database "
+            "locks under two concurrent writers (runs on PostgreSQL, as in CI)"
+        )
+    folder = tmp_path / "many"
+    for n in range(60):
+        write_file(folder / f"Movies/m_{n:03d}.eer", 100 + n, seed=n)
+    monkeypatch.setattr(client_upload, "REGISTER_BATCH", 20)
+    monkeypatch.setattr(client_upload, "FILES_IN_FLIGHT_PER_THREAD", 2)
+    parallel = 2
+    window = parallel * 2
+    done_at_registration: list[int] = []
+    register = Client.register_files
+
+    def recording(self: Client, session_id: int, files: list[dict[str, Any]]) -> Any:
+        done_at_registration.append(
+            DataFile.objects.filter(dataset=dataset).exclude(state=FileState.REGISTERED).count()
+        )
+        return register(self, session_id, files)
+
+    monkeypatch.setattr(Client, "register_files", recording)
+    with Client(live_server.url, token_for("staff")) as client:
+        report = upload_directory(client, folder, pid=dataset.pid, parallel=parallel)
+
+    assert (report.files_registered, report.files_uploaded, report.problems) == (60, 60, [])
+    assert len(done_at_registration) == 3
+    # Before the next batch is registered, all but a window of the last one were sent.
+    assert done_at_registration[0] == 0
+    assert done_at_registration[1] >= 20 - window
+    assert done_at_registration[2] >= 40 - window
+
+
 def test_local_storage_uploads_in_chunks_and_resumes_at_the_offset(
     cli, token_for, dataset, tmp_path, local_storage, small_parts, eager
 ):

@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from .files import LocalFile, _read_into, file_sha256, part_crc32, scan_director
 from .progress import TransferReporter
 
 REGISTER_BATCH = 1000
+#: Files queued per upload thread beyond the one it sends (bounds the client's memory).
+FILES_IN_FLIGHT_PER_THREAD = 4
 O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation of the bytes read
 SETTLED_STATES = {"ready", "failed"}
 STORED_STATES = {"stored", "processing", "ready", "failed"}
@@ -584,15 +586,35 @@ def _upload(
             on_done(local, "uploaded")
 
     file_pool = ThreadPoolExecutor(max(1, parallel), thread_name_prefix="openem-file")
+    # Files in flight or waiting for a thread: a window, not the whole list, so that memory
+    # stays flat for a million files and registration keeps pace with the uploads.
+    window = max(1, parallel) * FILES_IN_FLIGHT_PER_THREAD
     pending: dict[Future[None], LocalFile] = {}
     upload_bytes = sum(f.size for f, _ in to_resume) + sum(f.size for f in to_register)
     uploading = False
+    stopped = False
+
+    def settle(done: Iterable[Future[None]]) -> None:
+        nonlocal stopped
+        for future in done:
+            local = pending.pop(future)
+            try:
+                future.result()
+            except TransferStopped:
+                stopped = True
+            except OpenEMError as exc:
+                if isinstance(exc, AuthError | NetworkError):
+                    raise
+                report.problems.append({"path": local.path, "message": exc.message})
 
     def submit(local: LocalFile, remote: dict[str, Any], fresh: bool) -> None:
         nonlocal uploading
         if not uploading:
             uploading = True
             reporter.stage("upload", upload_bytes, files=len(to_resume) + len(to_register))
+        while len(pending) >= window:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            settle(done)
         pending[file_pool.submit(send, local, remote, fresh)] = local
 
     try:
@@ -611,16 +633,7 @@ def _upload(
                 submit(local, remote, True)
         if not uploading:
             reporter.stage("upload", 0)
-        stopped = False
-        for future in list(pending):
-            try:
-                future.result()
-            except TransferStopped:
-                stopped = True
-            except OpenEMError as exc:
-                if isinstance(exc, AuthError | NetworkError):
-                    raise
-                report.problems.append({"path": pending[future].path, "message": exc.message})
+        settle(list(pending))
         if stopped or uploader.counter.stop.is_set():
             raise TransferStopped(
                 f"stopped after {report.parts_sent} parts, as asked; run the same command "
