@@ -25,6 +25,7 @@ import itertools
 import json
 import os
 import random
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,10 @@ class PortalUser(HttpUser):
                 got.failure(f"S3 answered {got.status_code}: {got.text[:200]}")
 
     def pause(self) -> None:
-        self.wait()
+        """A pause inside a journey. Not ``self.wait()``, which ends the user at once when the
+        run stops: a journey once begun is walked to its end (locust's ``--stop-timeout``),
+        so a short run still reaches its last steps. (``time.sleep`` is gevent's here.)"""
+        time.sleep(self.wait_time())
 
 
 class Visitor(PortalUser):
