@@ -226,12 +226,11 @@ class DepositionSubmittedView(DepositionApiView):
         responses={200: DepositionSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
     )
     def post(self, request: Request, pid: str, target: str) -> Response:
+        deposition = _deposition(request, pid, target)  # access before the body is read
         data = SubmittedInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         deposition = services.deposition_mark_submitted(
-            actor=request.user,
-            deposition=_deposition(request, pid, target),
-            note=data.validated_data.get("note", ""),
+            actor=request.user, deposition=deposition, note=data.validated_data.get("note", "")
         )
         return self.render(deposition)
 
@@ -247,12 +246,11 @@ class DepositionAccessionView(DepositionApiView):
         examples=docs.DEPOSITIONS_RECORD_ACCESSION_EXAMPLES,
     )
     def post(self, request: Request, pid: str, target: str) -> Response:
+        deposition = _deposition(request, pid, target)  # access before the body is read
         data = AccessionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         deposition = services.deposition_record_accession(
-            actor=request.user,
-            deposition=_deposition(request, pid, target),
-            accession=data.validated_data["accession"],
+            actor=request.user, deposition=deposition, accession=data.validated_data["accession"]
         )
         return self.render(deposition)
 
@@ -266,12 +264,11 @@ class DepositionRejectView(DepositionApiView):
         responses={200: DepositionSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
     )
     def post(self, request: Request, pid: str, target: str) -> Response:
+        deposition = _deposition(request, pid, target)  # access before the body is read
         data = RejectInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         deposition = services.deposition_reject(
-            actor=request.user,
-            deposition=_deposition(request, pid, target),
-            reason=data.validated_data["reason"],
+            actor=request.user, deposition=deposition, reason=data.validated_data["reason"]
         )
         return self.render(deposition)
 
@@ -289,9 +286,9 @@ class EmpiarEntryView(DepositionApiView):
         },
     )
     def post(self, request: Request, pid: str) -> Response:
+        deposition = _deposition(request, pid, DepositionTarget.EMPIAR)  # access first
         data = EmpiarActionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        deposition = _deposition(request, pid, DepositionTarget.EMPIAR)
         results = services.deposition_empiar_create_entry(
             actor=request.user,
             deposition=deposition,
@@ -319,9 +316,9 @@ class EmpiarSubmitView(DepositionApiView):
         },
     )
     def post(self, request: Request, pid: str) -> Response:
+        deposition = _deposition(request, pid, DepositionTarget.EMPIAR)  # access first
         data = EmpiarActionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        deposition = _deposition(request, pid, DepositionTarget.EMPIAR)
         result = services.deposition_empiar_submit(
             actor=request.user, deposition=deposition, dry_run=data.validated_data["dry_run"]
         )
