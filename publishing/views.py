@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from openem.errors import DomainError
+from openem.errors import DomainError, NotAllowed
 from repository import selectors
 
 from . import services
@@ -30,6 +31,9 @@ def doi_retry(request: HttpRequest, pid: str, registration_id: int) -> HttpRespo
         raise Http404("no such DOI registration")
     try:
         registration = services.doi_retry(actor=request.user, registration=registration)
+    except NotAllowed as exc:
+        # A refusal, not a message on the landing page: nothing was retried.
+        raise PermissionDenied(exc.message) from None
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
