@@ -42,6 +42,8 @@ from .models import (
     ProjectMembership,
     VersionState,
     Visibility,
+    files_open,
+    files_open_q,
 )
 
 if TYPE_CHECKING:
@@ -191,13 +193,18 @@ def visible_parts(user: Any, *, project_ids: Iterable[int] | None = None) -> Vis
     )
 
 
+def files_open_to_everyone(dataset: Dataset, today: dt.date | None = None) -> bool:
+    """Whether a dataset's files are open to anyone: published, and public or with an
+    embargo that has ended (``models.files_open``). Anyone is then served its working copy,
+    unless a draft changed the files (:func:`can` checks that too)."""
+    return dataset.status == DatasetStatus.PUBLISHED and dataset.files_are_open(today)
+
+
 def _open_files_q(today: dt.date) -> Q:
+    """:func:`files_open_to_everyone`, with no draft changing the files, as a filter."""
     return (
         Q(status=DatasetStatus.PUBLISHED)
-        & (
-            Q(visibility=Visibility.PUBLIC)
-            | Q(visibility=Visibility.EMBARGOED, embargo_until__lte=today)
-        )
+        & files_open_q(today)
         & ~Q(pk__in=_drafts_with_changed_files().values("dataset_id"))
     )
 
@@ -316,7 +323,6 @@ def can(user: Any, action: Action | str, dataset: Dataset, *, today: dt.date | N
     action = Action(action)
     if _outside_confinement(user, dataset.facility_id):
         return False  # not even public datasets: a confined token reads its facility only
-    published = dataset.status == DatasetStatus.PUBLISHED
     if action is Action.VIEW:
         if (dataset.status, dataset.visibility) in PUBLIC_PAIRS:
             return True
@@ -325,8 +331,7 @@ def can(user: Any, action: Action | str, dataset: Dataset, *, today: dt.date | N
         if dataset.status == DatasetStatus.WITHDRAWN:
             return False  # a tombstone: the files are gone from every surface, for everyone
         if (
-            published
-            and dataset.files_are_open(today)
+            files_open_to_everyone(dataset, today)
             and not _drafts_with_changed_files().filter(dataset_id=dataset.pk).exists()
         ):
             return True
@@ -370,7 +375,7 @@ def can_create_dataset(user: Any, facility: Facility) -> bool:
 
 def download_is_audited(dataset: Dataset, today: dt.date | None = None) -> bool:
     """Downloads of non-public files are recorded in the audit trail."""
-    return not (dataset.status == DatasetStatus.PUBLISHED and dataset.files_are_open(today))
+    return not files_open_to_everyone(dataset, today)
 
 
 # --- People and roles (accounts/: invitations, removal, who has access) ----------------------
@@ -419,11 +424,4 @@ def can_list_version_files(user: Any, dataset: Dataset, version: DatasetVersion)
         return True
     if dataset.status != DatasetStatus.PUBLISHED:
         return False
-    today = timezone.localdate()
-    if version.visibility == Visibility.PUBLIC:
-        return True
-    return bool(
-        version.visibility == Visibility.EMBARGOED
-        and version.embargo_until
-        and version.embargo_until <= today
-    )
+    return files_open(version.visibility, version.embargo_until)

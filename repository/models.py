@@ -223,15 +223,29 @@ class Dataset(models.Model):
         return reverse("dataset-detail", kwargs={"pid": self.pid})
 
     def files_are_open(self, today: dt.date | None = None) -> bool:
-        """Whether anyone may download the files: public, or an embargo that has ended."""
-        if self.visibility == Visibility.PUBLIC:
-            return True
-        today = today or timezone.localdate()
-        return bool(
-            self.visibility == Visibility.EMBARGOED
-            and self.embargo_until
-            and self.embargo_until <= today
-        )
+        """Whether its visibility and embargo open the files to anyone (:func:`files_open`;
+        that the dataset is published too is ``repository.access``'s to add)."""
+        return files_open(self.visibility, self.embargo_until, today)
+
+
+def files_open(
+    visibility: str, embargo_until: dt.date | None, today: dt.date | None = None
+) -> bool:
+    """Whether files of this visibility and embargo (a dataset's, or a published version's)
+    are open to anyone once published: public, or an embargo that has ended (then
+    automatically, whether or not the periodic release task has run). :func:`files_open_q`
+    is the same rule as a filter on datasets."""
+    if visibility == Visibility.PUBLIC:
+        return True
+    today = today or timezone.localdate()
+    return bool(visibility == Visibility.EMBARGOED and embargo_until and embargo_until <= today)
+
+
+def files_open_q(today: dt.date) -> Q:
+    """:func:`files_open` as a filter on datasets."""
+    return Q(visibility=Visibility.PUBLIC) | Q(
+        visibility=Visibility.EMBARGOED, embargo_until__lte=today
+    )
 
 
 class FileState(models.TextChoices):

@@ -450,7 +450,7 @@ class DatasetSerializer(serializers.ModelSerializer[Dataset]):
         return found(dataset)
 
     def get_files_open(self, dataset: Dataset) -> bool:
-        return dataset.status == DatasetStatus.PUBLISHED and dataset.files_are_open()
+        return access.files_open_to_everyone(dataset)
 
     def to_representation(self, instance: Dataset) -> dict[str, Any]:
         data: dict[str, Any] = super().to_representation(instance)
