@@ -2,7 +2,8 @@
 visibility and facet values, kept exact by triggers on the dataset table, so that counts of
 what everyone may see read a few thousand cells instead of every dataset (PostgreSQL).
 
-What a user may see is asked of ``repository.access``, never restated here.
+What a user may see comes from ``repository.access.visible_parts``; :func:`visible_cells`
+writes it as the one SQL condition over the cells, never restating the rule.
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ Facets are disjunctive: the counts of one facet are computed with every filter e
 so that choosing a second value of a facet widens (OR) the result, as the counts promise. On
 PostgreSQL they are counted in one pass (``GROUPING SETS``), and the total with them:
 
-- without words or ranges (the home page, browsing by facets), from the facet cells
-  (:mod:`.cells`) for what everyone may see, plus the user's own other datasets from the
-  facet index;
-- with words or ranges, over the matching datasets (the covering facet index of migration
+- without words, ranges or the API's other filters (the home page, browsing by facets),
+  from the facet cells (:mod:`.cells`) for what everyone may see, plus the user's own other
+  datasets from the facet index;
+- with them, over the matching datasets (the covering facet index of migration
   0004 holds the year, detector and SI columns); words sorted by relevance are read and ranked
   once, for the counts and the page together.
 

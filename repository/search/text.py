@@ -48,6 +48,7 @@ def text_search(queryset: QuerySet[Dataset], q: str) -> tuple[QuerySet[Dataset],
 
 
 def text_filter(queryset: QuerySet[Dataset], q: str) -> tuple[QuerySet[Dataset], Any]:
+    """:func:`text_search` for words already normalised (a :class:`DatasetQuery`'s)."""
     if not q:
         return queryset, None
     if uses_full_text():
