@@ -665,3 +665,6 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(  # type: ignore[attr-defined
 )
 #: How long an invitation link (by e-mail or edu-ID) stays valid.
 OPENEM_INVITATION_DAYS = _int("OPENEM_INVITATION_DAYS", 14, minimum=1)
+
+# /metrics for Prometheus (openem/metrics.py): served only with a token, sent as a bearer token.
+OPENEM_METRICS_TOKEN = env.str("OPENEM_METRICS_TOKEN", default="")

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from openem.health import health
+from openem.metrics import metrics
 from repository import account_views
 
 urlpatterns = [
@@ -18,6 +19,7 @@ urlpatterns = [
     path("api/", include("openem.api.urls")),  # /api/v1/, /api/schema/, /api/docs/, /api/redoc/
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),  # database, Redis, storage, worker: 200 or 503
+    path("metrics", metrics, name="metrics"),  # Prometheus, with OPENEM_METRICS_TOKEN only
     path("", include("deposition.urls")),  # deposition pages, /api/v1/datasets/<pid>/depositions/
     path("", include("fair.urls")),  # DataCite XML/JSON, OAI-PMH, sitemap, exports
     path("", include("stats.urls")),  # /stats/: coverage dashboard, charts, CSV/JSON

@@ -257,6 +257,7 @@ NOT_SCOPED: dict[str, str] = {
     "stats-csv": "dashboard tables (listing check)",
     "stats-chart": "dashboard charts (aggregates, no dataset named)",
     "health": "service health",
+    "metrics": "Prometheus figures (bearer token of its own; counts, no dataset named)",
     "login": "sign-in page",
     "logout": "sign-out",
     "profile": "the signed-in person's own profile and tokens",
