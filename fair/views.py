@@ -125,13 +125,14 @@ def version_file(request: HttpRequest, pid: str, number: int, path: str) -> Http
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
     user = request.user
     token = request.GET.get("token")
+    token_file_id: int | None = None
     if token:
         opened = exports.version_file_token_open(token)
         if opened is None:
             return negotiation.refusal_response(
                 Refusal(403, "This link is invalid or has expired; download the bag again.")
             )
-        user_id = opened[1]
+        token_file_id, user_id = opened
         user = (
             get_user_model().objects.filter(pk=user_id, is_active=True).first()
             if user_id is not None
@@ -143,6 +144,11 @@ def version_file(request: HttpRequest, pid: str, number: int, path: str) -> Http
     if not found.files_open or found.version is None:
         return negotiation.refusal_response(found.files_refusal())
     row = versions.version_files(found.version).filter(path=path).first()
+    if token_file_id is not None and (row is None or row.pk != token_file_id):
+        # The link stands for its person for one file only, not for all they may read.
+        return negotiation.refusal_response(
+            Refusal(403, "This link is for another file; download the bag again.")
+        )
     if row is None:
         return negotiation.refusal_response(Refusal(404, f"version {number} has no {path!r}"))
     if access.download_is_audited(found.dataset) or access.download_is_audited(found.shown):

@@ -52,6 +52,7 @@ from rest_framework.test import APIClient
 import storage
 from deposition import services as deposition_services
 from deposition.models import Deposition, DepositionState, DepositionTarget
+from fair import exports
 from ingest.models import UploadSession
 from publishing.models import DoiRegistration, DoiState
 from repository import access, bulk_downloads, tokens, versions
@@ -236,7 +237,11 @@ SCOPED: dict[str, tuple[Op, ...]] = {
     "version-linkset-json": (Op("version", V, proof="pid"),),
     "dataset-bag": (Op("dataset", D, proof="bag"),),
     "version-bag": (Op("version", VERSION_FILES, proof="bag"),),
-    "version-file": (Op("version_file", VERSION_FILES, proof="bytes"),),
+    "version-file": (
+        Op("version_file", VERSION_FILES, proof="bytes"),
+        # a bag's fetch.txt link, which stands for the person the bag was made for
+        Op("version_file_token", VERSION_FILES, proof="bytes"),
+    ),
     # a dataset's plots (stats/urls.py): the dose histogram of its EER movie
     "dataset-plot": (Op("plot", V, proof="svg"),),
     # DOI registration retry (publishing/urls.py)
@@ -343,12 +348,24 @@ ADMIN_ROUTES = [r for r in ROUTES if r.route.startswith("admin/")]
 IS_API = {r.key: r.route.startswith("api/") for r in ROUTES}
 
 
-def test_every_url_is_classified() -> None:
-    unknown = [
+def unclassified(routes: list[Route]) -> list[str]:
+    return [
         f"{r.key} ({r.route})"
-        for r in ROUTES
+        for r in routes
         if r.key not in SCOPED and r.key not in NOT_SCOPED and not r.route.startswith("admin/")
     ]
+
+
+def test_a_new_url_is_not_classified() -> None:
+    new = Route("dataset-new-export", "datasets/<str:pid>/new.json")
+    assert unclassified([*ROUTES, new]) == ["dataset-new-export (datasets/<str:pid>/new.json)"]
+    assert unclassified([Route(None, "datasets/<str:pid>/unnamed")]) == [
+        "datasets/<str:pid>/unnamed (datasets/<str:pid>/unnamed)"
+    ]
+
+
+def test_every_url_is_classified() -> None:
+    unknown = unclassified(ROUTES)
     assert not unknown, (
         "URL patterns the access matrix does not know: classify each in "
         "tests/security/test_url_access_matrix.py, in SCOPED (the object it names and the "
@@ -391,6 +408,11 @@ class Subject:
             "file": {"pid": pid, "file_id": self.datafile.pk},
             "version": {"pid": pid, "number": self.version.number},
             "version_file": {"pid": pid, "number": self.version.number, "path": self.datafile.path},
+            "version_file_token": {
+                "pid": pid,
+                "number": self.version.number,
+                "path": self.datafile.path,
+            },
             "version_file_id": {
                 "pid": pid,
                 "number": self.version.number,
@@ -666,9 +688,12 @@ def test_url_access(matrix: Matrix, db: Any, name: str, index: int, state: str, 
     subject = matrix.subjects[state]
     user = matrix.users[persona]
     url = reverse(name, kwargs=subject.kwargs(op.kind, user))
+    if op.kind == "version_file_token":
+        url += "?token=" + exports.version_file_token(subject.version_file, user)
     api = IS_API[name]
     # A signed link stands for the person it was made for: anyone may hold it.
-    client = matrix.client("anonymous" if op.kind == "signed" else persona, api)
+    link = op.kind in ("signed", "version_file_token")
+    client = matrix.client("anonymous" if link else persona, api)
     want = expected(op, user, subject)
     before = _stored(subject) if op.method != "GET" else None
 
@@ -707,6 +732,27 @@ def test_url_access(matrix: Matrix, db: Any, name: str, index: int, state: str, 
             assert status == 403 or _is_login_redirect(response), f"{where}: answered {status}"
     else:
         assert status == 403, f"{where}: visible, not allowed, answered {status}: {body[:200]!r}"
+
+
+def test_a_fetch_link_opens_only_its_own_file(matrix: Matrix, db: Any) -> None:
+    """A bag's fetch.txt link is made for one file and one person: used for another file,
+    even one its person may read, it is refused (it is not a bearer key to all they see)."""
+    public, private = matrix.subjects["public"], matrix.subjects["private"]
+    token = exports.version_file_token(public.version_file, matrix.users["admin"])
+    url = reverse(
+        "version-file",
+        kwargs={"pid": private.dataset.pid, "number": 1, "path": private.datafile.path},
+    )
+    response = matrix.client("anonymous", api=False).get(f"{url}?token={token}")
+    assert response.status_code == 403
+    assert private.content not in _body(response)
+    own = reverse(
+        "version-file",
+        kwargs={"pid": public.dataset.pid, "number": 1, "path": public.datafile.path},
+    )
+    assert _body(matrix.client("anonymous", api=False).get(f"{own}?token={token}")) == (
+        public.content
+    )
 
 
 # --- list and search surfaces -----------------------------------------------------------------
