@@ -114,18 +114,36 @@ class Op:
     # "standard": 404 when not visible, 401/403 when visible; "forbidden": 403 for both (a
     # signed link, which stands for the person it was made for).
     refusal: str = "standard"
+    accept: str | None = None  # an Accept header: a machine form of a landing page
+
+    @property
+    def label(self) -> str:
+        """The method, and what tells this use from the URL's others (in test ids)."""
+        extra = [self.kind] if self.kind == "version_file_token" else []
+        extra += [self.accept.split("/")[1]] if self.accept else []
+        return "-".join([self.method, *extra])
 
 
 V, L, D, E, P = Action.VIEW, Action.LIST_FILES, Action.DOWNLOAD, Action.EDIT, Action.PUBLISH
 EMPTY: dict[str, Any] = {}
+JSON_LD, LINKSET_JSON = "application/ld+json", "application/linkset+json"
 # Writes by curators that get past access and then meet the dataset's state: the domain's
 # own answer (a conflict, a validation error) says access let them through.
 CONFLICT = (409,)
 
 SCOPED: dict[str, tuple[Op, ...]] = {
     # landing pages, file browser, single files, bulk downloads (repository/urls.py)
-    "dataset-detail": (Op("dataset", V),),
-    "dataset-version": (Op("version", V),),
+    "dataset-detail": (
+        Op("dataset", V),
+        # content negotiation on the landing URL (fair/negotiation.py)
+        Op("dataset", V, accept=JSON_LD),
+        Op("dataset", V, proof="pid", accept=LINKSET_JSON),
+    ),
+    "dataset-version": (
+        Op("version", V),
+        Op("version", V, accept=JSON_LD),
+        Op("version", V, proof="pid", accept=LINKSET_JSON),
+    ),
     "dataset-citation": (Op("dataset", V),),
     "dataset-summary": (Op("dataset", V, proof="count"),),
     "dataset-files": (Op("dataset", L, proof="folder"),),
@@ -595,6 +613,14 @@ def expected(op: Op, user: Any, subject: Subject) -> str:
     return "ok" if allowed else "refused"
 
 
+def _may_list(op: Op, user: Any, subject: Subject) -> bool:
+    if op.kind in ("version", "version_file", "version_file_id", "version_file_token"):
+        return access.can_list_version_files(user, subject.dataset, subject.version)
+    if op.action == UPLOAD:  # the uploader's own session lists its files
+        return access.can_create_dataset(user, subject.dataset.facility)
+    return access.can(user, Action.LIST_FILES, subject.dataset)
+
+
 def _stored(subject: Subject) -> tuple[Any, ...]:
     """What a refused write must leave as it was: the dataset, its versions, files,
     deposition, DOI registration and upload session."""
@@ -666,15 +692,16 @@ def _is_login_redirect(response: Any) -> bool:
 
 def _request(client: Client, op: Op, url: str) -> Any:
     method = getattr(client, op.method.lower())
+    headers = {"Accept": op.accept} if op.accept else {}
     if op.method in ("POST", "PUT", "PATCH"):
         if isinstance(client, APIClient):
-            return method(url, op.data or {}, format="json")
-        return method(url, op.data or {})
-    return method(url)
+            return method(url, op.data or {}, format="json", headers=headers)
+        return method(url, op.data or {}, headers=headers)
+    return method(url, headers=headers)
 
 
 CASES = [
-    pytest.param(name, index, state, persona, id=f"{name}-{op.method}-{state}-{persona}")
+    pytest.param(name, index, state, persona, id=f"{name}-{op.label}-{state}-{persona}")
     for name, ops in SCOPED.items()
     for index, op in enumerate(ops)
     for state in STATES
@@ -703,6 +730,13 @@ def test_url_access(matrix: Matrix, db: Any, name: str, index: int, state: str, 
     where = f"{op.method} {url} ({name}) as {persona} on a {state} dataset"
     status = response.status_code
     assert status < 500, f"{where}: {status}"
+    # Whoever may not list the files learns none of their names, in no answer and no header
+    # (unless the URL asked for carries it: a link to one file).
+    if not _may_list(op, user, subject) and subject.datafile.name not in url:
+        name_of = subject.datafile.name
+        assert name_of.encode() not in body, f"{where}: the file's name is in the answer"
+        headers = " ".join(f"{k}: {v}" for k, v in response.items())
+        assert name_of not in headers, f"{where}: the file's name is in a header: {headers}"
     if want == "ok":
         assert status in op.ok, f"{where}: allowed by access, answered {status}: {body[:300]!r}"
         assert _proves(op.proof, body, response, subject), (
