@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 
+from openem.memo import memoized
 from repository.identifiers import NOT_CONFIGURED_MESSAGE
 from repository.models import Dataset
 
@@ -25,10 +26,16 @@ def doi_registration(dataset: Dataset, version: Any | None = None) -> DoiRegistr
         return None
     found = DoiRegistration.objects.filter(dataset_id=dataset.pk)
     if version is None:
-        return found.filter(version__isnull=True).first()
+        return memoized(
+            ("doi_registration", dataset.pk, None),
+            lambda: found.filter(version__isnull=True).first(),
+        )
     if getattr(version, "pk", None) is None:
         return None
-    return found.filter(version_id=version.pk).first()
+    return memoized(
+        ("doi_registration", dataset.pk, version.pk),
+        lambda: found.filter(version_id=version.pk).first(),
+    )
 
 
 def dataset_registrations(dataset: Dataset) -> QuerySet[DoiRegistration]:

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from openem.memo import memoized
+
 from .models import (
     Dataset,
     DatasetStatus,
@@ -330,9 +332,9 @@ def can(user: Any, action: Action | str, dataset: Dataset, *, today: dt.date | N
     if action in (Action.LIST_FILES, Action.DOWNLOAD):
         if dataset.status == DatasetStatus.WITHDRAWN:
             return False  # a tombstone: the files are gone from every surface, for everyone
-        if (
-            files_open_to_everyone(dataset, today)
-            and not _drafts_with_changed_files().filter(dataset_id=dataset.pk).exists()
+        if files_open_to_everyone(dataset, today) and not memoized(
+            ("draft_files_changed", dataset.pk),
+            lambda: _drafts_with_changed_files().filter(dataset_id=dataset.pk).exists(),
         ):
             return True
         return is_insider(user, dataset)

@@ -29,6 +29,7 @@ from django.db.models import Count, Max, QuerySet, Sum
 from django.utils import timezone
 
 from openem.errors import Conflict, NotAllowed, ValidationFailed
+from openem.memo import memoized
 
 from . import access, citation, signals
 from .audit import audit_record
@@ -74,10 +75,13 @@ def versions_published(dataset: Dataset) -> QuerySet[DatasetVersion]:
 
 def version_latest_published(dataset: Dataset) -> DatasetVersion | None:
     """The newest published, not withdrawn, version: what ``/datasets/<pid>/`` shows."""
-    return (
-        DatasetVersion.objects.filter(dataset=dataset, state=VersionState.PUBLISHED)
-        .order_by("-number")
-        .first()
+    return memoized(
+        ("version_latest_published", dataset.pk),
+        lambda: (
+            DatasetVersion.objects.filter(dataset=dataset, state=VersionState.PUBLISHED)
+            .order_by("-number")
+            .first()
+        ),
     )
 
 
@@ -86,7 +90,10 @@ def version_get(dataset: Dataset, number: int) -> DatasetVersion | None:
 
 
 def version_draft(dataset: Dataset) -> DatasetVersion | None:
-    return DatasetVersion.objects.filter(dataset=dataset, state=VersionState.DRAFT).first()
+    return memoized(
+        ("version_draft", dataset.pk),
+        lambda: DatasetVersion.objects.filter(dataset=dataset, state=VersionState.DRAFT).first(),
+    )
 
 
 def version_files(version: DatasetVersion) -> QuerySet[VersionFile]:
