@@ -297,8 +297,6 @@ NOT_SCOPED: dict[str, str] = {
     "openid_connect_callback": "OIDC provider callback",
     "accounts:identities": "the person's own sign-in methods",
     "accounts:people": "people and access overview (facility and project scoped)",
-    "accounts:project-people": "project scoped (tests/accounts)",
-    "accounts:facility-people": "facility scoped (tests/accounts)",
     "accounts:invitation": "an invitation, by its secret",
     "ingest:session-new": "facility scoped: new upload session form",
     "ingest:session-list": "the uploader's sessions (facilities_for_upload)",
@@ -309,7 +307,6 @@ NOT_SCOPED: dict[str, str] = {
     "api:instrument-list": "instruments are public",
     "api:instrument-detail": "instruments are public",
     "api:project-list": "projects_visible_to (tests/repository/test_access.py)",
-    "api:project-detail": "projects_visible_to (tests/repository/test_access.py)",
     "api:token-list": "the person's own tokens",
     "api:token-detail": "the person's own tokens",
     "api:upload-list": "the uploader's sessions; creating one is facility scoped",
@@ -317,18 +314,29 @@ NOT_SCOPED: dict[str, str] = {
     "api:schema-detail": "metadata schemas are public",
     "api:schema-document": "metadata schemas are public",
     "api:stats-report": "usage report (listing check)",
-    "api:facility-people": "facility scoped (tests/accounts)",
-    "api:facility-person": "facility scoped (tests/accounts)",
-    "api:facility-invitations": "facility scoped (tests/accounts)",
-    "api:facility-access-requests": "facility scoped (tests/accounts)",
     "api:facility-access-request-decision": "facility scoped (tests/accounts)",
-    "api:project-members": "project scoped (tests/accounts)",
-    "api:project-member": "project scoped (tests/accounts)",
-    "api:project-invitations": "project scoped (tests/accounts)",
     "api:invitation-detail": "an invitation (tests/accounts)",
     "api-schema": "OpenAPI schema",
     "api-docs": "Swagger UI",
     "api-redoc": "ReDoc",
+}
+
+#: People and access pages and API of the facility and the project (accounts/): who may
+#: manage them (``access.can_manage_facility_people``, ``can_manage_project_members``) or
+#: know of the project (``access.projects_visible_to``); test_people_access.
+PEOPLE: dict[str, tuple[Op, ...]] = {
+    "accounts:facility-people": (Op("facility", "manage", signed_in=True, proof="facility"),),
+    "accounts:project-people": (Op("project", "manage", signed_in=True, proof="project"),),
+    "api:project-detail": (Op("project", "know", proof="project"),),
+    "api:facility-people": (Op("facility", "manage", signed_in=True, proof="staff"),),
+    "api:facility-person": (
+        Op("facility_person", "manage", "PATCH", (400,), None, EMPTY, signed_in=True),
+    ),
+    "api:facility-invitations": (Op("facility", "manage", signed_in=True, proof=None),),
+    "api:facility-access-requests": (Op("facility", "manage", signed_in=True, proof=None),),
+    "api:project-members": (Op("project", "manage", signed_in=True, proof="member"),),
+    "api:project-member": (Op("project_member", "manage", "DELETE", (204,), None, signed_in=True),),
+    "api:project-invitations": (Op("project", "manage", signed_in=True, proof=None),),
 }
 
 #: The admin site (``/admin/``): its own rule, for every name and unnamed route under it
@@ -370,7 +378,10 @@ def unclassified(routes: list[Route]) -> list[str]:
     return [
         f"{r.key} ({r.route})"
         for r in routes
-        if r.key not in SCOPED and r.key not in NOT_SCOPED and not r.route.startswith("admin/")
+        if r.key not in SCOPED
+        and r.key not in PEOPLE
+        and r.key not in NOT_SCOPED
+        and not r.route.startswith("admin/")
     ]
 
 
@@ -391,9 +402,10 @@ def test_every_url_is_classified() -> None:
         + ", ".join(unknown)
     )
     keys = {r.key for r in ROUTES}
-    stale = sorted(set(SCOPED) - keys) + sorted(set(NOT_SCOPED) - keys)
+    tables = (SCOPED, PEOPLE, NOT_SCOPED)
+    stale = sorted(name for table in tables for name in table if name not in keys)
     assert not stale, f"classified URL names the URLconf no longer has: {stale}"
-    assert not set(SCOPED) & set(NOT_SCOPED)
+    assert len({name for table in tables for name in table}) == sum(map(len, tables))
     for route in ROUTES:
         if route.route.startswith("admin/"):
             assert route.name is None or route.name.startswith(f"{ADMIN_NAMESPACE}:"), route
@@ -457,6 +469,8 @@ class Subject:
 class Matrix:
     users: dict[str, Any]
     subjects: dict[str, Subject]
+    facility: Any
+    project: Any
     page_clients: dict[str, Client] = field(default_factory=dict)
     api_clients: dict[str, APIClient] = field(default_factory=dict)
 
@@ -578,7 +592,7 @@ def matrix(
             subjects = {
                 state: _subject(state, facility, project, users["curator"]) for state in STATES
             }
-            world = Matrix(users=users, subjects=subjects)
+            world = Matrix(users=users, subjects=subjects, facility=facility, project=project)
             for persona, user in users.items():
                 page, api = Client(), APIClient()
                 if persona != "anonymous":
@@ -787,6 +801,65 @@ def test_a_fetch_link_opens_only_its_own_file(matrix: Matrix, db: Any) -> None:
     assert _body(matrix.client("anonymous", api=False).get(f"{own}?token={token}")) == (
         public.content
     )
+
+
+# --- people and access (facility and project) -------------------------------------------------
+
+PEOPLE_CASES = [
+    pytest.param(name, index, persona, id=f"{name}-{op.label}-{persona}")
+    for name, ops in PEOPLE.items()
+    for index, op in enumerate(ops)
+    for persona in PERSONAS
+]
+
+
+@pytest.mark.parametrize(("name", "index", "persona"), PEOPLE_CASES)
+def test_people_access(matrix: Matrix, db: Any, name: str, index: int, persona: str) -> None:
+    op = PEOPLE[name][index]
+    user = matrix.users[persona]
+    facility, project = matrix.facility, matrix.project
+    kwargs = {
+        "facility": {"slug": facility.slug},
+        "facility_person": {"slug": facility.slug, "user_id": matrix.users["staff"].pk},
+        "project": {"code": project.code},
+        "project_member": {"code": project.code, "user_id": matrix.users["member"].pk},
+    }[op.kind]
+    url = reverse(name, kwargs=kwargs)
+    api = IS_API[name]
+    about_facility = op.kind.startswith("facility")
+    known = about_facility or access.projects_visible_to(user).filter(pk=project.pk).exists()
+    if op.action == "know":
+        allowed = known
+    elif about_facility:
+        allowed = access.can_manage_facility_people(user, facility)
+    else:
+        allowed = access.can_manage_project_members(user, project)
+
+    response = _request(matrix.client(persona, api), op, url)
+
+    body = _body(response)
+    status = response.status_code
+    where = f"{op.method} {url} ({name}) as {persona}"
+    assert status < 500, f"{where}: {status}"
+    if op.signed_in and not access.is_signed_in(user):
+        assert status == 401 if api else _is_login_redirect(response), f"{where}: {status}"
+    elif allowed:
+        assert status in op.ok, f"{where}: allowed by access, answered {status}: {body[:300]!r}"
+        proof = {
+            "facility": facility.name,
+            "project": project.title,
+            "staff": matrix.users["staff"].username,
+            "member": matrix.users["member"].username,
+            None: "",
+        }[op.proof]
+        assert proof.encode() in body, f"{where}: the answer does not name {proof!r}"
+    elif not api or not known:  # the pages show only what one manages; the API 404s unknown
+        assert status == 404, f"{where}: not theirs to manage, answered {status}"
+    else:
+        assert status == 403, f"{where}: not theirs to manage, answered {status}: {body[:200]!r}"
+    if not allowed:
+        for other in ("staff", "member"):  # no names of the people to those who do not manage
+            assert f'"{matrix.users[other].email}"'.encode() not in body, where
 
 
 # --- list and search surfaces -----------------------------------------------------------------
