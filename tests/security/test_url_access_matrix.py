@@ -87,7 +87,13 @@ STATES: dict[str, tuple[str, dt.date | None]] = {
     "embargoed_before_date": (Visibility.EMBARGOED, TODAY + dt.timedelta(days=30)),
     "embargoed_after_date": (Visibility.EMBARGOED, TODAY - dt.timedelta(days=1)),
     "public": (Visibility.PUBLIC, None),
+    # Uploaded and described, never published (tests/repository/test_access.py's unpublished
+    # case): insiders only, whatever its visibility says; it has no version yet.
+    "unpublished": (Visibility.PUBLIC, None),
 }
+UNPUBLISHED = "unpublished"
+#: The kinds of URL that name a published version: none for a dataset never published.
+VERSION_KINDS = {"version", "version_file", "version_file_id", "version_file_token"}
 
 #: Not an ``access.Action``: listing and downloading a published version's frozen files
 #: (``access.can_list_version_files``).
@@ -115,6 +121,9 @@ class Op:
     # signed link, which stands for the person it was made for).
     refusal: str = "standard"
     accept: str | None = None  # an Accept header: a machine form of a landing page
+    frozen: bool = False  # made of the latest published version (none if never published)
+    ok_unpublished: tuple[int, ...] | None = None  # the answer when allowed, if it differs
+    proof_unpublished: str | None = None  # what proves it then, if it differs
 
     @property
     def label(self) -> str:
@@ -158,7 +167,16 @@ SCOPED: dict[str, tuple[Op, ...]] = {
     # the API (repository/api/urls.py, stats/api_urls.py)
     "api:dataset-detail": (Op("dataset", V, proof="pid"),),
     "api:dataset-publish": (
-        Op("dataset", P, "POST", CONFLICT, "pid", {"visibility": "public"}, signed_in=True),
+        Op(
+            "dataset",
+            P,
+            "POST",
+            CONFLICT,  # published already, with no open draft
+            "pid",
+            {"visibility": "public"},
+            signed_in=True,
+            ok_unpublished=(200,),  # published now
+        ),
     ),
     "api:dataset-visibility": (
         Op("dataset", P, "POST", (200,), "pid", {"visibility": "public"}, signed_in=True),
@@ -168,8 +186,8 @@ SCOPED: dict[str, tuple[Op, ...]] = {
     "api:datafile-detail": (Op("file", L, proof="name"),),
     "api:datafile-download": (Op("file", D, proof="bytes"),),
     "api:version-list": (
-        Op("dataset", V, proof="pid"),
-        Op("dataset", P, "POST", (201,), "pid", EMPTY, signed_in=True),
+        Op("dataset", V, proof="pid", proof_unpublished="no-versions"),
+        Op("dataset", P, "POST", (201,), "pid", EMPTY, signed_in=True, ok_unpublished=CONFLICT),
     ),
     "api:version-detail": (Op("version", V, proof="pid"),),
     "api:version-withdraw": (
@@ -253,7 +271,7 @@ SCOPED: dict[str, tuple[Op, ...]] = {
     "dataset-linkset-json": (Op("dataset", V, proof="pid"),),
     "version-linkset": (Op("version", V, proof="pid"),),
     "version-linkset-json": (Op("version", V, proof="pid"),),
-    "dataset-bag": (Op("dataset", D, proof="bag"),),
+    "dataset-bag": (Op("dataset", D, proof="bag", frozen=True),),
     "version-bag": (Op("version", VERSION_FILES, proof="bag"),),
     "version-file": (
         Op("version_file", VERSION_FILES, proof="bytes"),
@@ -424,8 +442,8 @@ class Subject:
     dataset: Dataset
     datafile: Any
     content: bytes
-    version: DatasetVersion
-    version_file: VersionFile
+    version: DatasetVersion | None  # None: never published
+    version_file: VersionFile | None
     deposition: Deposition
     package: bytes
     doi: DoiRegistration
@@ -433,21 +451,15 @@ class Subject:
 
     def kwargs(self, kind: str, user: Any) -> dict[str, Any]:
         pid = self.dataset.pid
+        if kind in VERSION_KINDS:
+            assert self.version is not None and self.version_file is not None
+            found = {"pid": pid, "number": self.version.number}
+            if kind == "version_file_id":
+                return {**found, "file_id": self.version_file.pk}
+            return {**found, "path": self.datafile.path} if kind != "version" else found
         return {
             "dataset": {"pid": pid},
             "file": {"pid": pid, "file_id": self.datafile.pk},
-            "version": {"pid": pid, "number": self.version.number},
-            "version_file": {"pid": pid, "number": self.version.number, "path": self.datafile.path},
-            "version_file_token": {
-                "pid": pid,
-                "number": self.version.number,
-                "path": self.datafile.path,
-            },
-            "version_file_id": {
-                "pid": pid,
-                "number": self.version.number,
-                "file_id": self.version_file.pk,
-            },
             "deposition": {"pid": pid, "target": self.deposition.target},
             "deposition_action": {
                 "pid": pid,
@@ -516,7 +528,7 @@ def _subject(state: str, facility: Any, project: Any, curator: Any) -> Subject:
         owner=UserFactory(username=f"uploader-{state}"),
         visibility=visibility,
         embargo_until=embargo,
-        status=DatasetStatus.PUBLISHED,
+        status=DatasetStatus.READY if state == UNPUBLISHED else DatasetStatus.PUBLISHED,
         metadata=CITABLE_METADATA,
     )
     content = f"EER frames of {dataset.pid}\n".encode() * 20
@@ -536,10 +548,12 @@ def _subject(state: str, facility: Any, project: Any, curator: Any) -> Subject:
     store = storage.get_store()
     store.put(datafile.storage_key, content)
     store.put(datafile.thumbnail_key, THUMBNAIL)
-    version = versions.version_publish(actor=curator, dataset=dataset)
-    # version_publish froze the dataset as it is; the visibility of this state stays.
-    Dataset.objects.filter(pk=dataset.pk).update(published_at=timezone.now())
-    dataset.refresh_from_db()
+    version = None
+    if state != UNPUBLISHED:
+        version = versions.version_publish(actor=curator, dataset=dataset)
+        # version_publish froze the dataset as it is; the visibility of this state stays.
+        Dataset.objects.filter(pk=dataset.pk).update(published_at=timezone.now())
+        dataset.refresh_from_db()
     package = f'{{"dataset": "{dataset.pid}", "files": 1}}'.encode()
     store.put(f"deposits/{dataset.pid}/manifest.json", package)
     store.put(f"deposits/{dataset.pid}/thumbnail.png", THUMBNAIL)
@@ -556,6 +570,7 @@ def _subject(state: str, facility: Any, project: Any, curator: Any) -> Subject:
         },
     )
     deposition.refresh_from_db()
+    # The version's DOI; the concept DOI (version None) of a dataset never published.
     doi = DoiRegistration.objects.create(
         dataset=dataset, version=version, doi=f"10.5072/matrix-{dataset.pid}", state=DoiState.FAILED
     )
@@ -565,7 +580,7 @@ def _subject(state: str, facility: Any, project: Any, curator: Any) -> Subject:
         datafile=datafile,
         content=content,
         version=version,
-        version_file=versions.version_files(version).get(),
+        version_file=versions.version_files(version).get() if version else None,
         deposition=deposition,
         package=package,
         doi=doi,
@@ -662,6 +677,8 @@ def _proves(proof: str | None, body: bytes, response: Any, subject: Subject) -> 
         return dataset.title.encode() in body
     if proof == "pid":
         return dataset.pid.encode() in body
+    if proof == "no-versions":
+        return b'"count":0,' in body
     if proof == "folder":
         return f">{subject.datafile.directory}<".encode() in body
     if proof == "size":
@@ -714,11 +731,17 @@ def _request(client: Client, op: Op, url: str) -> Any:
     return method(url, headers=headers)
 
 
+def _applies(op: Op, state: str) -> bool:
+    """A dataset never published has no version (nor a bag, which is made of one)."""
+    return state != UNPUBLISHED or (op.kind not in VERSION_KINDS and not op.frozen)
+
+
 CASES = [
     pytest.param(name, index, state, persona, id=f"{name}-{op.label}-{state}-{persona}")
     for name, ops in SCOPED.items()
     for index, op in enumerate(ops)
     for state in STATES
+    if _applies(op, state)
     for persona in PERSONAS
 ]
 
@@ -752,10 +775,12 @@ def test_url_access(matrix: Matrix, db: Any, name: str, index: int, state: str, 
         headers = " ".join(f"{k}: {v}" for k, v in response.items())
         assert name_of not in headers, f"{where}: the file's name is in a header: {headers}"
     if want == "ok":
-        assert status in op.ok, f"{where}: allowed by access, answered {status}: {body[:300]!r}"
-        assert _proves(op.proof, body, response, subject), (
-            f"{where}: allowed, but the answer does not hold the dataset's {op.proof}: "
-            f"{body[:300]!r}"
+        ok, proof = op.ok, op.proof
+        if state == UNPUBLISHED:
+            ok, proof = op.ok_unpublished or ok, op.proof_unpublished or proof
+        assert status in ok, f"{where}: allowed by access, answered {status}: {body[:300]!r}"
+        assert _proves(proof, body, response, subject), (
+            f"{where}: allowed, but the answer does not hold the dataset's {proof}: {body[:300]!r}"
         )
         return
     # Refused: nothing changed, never the bytes; not the title unless the dataset is visible.
@@ -874,9 +899,10 @@ def _oai(verb: str, **args: str) -> str:
 #: (surface, URL, API?, who it answers for, what of a dataset it shows, exact). "persona": what
 #: the persona may see (``access.can(user, VIEW)``); "anonymous": what anyone may see (the
 #: harvesting protocol and the sitemap serve one copy to all). Exact: listed if and only if
-#: visible; otherwise only "never listed when not visible" (dashboards list a selection).
-LISTINGS: list[tuple[str, str, bool, str, str, bool]] = [
-    ("home", "/", False, "persona", "title", True),
+#: visible ("published": so for the published ones; the home page shows the recently published
+#: ones); otherwise only "never listed when not visible" (dashboards list a selection).
+LISTINGS: list[tuple[str, str, bool, str, str, bool | str]] = [
+    ("home", "/", False, "persona", "title", "published"),  # recently published ones
     ("dataset-list", "/datasets/", False, "persona", "title", True),
     ("dataset-list-query", "/datasets/?q=Matrix", False, "persona", "title", True),
     ("api:dataset-list", "/api/v1/datasets/?page_size=200", True, "persona", "pid", True),
@@ -913,7 +939,7 @@ def test_listing_surfaces(matrix: Matrix, db: Any, surface: str, persona: str) -
         if not visible:
             assert not listed, f"{where} is listed, but {persona} may not see it"
             assert subject.dataset.pid.encode() not in body, f"{where}: its identifier shows"
-        elif exact:
+        elif exact is True or (exact == "published" and state != UNPUBLISHED):
             assert listed, f"{where} is visible but not listed"
 
 
