@@ -87,7 +87,7 @@ def test_a_second_fixity_run_while_one_runs_does_nothing(
 ):
     from ingest.services import datafile_process
     from repository.models import DataFile
-    from tests.ingest.test_pipeline import micrograph, new_dataset, new_session, store
+    from tests.support.pipeline import micrograph, new_dataset, new_session, store
 
     with transaction.atomic():  # ingest is enqueued when the block commits
         datafile = store(world, new_session(world, new_dataset(world)), "m.mrc", micrograph())

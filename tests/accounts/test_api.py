@@ -11,9 +11,11 @@ from rest_framework.test import APIClient
 from accounts.models import AccessRequest, Invitation
 from repository import tokens
 from repository.models import AuditEvent, FacilityMembership, ProjectMembership, TokenScope
-from tests.api.conftest import client_for  # noqa: F401
 from tests.factories import UserFactory
-from tests.support.api import error_of
+from tests.support.api import (
+    client_for,  # noqa: F401
+    error_of,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""Signing in with OpenID Connect against a real provider process (tests/accounts/conftest.py):
+"""Signing in with OpenID Connect against a real provider process (tests/support/oidc.py):
 the portal's side runs in Django's test client, the provider answers over HTTP on loopback."""
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from django.test import Client
 from accounts import selectors
 from accounts.models import AccessRequest, FacilitySignupRule
 from repository.models import AuditAction, AuditEvent, FacilityMembership, ProjectMembership
-
-from .conftest import ORCID_ID, OIDCServer, path_of, query
+from tests.support.oidc import ORCID_ID, OIDCServer, path_of, query
 
 pytestmark = pytest.mark.django_db
 
@@ -162,7 +161,7 @@ def test_an_unknown_provider_is_not_found(client: Client, providers: OIDCServer)
 
 
 def test_an_unreachable_provider_is_a_clear_error(client: Client, settings: Any) -> None:
-    from .conftest import oidc_apps
+    from tests.support.oidc import oidc_apps
 
     settings.SOCIALACCOUNT_PROVIDERS = oidc_apps("http://127.0.0.1:9")  # nothing listens
     response = client.post("/accounts/oidc/eduid/login/")

@@ -12,8 +12,7 @@ from django.test import Client
 from metadata import registry
 from repository.models import DatasetStatus, Visibility
 from tests.factories import DatasetFactory
-
-from .conftest import ORCID_ID, oidc_apps
+from tests.support.oidc import ORCID_ID, oidc_apps
 
 pytestmark = pytest.mark.django_db
 

@@ -118,7 +118,7 @@ def test_an_expired_or_revoked_or_unknown_link_grants_nothing(world: Any) -> Non
 
 
 def test_an_edu_id_invitation_needs_an_edu_id_sign_in(world: Any, settings: Any) -> None:
-    from .conftest import oidc_apps
+    from tests.support.oidc import oidc_apps
 
     settings.SOCIALACCOUNT_PROVIDERS = oidc_apps("http://127.0.0.1:9")
     person = UserFactory(username="local-only")

@@ -10,9 +10,11 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from repository import tokens
-from repository.models import DataFile, TokenScope
-from tests.support.api import stored_file
+from repository.models import DataFile
+from tests.support.api import (
+    client_for,  # noqa: F401
+    stored_file,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -24,23 +26,6 @@ def _fresh_throttle_history() -> None:
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
-
-
-@pytest.fixture
-def client_for(world: Any) -> Callable[..., APIClient]:
-    """``client_for("curator")``: a client sending that persona's new API token
-    (``scope="read"`` for a read-only one); anonymous sends nothing."""
-
-    def make(persona: str, scope: str = TokenScope.READ_WRITE) -> APIClient:
-        client = APIClient()
-        if persona != "anonymous":
-            _token, secret = tokens.token_create(
-                user=world[persona], name=f"{persona} tests", scope=scope
-            )
-            client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
-        return client
-
-    return make
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from repository.access import Action
 from repository.models import AuditAction, AuditEvent, Dataset, DatasetStatus, Visibility
 from storage import get_store
 from tests.factories import CITABLE_METADATA
-from tests.repository.test_access import EXPECTED, INSIDERS, make_dataset
+from tests.support.access_matrix import EXPECTED, INSIDERS, make_dataset
 from tests.support.api import error_of
 from tests.support.personas import PERSONAS
 

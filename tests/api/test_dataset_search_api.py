@@ -21,8 +21,8 @@ from tests.factories import (
     UserFactory,
 )
 from tests.support.api import error_of
+from tests.support.catalogue import spa_metadata
 from tests.support.personas import PERSONAS
-from tests.web.conftest import spa_metadata
 
 pytestmark = pytest.mark.django_db
 

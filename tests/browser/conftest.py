@@ -6,6 +6,7 @@ Screenshots of the main pages go to ``test-output/screenshots/`` so that a perso
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -14,10 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import mrcfile
+import numpy as np
 import pytest
+import tifffile
 
 from tests.services import ROOT, require_service
-from tests.web.conftest import catalogue, s3_catalogue  # noqa: F401 - the same small catalogue
+from tests.support.browser import PART
+from tests.support.catalogue import catalogue, s3_catalogue  # noqa: F401 - the same small catalogue
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -30,7 +35,6 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-SCREENSHOTS = ROOT / "test-output" / "screenshots"
 VENDOR = ROOT / "static" / "vendor"
 ASSETS = ("uploader.js", "htmx.min.js", "redoc/bundles/redoc.standalone.js")
 
@@ -100,31 +104,41 @@ document.addEventListener("securitypolicyviolation", (event) => {
 """
 
 
-def screenshot(page: Any, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
+def _mrc(path: Path, shape: tuple[int, int], voxel: float) -> None:
+    rng = np.random.default_rng(7)
+    data = rng.normal(0, 1, shape).astype(np.float32)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    for cy, cx in rng.integers(20, min(shape) - 20, (12, 2)):
+        data -= 3 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 60.0).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(data)
+        mrc.voxel_size = voxel
 
 
-def log_in(page: Any, username: str, password: str = "correct horse battery") -> None:
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("form button[type=submit]")
-    page.wait_for_load_state()
-    assert page.locator(".account .who").count() == 1, "login failed"
+def _tiff(path: Path) -> None:
+    rng = np.random.default_rng(3)
+    out = io.BytesIO()
+    tifffile.imwrite(out, rng.poisson(2.0, (4, 128, 128)).astype(np.uint8), software="EPU 3.6")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(out.getvalue())
 
 
-def wait_for_js(page: Any, expression: str, timeout: float = 45.0) -> None:
-    """Wait until ``expression`` is true in the page. Playwright's ``wait_for_function``
-    evaluates its predicate with ``eval`` inside the page, which the portal's CSP refuses
-    (no 'unsafe-eval'); ``evaluate`` goes through the DevTools protocol, which the CSP does
-    not govern."""
-    import time
+@pytest.fixture
+def session_folder(tmp_path: Path) -> Path:
+    """A session folder of three files; the first is larger than two upload parts."""
+    root = tmp_path / "Session_042"
+    _mrc(root / "Micrographs" / "big_0001.mrc", (1536, 2048), 0.83)  # ~12.6 MB: 3 parts
+    _mrc(root / "Micrographs" / "mic_0002.mrc", (256, 256), 0.83)
+    _tiff(root / "Movies" / "movie_0001.tiff")
+    assert (root / "Micrographs" / "big_0001.mrc").stat().st_size > 2 * PART
+    return root
 
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {timeout:.0f} s: {expression}")
-        page.wait_for_timeout(100)
+
+@pytest.fixture
+def upload_settings(settings: Any) -> Any:
+    from metadata.registry import schema_load_builtins
+
+    settings.OPENEM_UPLOAD_PART_SIZE = PART
+    schema_load_builtins()  # a transactional test starts from an empty database
+    return settings

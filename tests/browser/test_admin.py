@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import log_in, screenshot
 from tests.factories import DatasetFactory
+from tests.support.browser import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import Catalogue
-
-from .conftest import log_in, screenshot, wait_for_js
+from tests.support.browser import log_in, screenshot, wait_for_js
+from tests.support.catalogue import Catalogue
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

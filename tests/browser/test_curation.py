@@ -11,9 +11,8 @@ import pytest
 from ingest.uploads import datafile_store_stream, upload_session_complete
 from metadata import registry
 from repository.models import Dataset, DatasetStatus
-from tests.ingest.test_pipeline import epu_sample_files, new_dataset, new_session
-
-from .conftest import log_in, screenshot
+from tests.support.browser import log_in, screenshot
+from tests.support.pipeline import epu_sample_files, new_dataset, new_session
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

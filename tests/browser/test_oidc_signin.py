@@ -12,10 +12,9 @@ from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import get_user_model
 
 from repository.models import AuditEvent, DatasetStatus, ProjectMembership, Visibility
-from tests.accounts.conftest import OIDCServer, oidc_server, providers  # noqa: F401
 from tests.factories import DatasetFactory
-
-from .conftest import log_in, screenshot
+from tests.support.browser import log_in, screenshot
+from tests.support.oidc import OIDCServer, oidc_server, providers  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

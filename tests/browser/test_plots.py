@@ -10,8 +10,7 @@ from django.core.management import call_command
 
 from demo import seed as demo
 from repository.models import Dataset
-
-from .conftest import log_in, screenshot
+from tests.support.browser import log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -16,9 +16,8 @@ from repository.models import DatasetKind
 from stats import dashboard
 from stats.models import UsageEvent
 from tests.factories import DatasetFactory
-from tests.web.conftest import add_file
-
-from .conftest import screenshot
+from tests.support.browser import screenshot
+from tests.support.catalogue import add_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

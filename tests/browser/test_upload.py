@@ -5,8 +5,6 @@ twice), or in chunks to the portal on local storage; ingest then runs to "ready"
 
 from __future__ import annotations
 
-import hashlib
-import io
 import re
 import time
 from collections.abc import Callable
@@ -14,61 +12,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-import mrcfile
-import numpy as np
 import pytest
-import tifffile
 
 import storage
 from ingest.models import UploadSession
 from openem_client.files import part_crc32
-from repository.models import DataFile, DatasetStatus, FileState
-
-from .conftest import log_in, screenshot, wait_for_js
+from repository.models import DataFile
+from tests.support.browser import (
+    PART,
+    check_ingested,
+    choose_folder,
+    log_in,
+    open_upload_session,
+    screenshot,
+    wait_for_js,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PART = 5 * 1024 * 1024
-
-
-def _mrc(path: Path, shape: tuple[int, int], voxel: float) -> None:
-    rng = np.random.default_rng(7)
-    data = rng.normal(0, 1, shape).astype(np.float32)
-    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
-    for cy, cx in rng.integers(20, min(shape) - 20, (12, 2)):
-        data -= 3 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 60.0).astype(np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with mrcfile.new(path, overwrite=True) as mrc:
-        mrc.set_data(data)
-        mrc.voxel_size = voxel
-
-
-def _tiff(path: Path) -> None:
-    rng = np.random.default_rng(3)
-    out = io.BytesIO()
-    tifffile.imwrite(out, rng.poisson(2.0, (4, 128, 128)).astype(np.uint8), software="EPU 3.6")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(out.getvalue())
-
-
-@pytest.fixture
-def session_folder(tmp_path: Path) -> Path:
-    """A session folder of three files; the first is larger than two upload parts."""
-    root = tmp_path / "Session_042"
-    _mrc(root / "Micrographs" / "big_0001.mrc", (1536, 2048), 0.83)  # ~12.6 MB: 3 parts
-    _mrc(root / "Micrographs" / "mic_0002.mrc", (256, 256), 0.83)
-    _tiff(root / "Movies" / "movie_0001.tiff")
-    assert (root / "Micrographs" / "big_0001.mrc").stat().st_size > 2 * PART
-    return root
-
-
-@pytest.fixture
-def upload_settings(settings: Any) -> Any:
-    from metadata.registry import schema_load_builtins
-
-    settings.OPENEM_UPLOAD_PART_SIZE = PART
-    schema_load_builtins()  # a transactional test starts from an empty database
-    return settings
 
 
 def _wait_until(page: Any, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
@@ -77,45 +37,6 @@ def _wait_until(page: Any, condition: Callable[[], bool], what: str, timeout: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         page.wait_for_timeout(200)
-
-
-def _new_session(page: Any, world: Any, title: str) -> int:
-    page.goto("/upload/")
-    page.select_option("select[name=facility]", str(world.facility.pk))
-    page.select_option("select[name=instrument]", str(world.instrument.pk))
-    page.select_option("select[name=technique]", "spa")
-    page.fill("input[name=title]", title)
-    page.fill("textarea[name=description]", "Apoferritin grid 3, uploaded from the browser test.")
-    page.fill("input[name=keywords]", "apoferritin, browser test")
-    screenshot(page, "10-new-session")
-    page.click("form[data-new-session] button[type=submit]")
-    page.wait_for_url(re.compile(r"/upload/\d+/$"))
-    return int(page.url.rstrip("/").rsplit("/", 1)[1])
-
-
-def _choose_folder(page: Any, folder: Path) -> None:
-    page.set_input_files("#folder-input", str(folder))
-    page.wait_for_selector("#plan:not([hidden])")
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _check_ingested(session_id: int, folder: Path) -> None:
-    session = UploadSession.objects.get(pk=session_id)
-    files = {f.path: f for f in DataFile.objects.filter(upload_session=session)}
-    assert sorted(files) == [
-        "Micrographs/big_0001.mrc",
-        "Micrographs/mic_0002.mrc",
-        "Movies/movie_0001.tiff",
-    ]
-    for path, datafile in files.items():
-        assert datafile.state == FileState.READY, (path, datafile.error)
-        assert datafile.checksum_sha256 == _sha256(folder / path)
-        assert datafile.thumbnail_key, path
-    assert session.dataset.status == DatasetStatus.READY
-    assert session.state == "completed"
 
 
 def _previews_shown(page: Any, dataset_url: str) -> None:
@@ -167,8 +88,8 @@ def test_upload_to_s3_interrupted_and_resumed(
     page.on("response", on_response)
 
     log_in(page, "staff")
-    session_id = _new_session(page, world, "Apoferritin grid 3 (browser upload)")
-    _choose_folder(page, session_folder)
+    session_id = open_upload_session(page, world, "Apoferritin grid 3 (browser upload)")
+    choose_folder(page, session_folder)
     assert page.locator("#plan-summary").inner_text().startswith("3 files to upload")
     assert "Session_042/" in page.locator("#plan-summary").inner_text()
     page.click("#start-button")
@@ -186,7 +107,7 @@ def test_upload_to_s3_interrupted_and_resumed(
     page.reload()
     hint = page.locator("[data-resume-hint]").inner_text()
     assert "3 files are registered in this session and 1 still waits for its bytes" in hint
-    _choose_folder(page, session_folder)
+    choose_folder(page, session_folder)
     page.click("#start-button")
     page.wait_for_selector("[data-ingest-ready]", timeout=90_000)
     assert page.locator("[data-resume-hint]").count() == 0  # no stale "1 still waits"
@@ -198,7 +119,7 @@ def test_upload_to_s3_interrupted_and_resumed(
     assert set(resumed) == {(upload_id, 2), (upload_id, 3)}, resumed
     assert page.locator('[data-tally="done"] .badge').inner_text() == "3"
     assert page.js_errors == []
-    _check_ingested(session_id, session_folder)
+    check_ingested(session_id, session_folder)
     # Every part went with its CRC32 (computed in the browser), the value S3 checks it against.
     expected = {}
     for datafile in DataFile.objects.filter(upload_session_id=session_id):
@@ -239,8 +160,8 @@ def test_upload_to_local_storage_with_clear_messages_and_resume(
 
     page.route(re.compile(r".*/api/v1/uploads/\d+/files/\d+/content$"), on_chunk)
     log_in(page, "curator")
-    session_id = _new_session(page, world, "Apoferritin grid 4 (local chunks)")
-    _choose_folder(page, session_folder)
+    session_id = open_upload_session(page, world, "Apoferritin grid 4 (local chunks)")
+    choose_folder(page, session_folder)
     # names the browser can hold but the portal must refuse, added as a script would
     page.evaluate(
         """() => {
@@ -272,10 +193,10 @@ def test_upload_to_local_storage_with_clear_messages_and_resume(
     phase["name"] = "after reload"
     page.reload()
     assert "1 still waits for its bytes" in page.locator("[data-resume-hint]").inner_text()
-    _choose_folder(page, session_folder)
+    choose_folder(page, session_folder)
     page.click("#start-button")
     page.wait_for_selector("[data-ingest-ready]", timeout=90_000)
     assert page.locator("[data-resume-hint]").count() == 0  # no stale "1 still waits"
     resumed = sorted(start for name, start in chunks if name == "after reload")
     assert resumed and resumed[0] == PART, resumed  # continued where the server stopped
-    _check_ingested(session_id, session_folder)
+    check_ingested(session_id, session_folder)

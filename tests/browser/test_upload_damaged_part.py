@@ -12,19 +12,15 @@ import pytest
 
 import storage
 from bench.faultproxy import FaultProxy
-
-from .conftest import log_in, screenshot
-from .test_upload import (
-    _check_ingested,
-    _choose_folder,
-    _new_session,
-    session_folder,
-    upload_settings,
+from tests.support.browser import (
+    check_ingested,
+    choose_folder,
+    log_in,
+    open_upload_session,
+    screenshot,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-__all__ = ["session_folder", "upload_settings"]  # the fixtures of the upload tests
 
 
 @pytest.fixture
@@ -63,8 +59,8 @@ def test_a_part_damaged_on_the_way_is_sent_again_and_the_upload_finishes(
     damaging_proxy.damage_parts(1)
 
     log_in(page, "staff")
-    session_id = _new_session(page, world, "Apoferritin grid 3 (a damaged part)")
-    _choose_folder(page, session_folder)
+    session_id = open_upload_session(page, world, "Apoferritin grid 3 (a damaged part)")
+    choose_folder(page, session_folder)
     page.click("#start-button")
     page.wait_for_selector("[data-ingest-ready]", timeout=90_000)
     screenshot(page, "14-upload-damaged-part-done")
@@ -74,4 +70,4 @@ def test_a_part_damaged_on_the_way_is_sent_again_and_the_upload_finishes(
     assert all("BadDigest" in body for _s, body in refused if body != "(body not kept)"), refused
     assert page.locator('[data-tally="done"] .badge').inner_text() == "3"
     assert page.js_errors == []
-    _check_ingested(session_id, session_folder)  # the bytes S3 holds are the file's bytes
+    check_ingested(session_id, session_folder)  # the bytes S3 holds are the file's bytes

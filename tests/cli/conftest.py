@@ -4,33 +4,17 @@ personas, and a ``cli(...)`` runner that calls ``openem_client.cli.main`` in-pro
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
 
 from openem.celery import app as celery_app
-from openem_client import cli as openem_cli
-from repository import tokens
-from repository.models import TokenScope
-
-MiB = 1024 * 1024
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
+from repository.models import Dataset
+from repository.services import dataset_create
+from tests.support.cli import MiB, cli, session_folder, token_for  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -65,63 +49,17 @@ def builtin_schemas(transactional_db: Any) -> None:
 
 
 @pytest.fixture
-def token_for(world: Any) -> Callable[..., str]:
-    def make(persona: str, scope: str = TokenScope.READ_WRITE) -> str:
-        _token, secret = tokens.token_create(
-            user=world[persona], name=f"cli {persona}", scope=scope
-        )
-        return secret
-
-    return make
-
-
-@pytest.fixture
-def cli(live_server: Any, capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
-    """``cli("search", "x", token=...)``: run ``openem`` against the live server."""
-
-    def run(*args: str, token: str | None = None, server: str | None = None) -> Result:
-        argv = ["--server", server or live_server.url, "--retries", "2"]
-        if token:
-            argv += ["--token", token]
-        # The live server's threads share one in-memory SQLite connection, so concurrent
-        # requests would mix their transactions: one request at a time there. PostgreSQL (CI)
-        # runs the default parallelism.
-        sqlite = connection.vendor == "sqlite"
-        if sqlite and args[0] in ("upload", "download") and "--parallel" not in args:
-            args = (*args, "--parallel", "1")
-        capsys.readouterr()
-        code = openem_cli.main([*argv, *args])
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.err, captured.err
-        return Result(code, captured.out, captured.err)
-
-    return run
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def write_file(path: Path, size: int, seed: int = 0) -> Path:
-    """``size`` bytes that differ from file to file (so that checksums tell them apart)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    block = hashlib.sha256(f"{seed}".encode()).digest() * 4096  # 128 KiB
-    with open(path, "wb") as handle:
-        written = 0
-        counter = 0
-        while written < size:
-            piece = (counter.to_bytes(8, "little") + block)[: size - written]
-            handle.write(piece)
-            written += len(piece)
-            counter += 1
-    return path
+def dataset(world: Any, builtin_schemas: None) -> Dataset:
+    return dataset_create(
+        actor=world["staff"],
+        facility=world.facility,
+        project=world.project,
+        technique="spa",
+        title="Apoferritin from the command line",
+        keywords=["apoferritin"],
+    )
 
 
 @pytest.fixture
-def session_folder(tmp_path: Path) -> Path:
-    """A small microscope session: a file of three 5 MiB parts and two small ones."""
-    root = tmp_path / "Session_1"
-    write_file(root / "Maps" / "big.bin", 11 * MiB + 12345, seed=1)
-    write_file(root / "notes.txt", 2000, seed=2)
-    write_file(root / "Images-Disc1" / "GridSquare_1" / "frames.dat", 300_000, seed=3)
-    return root
+def small_parts(settings: Any) -> None:
+    settings.OPENEM_UPLOAD_PART_SIZE = 5 * MiB  # S3's minimum: a few MiB make several parts

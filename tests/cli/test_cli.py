@@ -20,35 +20,8 @@ from openem_client import cli as openem_cli
 from openem_client import upload as client_upload
 from openem_client.files import part_crc32
 from repository.models import DataFile, Dataset, DatasetStatus, FileState, Visibility
-from repository.services import dataset_create
-from storage import get_store
-from tests.cli.conftest import MiB, sha256_of, write_file
 from tests.services import composite_crc32, stored_crc32
-
-
-@pytest.fixture
-def dataset(world: Any, builtin_schemas: None) -> Dataset:
-    return dataset_create(
-        actor=world["staff"],
-        facility=world.facility,
-        project=world.project,
-        technique="spa",
-        title="Apoferritin from the command line",
-        keywords=["apoferritin"],
-    )
-
-
-@pytest.fixture
-def small_parts(settings: Any) -> None:
-    settings.OPENEM_UPLOAD_PART_SIZE = 5 * MiB  # S3's minimum: a few MiB make several parts
-
-
-def local_checksums(root: Path) -> dict[str, str]:
-    return {
-        path.relative_to(root).as_posix(): sha256_of(path)
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
+from tests.support.cli import MiB, local_checksums, sha256_of, stored_sha256, write_file
 
 
 def part_crc32s(path: Path, part_size: int = 5 * MiB) -> list[str]:
@@ -68,15 +41,6 @@ def completions(monkeypatch: pytest.MonkeyPatch) -> list[list[dict[str, Any]]]:
 
     monkeypatch.setattr(Client, "multipart_complete", recording)
     return sent
-
-
-def stored_sha256(datafile: DataFile) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    for chunk in get_store().iter_chunks(datafile.storage_key):
-        digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,13 +12,9 @@ import pytest
 import storage
 from bench.faultproxy import FaultProxy
 from repository.models import DataFile, FileState
-from tests.cli import test_cli as base
-from tests.cli.conftest import sha256_of
+from tests.support.cli import local_checksums, sha256_of, stored_sha256
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
-
-dataset = base.dataset  # the fixtures of the CLI tests
-small_parts = base.small_parts
 
 
 @pytest.fixture
@@ -49,9 +45,9 @@ def test_a_damaged_part_is_sent_again_and_the_upload_finishes(
     assert result.code == 0, result.err
     damaged = [path for method, path, fault in damaging_proxy.applied if fault.damage]
     assert len(damaged) == 2  # two parts were damaged on the way (and refused by S3)
-    expected = base.local_checksums(session_folder)
+    expected = local_checksums(session_folder)
     files = {f.path: f for f in DataFile.objects.filter(dataset=dataset)}
     assert set(files) == set(expected)
     for path, datafile in files.items():
         assert datafile.state == FileState.READY, (path, datafile.error)
-        assert base.stored_sha256(datafile) == expected[path] == sha256_of(session_folder / path)
+        assert stored_sha256(datafile) == expected[path] == sha256_of(session_folder / path)

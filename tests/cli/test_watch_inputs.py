@@ -18,8 +18,8 @@ from openem_client.upload import RateLimiter
 from openem_client.watch import find_sessions
 from repository import tokens
 from repository.models import DataFile, Dataset, FacilityRole, TokenScope
-from tests.cli.conftest import Result, write_file
 from tests.factories import FacilityMembershipFactory, InstrumentFactory, UserFactory
+from tests.support.cli import Result, write_file
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ def test_validate_package_submit_and_accession_through_the_api(
 
 @pytest.mark.usefixtures("schemas")
 def test_the_document_says_whether_it_validates(world, ingest, tmp_path):
-    from tests.deposition.conftest import spa_files
+    from tests.support.deposition import spa_files
 
     dataset = ingest(files=spa_files(tmp_path)[-1:], metadata={})
     client = api(world, "admin")

@@ -6,8 +6,8 @@ import pytest
 
 from deposition.documents import build_document
 from repository.models import FileState
-from tests.deposition.conftest import full_metadata
 from tests.factories import DataFileFactory, DatasetFactory
+from tests.support.deposition import full_metadata
 
 ODD_HEADERS = [
     ("mrc", {}),

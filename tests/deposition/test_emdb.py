@@ -16,7 +16,7 @@ from lxml import etree
 from deposition.documents import build_document
 from deposition.emdb import validation
 from deposition.emdb.facts import defocus_range_um
-from tests.deposition.conftest import full_metadata, map_files, mrc_file
+from tests.support.deposition import full_metadata, map_files, mrc_file
 
 
 def xml_of(built) -> etree._Element:

@@ -11,7 +11,7 @@ import pytest
 from deposition.documents import build_document
 from deposition.empiar.imagesets import directory_pattern
 from deposition.empiar.validation import validate_empiar
-from tests.deposition.conftest import (
+from tests.support.deposition import (
     ORGANIZATIONAL,
     full_metadata,
     map_files,

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from lxml import etree
 
-from tests.deposition.conftest import spa_files
+from tests.support.deposition import spa_files
 
 
 @pytest.mark.usefixtures("schemas")

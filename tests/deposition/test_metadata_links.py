@@ -9,7 +9,7 @@ from django.test import Client
 
 from deposition.documents import build_document
 from deposition.orgmeta import form_anchor, metadata_form_url
-from tests.deposition.conftest import full_metadata, spa_files
+from tests.support.deposition import full_metadata, spa_files
 
 
 def test_anchor_format():

@@ -167,7 +167,7 @@ def test_a_document_that_stopped_validating_is_never_packaged(
 
 @pytest.mark.usefixtures("schemas")
 def test_an_invalid_document_stays_a_draft_and_cannot_be_packaged(world, ingest, tmp_path):
-    from tests.deposition.conftest import spa_files
+    from tests.support.deposition import spa_files
 
     dataset = ingest(files=spa_files(tmp_path)[-1:], metadata={})
     deposition = services.deposition_validate(
@@ -237,7 +237,7 @@ def test_an_accession_never_silently_replaces_another(world, spa_dataset):
 def test_on_s3_the_data_is_copied_inside_the_bucket(
     world, s3_storage, ingest, tmp_path, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from tests.deposition.conftest import full_metadata, spa_files
+    from tests.support.deposition import full_metadata, spa_files
 
     dataset = ingest(files=spa_files(tmp_path), metadata=full_metadata())
     data_keys = set(DataFile.objects.filter(dataset=dataset).values_list("storage_key", flat=True))

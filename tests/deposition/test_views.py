@@ -60,7 +60,7 @@ def test_a_published_dataset_is_seen_but_not_deposited_by_strangers(world, spa_d
 def test_the_page_shows_what_was_filled_from_which_file_and_what_is_missing(
     world, ingest, tmp_path
 ):
-    from tests.deposition.conftest import spa_files
+    from tests.support.deposition import spa_files
 
     dataset = ingest(files=spa_files(tmp_path), metadata={})
     client = client_for(world, "curator")
@@ -120,7 +120,7 @@ def test_actions_through_the_page(world, spa_dataset, django_capture_on_commit_c
 
 @pytest.mark.usefixtures("schemas")
 def test_an_invalid_document_is_downloaded_as_invalid(world, ingest, tmp_path):
-    from tests.deposition.conftest import spa_files
+    from tests.support.deposition import spa_files
 
     dataset = ingest(files=spa_files(tmp_path)[-1:], metadata={})
     client = client_for(world, "curator")

@@ -18,7 +18,7 @@ from fair.checks import curation_warnings, doi_blockers
 from metadata.validation import validate_metadata
 from repository.dataset_metadata import dataset_validate_metadata
 from repository.models import Dataset
-from tests.fair.conftest import FILES, make_dataset
+from tests.support.fair import FILES, make_dataset
 
 #: Official example -> (the API's schema name, a technique of the portal that uses it).
 EXAMPLES = {

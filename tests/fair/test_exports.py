@@ -26,7 +26,7 @@ from rocrate_validator import services as rv_services
 from fair import exports
 from repository import services, versions
 from tests.factories import DataFileFactory
-from tests.fair.conftest import FILES, make_dataset
+from tests.support.fair import FILES, make_dataset
 
 CRATE_IDS = {quote(path) for path in FILES}  # RO-Crate ids are URI references
 

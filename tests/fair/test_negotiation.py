@@ -125,7 +125,7 @@ def test_quality_values_choose(client: Client, published: Any) -> None:
 def test_private_withdrawn_and_draft_answer_as_the_page_would(
     client: Client, world: Any, published: Any
 ) -> None:
-    from tests.fair.conftest import FILES, make_dataset
+    from tests.support.fair import FILES, make_dataset
 
     private = make_dataset(world, files=FILES)
     assert _get(client, private.get_absolute_url(), "application/ld+json").status_code == 404
@@ -150,7 +150,7 @@ def test_private_withdrawn_and_draft_answer_as_the_page_would(
 
 
 def test_embargo_json_ld_has_conditions_and_no_downloads(client: Client, world: Any) -> None:
-    from tests.fair.conftest import FILES, make_dataset
+    from tests.support.fair import FILES, make_dataset
 
     dataset = make_dataset(world, files=FILES)
     until = dt.date.today() + dt.timedelta(days=60)

@@ -15,7 +15,7 @@ from fair import formats, identifiers
 from fair import signposting as fair_signposting
 from repository import services, versions
 from tests.factories import DataFileFactory
-from tests.fair.conftest import FILES
+from tests.support.fair import FILES
 
 ORCID = "https://orcid.org/0000-0002-1825-0097"
 DESCRIBEDBY = {
@@ -132,7 +132,7 @@ def test_many_files_link_the_linkset_instead(client: Client, published: Any) -> 
 def test_embargoed_and_private_files_are_never_items(client: Client, world: Any) -> None:
     import datetime as dt
 
-    from tests.fair.conftest import FILES, make_dataset
+    from tests.support.fair import FILES, make_dataset
 
     embargoed = make_dataset(world, files=FILES)
     services.dataset_publish(

@@ -17,8 +17,8 @@ import pytest
 from bench.faultproxy import FaultProxy
 from bench.redisserver import RedisServer
 from bench.seaweedfs import SeaweedFS
-from tests.cli.conftest import cli, session_folder, token_for  # noqa: F401 - the mid-upload test
-from tests.deposition.conftest import schemas  # noqa: F401 - a fixture of the packaging test
+from tests.support.cli import cli, session_folder, token_for  # noqa: F401 - the mid-upload test
+from tests.support.deposition import schemas  # noqa: F401 - a fixture of the packaging test
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ __all__ = ["check"]
 from demo import seed as demo
 from ingest.uploads import datafile_store_stream
 from repository.models import DataFile, Dataset, DatasetStatus, FileState
-from tests.ingest.test_pipeline import micrograph, new_dataset, new_session
+from tests.support.pipeline import micrograph, new_dataset, new_session
 
 BROKEN = "Notes/broken.mrc"  # not an MRC file: it must end failed, with the reason
 

@@ -78,7 +78,7 @@ def test_an_s3_restart_mid_upload_loses_nothing(
 ) -> None:  # fmt: skip
     from pathlib import Path
 
-    from tests.cli.conftest import sha256_of
+    from tests.support.cli import sha256_of
 
     settings.OPENEM_UPLOAD_PART_SIZE = 5 * 1024 * 1024  # several parts: time to restart S3
     dataset, _session = harness.start_dataset(world)

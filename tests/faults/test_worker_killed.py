@@ -17,7 +17,7 @@ from ingest import tasks
 from ingest.services import reconcile_stuck_files
 from ingest.uploads import datafile_store_stream
 from repository.models import DataFile, FileState
-from tests.ingest.test_pipeline import new_dataset, new_session
+from tests.support.pipeline import new_dataset, new_session
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 

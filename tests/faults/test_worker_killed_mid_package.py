@@ -19,8 +19,8 @@ from deposition.models import Deposition, DepositionState, PackageJob
 from ingest.uploads import datafile_store_stream, upload_session_create
 from repository.models import AuditAction, AuditEvent, DataFile, FileState
 from repository.services import dataset_create
-from tests.deposition.conftest import full_metadata, spa_files
 from tests.faults import harness
+from tests.support.deposition import full_metadata, spa_files
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 

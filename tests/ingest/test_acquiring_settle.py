@@ -14,7 +14,7 @@ from ingest import services, tasks
 from ingest.services import datafile_process
 from ingest.uploads import upload_session_complete, upload_session_create
 from openem.celery import app as celery_app
-from tests.ingest.test_pipeline import new_dataset, store
+from tests.support.pipeline import new_dataset, store
 
 
 @pytest.fixture

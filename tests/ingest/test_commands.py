@@ -21,9 +21,9 @@ from jsonschema.validators import validator_for
 
 from demo import seed as demo
 from repository.models import Dataset
-from tests.ingest.formats.conftest import fei_records, mrc_bytes
-from tests.ingest.test_aggregate import compare_with_reference
-from tests.ingest.test_pipeline import (
+from tests.support.aggregate import compare_with_reference
+from tests.support.formats import fei_records, mrc_bytes
+from tests.support.pipeline import (
     epu_sample_files,
     micrograph,
     new_dataset,

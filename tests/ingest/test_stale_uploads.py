@@ -13,8 +13,7 @@ import storage
 from ingest import tasks
 from ingest.uploads import abort_stale_multipart_uploads, upload_multipart_start
 from repository.models import DataFile
-from tests.ingest.test_pipeline import new_dataset, new_session
-from tests.ingest.test_uploads import _register
+from tests.support.pipeline import new_dataset, new_session, register_file
 
 pytestmark = [pytest.mark.django_db, pytest.mark.services]
 
@@ -31,7 +30,7 @@ def test_orphaned_and_abandoned_uploads_are_aborted_live_ones_kept(
     store = storage.get_store()
     assert isinstance(store, storage.S3Store)
     session = new_session(world, new_dataset(world))
-    live = _register(world, session, "live.bin", b"x" * 100)
+    live = register_file(world, session, "live.bin", b"x" * 100)
     live_id = upload_multipart_start(actor=world["staff"], datafile=live)["upload_id"]
     orphan_id = store.multipart_create(storage.object_key("orphans", "lost.bin"))
     assert _open_uploads() == {live_id, orphan_id}

@@ -36,7 +36,7 @@ from openem_client.files import part_crc32
 from repository.models import DataFile, Dataset, DatasetStatus, FileState
 from repository.services import dataset_publish
 from tests.factories import CITABLE_METADATA
-from tests.ingest.test_pipeline import new_dataset, new_session, object_sha256, sha256
+from tests.support.pipeline import new_dataset, new_session, object_sha256, register_file, sha256
 
 MiB = 1024 * 1024
 
@@ -225,15 +225,6 @@ def test_local_chunks_of_a_stranger_are_refused(world, local_storage):
 # S3 multipart through real presigned URLs
 
 
-def _register(world: Any, session: Any, path: str, data: bytes, **extra: Any) -> DataFile:
-    [datafile] = upload_session_register_files(
-        actor=world["staff"],
-        session=session,
-        entries=[{"path": path, "size": len(data), **extra}],
-    )
-    return datafile
-
-
 def _put_part(signed: tuple[str, dict[str, str]], data: bytes) -> str:
     url, headers = signed
     response = requests.put(url, data=data, headers=headers, timeout=30)
@@ -248,7 +239,7 @@ def test_multipart_upload_resumes_and_completes_into_a_ready_file(
     data = mrc_of_size(11)
     assert len(data) > 2 * 5 * MiB
     dataset = new_dataset(world)
-    datafile = _register(
+    datafile = register_file(
         world, new_session(world, dataset), "Maps/volume.mrc", data, sha256=sha256(data)
     )
     staff = world["staff"]
@@ -307,7 +298,7 @@ def test_multipart_complete_uses_the_servers_part_list_when_the_client_sends_non
     world, s3_storage, settings, eager, django_capture_on_commit_callbacks
 ):
     data = b"EM" * 1000
-    datafile = _register(world, new_session(world, new_dataset(world)), "notes.txt", data)
+    datafile = register_file(world, new_session(world, new_dataset(world)), "notes.txt", data)
     upload_id = upload_multipart_start(actor=world["staff"], datafile=datafile)["upload_id"]
     url = upload_multipart_sign_parts(
         actor=world["staff"], datafile=datafile, upload_id=upload_id, parts={1: part_crc32(data)}
@@ -324,7 +315,7 @@ def test_multipart_complete_uses_the_servers_part_list_when_the_client_sends_non
 
 def test_multipart_abort_drops_the_parts(world, s3_storage):
     data = b"x" * 1000
-    datafile = _register(world, new_session(world, new_dataset(world)), "a.bin", data)
+    datafile = register_file(world, new_session(world, new_dataset(world)), "a.bin", data)
     staff = world["staff"]
     upload_id = upload_multipart_start(actor=staff, datafile=datafile)["upload_id"]
     datafile.refresh_from_db()
@@ -352,7 +343,7 @@ def test_part_numbers_are_checked_and_the_part_size_grows_for_huge_files(
     world, s3_storage, settings
 ):
     settings.OPENEM_UPLOAD_PART_SIZE = 64 * MiB
-    datafile = _register(world, new_session(world, new_dataset(world)), "a.bin", b"x" * 10)
+    datafile = register_file(world, new_session(world, new_dataset(world)), "a.bin", b"x" * 10)
     upload_id = upload_multipart_start(actor=world["staff"], datafile=datafile)["upload_id"]
     datafile.refresh_from_db()
     for numbers in ([0], [10_001], []):
@@ -373,7 +364,7 @@ def test_part_numbers_are_checked_and_the_part_size_grows_for_huge_files(
 
 
 def test_multipart_endpoints_refuse_local_storage(world, local_storage):
-    datafile = _register(world, new_session(world, new_dataset(world)), "a.bin", b"x")
+    datafile = register_file(world, new_session(world, new_dataset(world)), "a.bin", b"x")
     with pytest.raises(Conflict, match="chunked upload"):
         upload_multipart_start(actor=world["staff"], datafile=datafile)
 
@@ -388,7 +379,7 @@ def test_local_chunks_resume_refuse_wrong_offsets_cut_short_chunks_and_complete(
     data = mrc_of_size(0.3)
     chunk = 100_000
     dataset = new_dataset(world)
-    datafile = _register(world, new_session(world, dataset), "Micrographs/m.mrc", data)
+    datafile = register_file(world, new_session(world, dataset), "Micrographs/m.mrc", data)
     staff = world["staff"]
     assert upload_local_offset(actor=staff, datafile=datafile) == 0
 
@@ -453,7 +444,7 @@ def test_local_chunks_resume_refuse_wrong_offsets_cut_short_chunks_and_complete(
 
 def test_a_file_is_not_an_object_until_its_last_chunk(world, local_storage):
     data = b"0123456789" * 10
-    datafile = _register(world, new_session(world, new_dataset(world)), "a.bin", data)
+    datafile = register_file(world, new_session(world, new_dataset(world)), "a.bin", data)
     upload_local_chunk(
         actor=world["staff"], datafile=datafile, offset=0, stream=io.BytesIO(data[:50]), length=50
     )
@@ -462,6 +453,6 @@ def test_a_file_is_not_an_object_until_its_last_chunk(world, local_storage):
 
 
 def test_chunk_endpoints_refuse_s3_storage(world, s3_storage):
-    datafile = _register(world, new_session(world, new_dataset(world)), "a.bin", b"x")
+    datafile = register_file(world, new_session(world, new_dataset(world)), "a.bin", b"x")
     with pytest.raises(Conflict, match="multipart"):
         upload_local_offset(actor=world["staff"], datafile=datafile)

@@ -16,7 +16,7 @@ from demo import seed as demo
 from ingest.selectors import dataset_ingest_progress
 from ingest.uploads import datafile_store_stream, upload_session_complete
 from repository.models import DataFile, Dataset, DatasetStatus, FileState
-from tests.ingest.test_pipeline import micrograph, new_dataset, new_session, png_size, sha256
+from tests.support.pipeline import micrograph, new_dataset, new_session, png_size, sha256
 
 pytestmark = pytest.mark.services
 

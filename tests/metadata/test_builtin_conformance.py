@@ -12,48 +12,22 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from django.conf import settings
 
 from metadata.builtin import builtin_document
 from metadata.fields import Field, Kind, schema_fields
 from metadata.forms import MetadataForm
 from metadata.identifiers import identifier_warnings
 from metadata.validation import validate_metadata, with_si_values
+from tests.support.oscem_examples import official_example, oscem_dir, with_real_orcids, without_si
 
 TECHNIQUES = ["general", "spa", "subtomo", "cellular_tomo", "env_tomo"]
-#: The official examples use placeholders ("ORCID_123124151231") that no ORCID iD matches;
-#: the built-ins accept them as OSC-EM does, and metadata.identifiers warns about them.
-VALID_ORCID = "0000-0002-1825-0097"
-
-
-def _oscem_dir() -> Path:
-    folder = Path(settings.OPENEM_SCHEMAS_DIR) / "oscem"
-    if not (folder / "oscem_schemas_spa.schema.json").is_file():
-        pytest.skip(
-            f"official OSC-EM schemas not found in {folder}: set OPENEM_SCHEMAS_DIR to the "
-            "folder holding oscem/oscem_schemas_*.schema.json"
-        )
-    return folder
 
 
 def official_schema(technique: str) -> dict[str, Any]:
-    return json.loads((_oscem_dir() / f"oscem_schemas_{technique}.schema.json").read_text())
-
-
-def official_example(technique: str) -> dict[str, Any]:
-    return yaml.safe_load((_oscem_dir() / f"example_valid_{technique}.yaml").read_text())
-
-
-def with_real_orcids(document: dict[str, Any]) -> dict[str, Any]:
-    fixed = copy.deepcopy(document)
-    for author in fixed.get("organizational", {}).get("authors", []):
-        author["orcid"] = VALID_ORCID
-    return fixed
+    return json.loads((oscem_dir() / f"oscem_schemas_{technique}.schema.json").read_text())
 
 
 @pytest.mark.parametrize("technique", TECHNIQUES)
@@ -143,14 +117,6 @@ def without_free_form(document: Any, node: Field) -> Any:
         return kept
     if node.kind is Kind.ARRAY and node.item is not None and isinstance(document, list):
         return [without_free_form(item, node.item) for item in document]
-    return document
-
-
-def without_si(document: Any) -> Any:
-    if isinstance(document, dict):
-        return {k: without_si(v) for k, v in document.items() if k not in ("valueSI", "unitSI")}
-    if isinstance(document, list):
-        return [without_si(v) for v in document]
     return document
 
 

@@ -471,7 +471,7 @@ def test_csrf_is_enforced(world, dataset):
 def test_every_builtin_form_round_trips_an_official_example(world, technique, example):
     """The page of a dataset holding an official example, submitted unchanged, stores the
     same document (with the portal's SI values)."""
-    from tests.metadata.test_builtin_conformance import (
+    from tests.support.oscem_examples import (
         official_example,
         with_real_orcids,
         without_si,

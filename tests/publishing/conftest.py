@@ -8,40 +8,14 @@ import contextlib
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
+
+from tests.support.datacite import PASSWORD, PREFIX, REPOSITORY_ID, FakeDataCite, datacite_settings
 
 SERVER = Path(__file__).resolve().parent.parent / "support" / "fake_datacite.py"
-PREFIX = "10.80000"
-REPOSITORY_ID = "OPENEM.TEST"
-PASSWORD = "fake-datacite-secret"  # noqa: S105 - the fake server's, for the tests only
-
-
-@dataclass
-class FakeDataCite:
-    url: str
-    process: subprocess.Popen[str]
-
-    def calls(self) -> list[dict[str, Any]]:
-        return list(requests.get(f"{self.url}/_calls", timeout=10).json()["calls"])
-
-    def dois(self) -> dict[str, dict[str, Any]]:
-        return dict(requests.get(f"{self.url}/_dois", timeout=10).json()["dois"])
-
-    def doi(self, doi: str) -> dict[str, Any]:
-        return self.dois()[doi.lower()]
-
-    def reset(self) -> None:
-        requests.post(f"{self.url}/_reset", timeout=10).raise_for_status()
-
-    def fault(self, mode: str, **options: Any) -> None:
-        requests.post(
-            f"{self.url}/_faults", json={"mode": mode, **options}, timeout=10
-        ).raise_for_status()
 
 
 @pytest.fixture(scope="session")
@@ -67,17 +41,6 @@ def fake_datacite_server() -> Iterator[FakeDataCite]:
             process.wait(timeout=10)
         if process.poll() is None:
             process.kill()
-
-
-def datacite_settings(server: FakeDataCite, *, password: str = PASSWORD) -> dict[str, str]:
-    """The environment a portal process (a Celery worker) needs to use the fake server."""
-    return {
-        "OPENEM_DATACITE_URL": server.url,
-        "OPENEM_DATACITE_PREFIX": PREFIX,
-        "OPENEM_DATACITE_REPOSITORY_ID": REPOSITORY_ID,
-        "OPENEM_DATACITE_PASSWORD": password,
-        "OPENEM_DATACITE_TIMEOUT": "1",
-    }
 
 
 @pytest.fixture

@@ -10,9 +10,7 @@ from django.core.management import CommandError, call_command
 
 from publishing.models import DoiRegistration
 from repository import services, versions
-
-from .conftest import PREFIX
-from .test_registration import new_dataset, related
+from tests.support.datacite import PREFIX, new_dataset, related
 
 
 def test_register_dois_backfills_concept_and_versions(

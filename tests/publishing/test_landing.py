@@ -11,9 +11,7 @@ from lxml import etree
 from publishing.models import DoiRegistration, DoiState
 from repository import services, versions
 from repository.models import AuditAction, AuditEvent
-
-from .conftest import PASSWORD, PREFIX
-from .test_registration import new_dataset, publish
+from tests.support.datacite import PASSWORD, PREFIX, new_dataset, publish
 
 
 def test_without_datacite_the_page_says_the_pid_is_the_identifier(

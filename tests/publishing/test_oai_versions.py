@@ -13,9 +13,7 @@ from sickle import Sickle
 from fair import oai
 from fair.xmlschemas import errors
 from publishing.models import DoiRegistration, DoiState
-
-from .conftest import PREFIX
-from .test_registration import new_dataset, new_version, publish
+from tests.support.datacite import PREFIX, new_dataset, new_version, publish
 
 D = "http://datacite.org/schema/kernel-4"
 

@@ -15,39 +15,8 @@ from publishing import services as doi_services
 from publishing.models import DoiRegistration, DoiState
 from publishing.selectors import doi_status, public_doi
 from repository import services, versions
-from repository.models import AuditAction, AuditEvent, DatasetStatus, FileState, Visibility
-from tests.factories import DataFileFactory
-
-from .conftest import PREFIX
-
-AUTHORS = [{"given_name": "Ada", "family_name": "Lovelace", "orcid": "0000-0002-1825-0097"}]
-
-
-def new_dataset(world: Any, **extra: Any) -> Any:
-    dataset = services.dataset_create(
-        actor=world["staff"],
-        title="Apoferritin session",
-        facility=world.facility,
-        technique="spa",
-        metadata={"organizational": {"authors": AUTHORS}},
-        **extra,
-    )
-    DataFileFactory(dataset=dataset, path="a/one.mrc", size=100, state=FileState.READY)
-    return dataset
-
-
-def related(attributes: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(r["relationType"], r["relatedIdentifier"]) for r in attributes["relatedIdentifiers"]}
-
-
-def publish(world: Any, dataset: Any, capture: Any, **kw: Any) -> Any:
-    with capture(execute=True):
-        return services.dataset_publish(actor=world["curator"], dataset=dataset, **kw)
-
-
-def new_version(world: Any, dataset: Any, capture: Any) -> Any:
-    versions.version_start_draft(actor=world["curator"], dataset=dataset)
-    return publish(world, dataset, capture)
+from repository.models import AuditAction, AuditEvent, DatasetStatus, Visibility
+from tests.support.datacite import AUTHORS, PREFIX, new_dataset, new_version, publish, related
 
 
 def test_creating_a_dataset_reserves_a_draft_concept_doi(
@@ -241,7 +210,7 @@ def test_the_periodic_task_retries_pending_registrations(
 
 
 def datacite_password() -> str:
-    from .conftest import PASSWORD
+    from tests.support.datacite import PASSWORD
 
     return PASSWORD
 

@@ -12,9 +12,7 @@ import pytest
 from publishing.models import DoiRegistration, DoiState
 from repository import services, versions
 from repository.models import DatasetStatus
-
-from .conftest import PREFIX, datacite_settings
-from .test_registration import new_dataset, related
+from tests.support.datacite import PREFIX, datacite_settings, new_dataset, related
 
 pytestmark = pytest.mark.services
 

@@ -1,3 +1,3 @@
 """Fixtures of the repository tests: the small catalogue of the page tests."""
 
-from tests.web.conftest import catalogue  # noqa: F401 - the same small catalogue
+from tests.support.catalogue import catalogue  # noqa: F401 - the same small catalogue

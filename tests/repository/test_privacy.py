@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tests.web.conftest import AUTHORS, Catalogue
+from tests.support.catalogue import AUTHORS, Catalogue
 
 EMAILS = {author["email"] for author in AUTHORS}
 ADDRESS = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")

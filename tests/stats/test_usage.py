@@ -16,7 +16,7 @@ from stats.models import DailySalt, DatasetUsageDaily, FileUsageDaily, UsageEven
 from stats.recording import classify_agent, usage_record
 from stats.selectors import dataset_usage
 from tests.factories import DatasetFactory
-from tests.web.conftest import add_file
+from tests.support.catalogue import add_file
 
 pytestmark = pytest.mark.django_db
 

@@ -1,13 +1,18 @@
-"""Helpers of the API tests (and of other tests that call the API): files with stored bytes,
+"""Helpers of the API tests (and of other tests that call the API): files with stored bytes, a
 rows in bulk, and the one error shape every API error has."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from repository.models import DataFile, Dataset, FileState
+import pytest
+from rest_framework.test import APIClient
+
+from repository import tokens
+from repository.models import DataFile, Dataset, FileState, TokenScope
 from repository.paths import split_path
 from storage import get_store
 
@@ -60,3 +65,20 @@ def error_of(response: Any) -> dict[str, Any]:
     assert isinstance(error["message"], str) and error["message"]
     assert "Traceback" not in response.content.decode()
     return dict(error)
+
+
+@pytest.fixture
+def client_for(world: Any) -> Callable[..., APIClient]:
+    """``client_for("curator")``: a client sending that persona's new API token
+    (``scope="read"`` for a read-only one); anonymous sends nothing."""
+
+    def make(persona: str, scope: str = TokenScope.READ_WRITE) -> APIClient:
+        client = APIClient()
+        if persona != "anonymous":
+            _token, secret = tokens.token_create(
+                user=world[persona], name=f"{persona} tests", scope=scope
+            )
+            client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
+        return client
+
+    return make

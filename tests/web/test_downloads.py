@@ -19,8 +19,7 @@ from django.test import Client
 from repository import bulk_downloads
 from repository.models import AuditAction, AuditEvent, ProjectMembership
 from tests.services import signed_for
-
-from .conftest import Catalogue, add_file
+from tests.support.catalogue import Catalogue, add_file
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,7 @@ from django.test import Client
 from repository import citation, selectors
 from repository.models import Dataset
 from tests.factories import DatasetFactory
-
-from .conftest import Catalogue, add_file
+from tests.support.catalogue import Catalogue, add_file
 
 pytestmark = pytest.mark.django_db
 

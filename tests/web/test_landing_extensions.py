@@ -15,8 +15,7 @@ from rest_framework.test import APIClient
 
 from repository import extensions, identifiers
 from repository.models import Dataset
-
-from .conftest import Catalogue
+from tests.support.catalogue import Catalogue
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from demo import seed as demo
 from repository.models import DataFile, Dataset, FileState
 from stats import dataset_plots as plots
 from tests.factories import DatasetFactory
-from tests.ingest.formats.conftest import CountingSource
+from tests.support.formats import CountingSource
 
 EXPECTED = {
     "Mouse apoferritin": {"defocus", "dose", "overview"},

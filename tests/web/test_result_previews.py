@@ -12,8 +12,7 @@ from django.test import Client
 
 from repository import selectors
 from repository.models import Dataset
-
-from .conftest import Catalogue
+from tests.support.catalogue import Catalogue
 
 pytestmark = pytest.mark.django_db
 

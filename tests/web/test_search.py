@@ -17,8 +17,7 @@ from repository import search
 from repository.models import Dataset, DatasetStatus, Technique
 from repository.search import DatasetQuery, search_page
 from tests.factories import DatasetFactory, InstrumentFactory
-
-from .conftest import Catalogue, spa_metadata
+from tests.support.catalogue import Catalogue, spa_metadata
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tests.web.conftest import Catalogue
+from tests.support.catalogue import Catalogue
 
 HOST = "127.0.0.1:8123"
 

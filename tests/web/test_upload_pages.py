@@ -15,8 +15,7 @@ from django.utils import timezone
 from ingest.models import UploadSession, UploadSessionState
 from ingest.views import HTMX_STOP_POLLING
 from repository.models import AuditEvent, Dataset, DatasetStatus, FileState, Visibility
-
-from .conftest import add_file
+from tests.support.catalogue import add_file
 
 pytestmark = pytest.mark.django_db
 
