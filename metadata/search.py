@@ -36,7 +36,7 @@ from django.db.models.functions import Substr
 
 from openem.errors import ValidationFailed
 
-from . import units
+from . import oscem, units
 from .builtin import builtin_schemas
 from .fields import SCALAR_KINDS, Kind, schema_fields
 from .validation import converts_to, pint_unit, unit_is_known
@@ -421,15 +421,13 @@ def metadata_facets(
         "technique": _ranked(_grouped(base, F("technique")), limit),
         "facility": _ranked(_grouped(base, F("facility__name")), limit),
         "microscope": _ranked(_grouped(base, KT("metadata__instrument__microscope__model")), limit),
-        "detector": _ranked(_listed_values(base, ["acquisition.detectors[].name"]), limit),
+        "detector": _ranked(_listed_values(base, [f"{oscem.DETECTORS}[].name"]), limit),
         "voltage": _ranked(_voltages(base), limit),
         "year": _ranked(
             _grouped(base, Substr(KT("metadata__acquisition__date_time"), 1, 4)), limit
         ),
         "organism": _ranked(
-            _listed_values(
-                base, ["sample.specimen_env.organism[]", "sample.molecule[].natural_source"]
-            ),
+            _listed_values(base, [f"{oscem.ORGANISMS}[]", f"{oscem.MOLECULES}[].natural_source"]),
             limit,
         ),
     }

@@ -29,6 +29,7 @@ from django.db.models import Count, JSONField, Lookup, Q, QuerySet, Value
 from django.db.models.functions import Cast
 from django.db.models.lookups import In
 
+from metadata import oscem
 from metadata.search import Condition, condition_filters
 
 from .. import access
@@ -106,7 +107,7 @@ def _detector_q(names: Sequence[str]) -> Q:
         )
     return functools.reduce(
         operator.or_,
-        (_all(condition_filters(Condition("acquisition.detectors.name", "=", n))) for n in names),
+        (_all(condition_filters(Condition(f"{oscem.DETECTORS}.name", "=", n))) for n in names),
     )
 
 

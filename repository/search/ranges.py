@@ -16,7 +16,7 @@ from typing import Any
 from django.db.models import DecimalField, Value
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
-from metadata import units
+from metadata import oscem, units
 from metadata.search import REL_TOLERANCE, Condition, condition_filters
 from metadata.validation import pint_unit
 from openem.errors import ValidationFailed
@@ -44,9 +44,9 @@ class RangeSpec:
 
 
 RANGES: tuple[RangeSpec, ...] = (
-    RangeSpec("pixel_size", "acquisition.pixel_size", "Pixel size", "Å", "Å"),
-    RangeSpec("voltage", "instrument.acceleration_voltage", "Voltage", "kV", "kV"),
-    RangeSpec("dose", "acquisition.dose_per_movie", "Dose", "e/Å^2", "e⁻/Å²"),
+    RangeSpec("pixel_size", oscem.PIXEL_SIZE, "Pixel size", "Å", "Å"),
+    RangeSpec("voltage", oscem.ACCELERATION_VOLTAGE, "Voltage", "kV", "kV"),
+    RangeSpec("dose", oscem.DOSE_PER_MOVIE, "Dose", "e/Å^2", "e⁻/Å²"),
 )
 RANGE_BY_KEY = {spec.key: spec for spec in RANGES}
 
