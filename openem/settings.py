@@ -394,7 +394,7 @@ REST_FRAMEWORK = {
     # ?format= is a filter (file format) and a manifest format here, not a renderer override.
     "URL_FORMAT_OVERRIDE": None,
     # JSON only: people explore the API in Swagger UI (/api/docs/), fed by the schema.
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["openem.api.renderers.JSONRenderer"],
     "DATETIME_FORMAT": "iso-8601",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

@@ -15,12 +15,12 @@ from drf_spectacular.utils import (
     extend_schema_field,
 )
 from rest_framework import exceptions, serializers, status
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from openem.api.exceptions import error_responses
 from openem.api.pagination import FileCursorPagination, PageNumberPagination
+from openem.api.renderers import JSONRenderer
 from openem.errors import Gone
 from repository import access, downloads, identifiers, selectors, versions
 from repository.models import Dataset, DatasetVersion, VersionFile, VersionState, Visibility

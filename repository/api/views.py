@@ -19,13 +19,14 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, permissions, status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from openem.api.authentication import TokenScopePermission, request_token
 from openem.api.exceptions import error_responses
 from openem.api.pagination import DatasetPagination, FileCursorPagination, PageNumberPagination
+from openem.api.renderers import JSONRenderer
 from openem.api.throttling import MANIFESTS_SCOPE
 from openem.api.views import ApiView
 from openem.errors import NotAllowed
