@@ -53,8 +53,23 @@ class MappedError(Protocol):
     api_log_level: str  # "error" | "warning"
 
 
+#: The longest text an error repeats: a message that echoes what was sent (a 100 kB "choice",
+#: an identifier) keeps its start and its end, not the whole value.
+MAX_ERROR_TEXT = 1000
+
+
+def _clipped(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_ERROR_TEXT:
+        return f"{value[: MAX_ERROR_TEXT - 250]} [...] {value[-200:]}"
+    if isinstance(value, dict):
+        return {key: _clipped(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clipped(item) for item in value]
+    return value
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details}}
+    return {"error": {"code": code, "message": _clipped(message), "details": _clipped(details)}}
 
 
 def _flatten(detail: Any, path: str = "") -> list[str]:
