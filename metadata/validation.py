@@ -343,6 +343,38 @@ def _problems(error: SchemaValidationError, fields: Field) -> list[Problem]:
     return [Problem(path, error.message)]
 
 
+#: What PostgreSQL cannot store in text or jsonb: NUL, and lone UTF-16 surrogates (which a
+#: JSON body can carry as ``\ud800`` but which have no UTF-8 form).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _printable(text: str) -> str:
+    return text.encode("unicode_escape").decode("ascii") if _UNSTORABLE.search(text) else text
+
+
+def text_problems(document: Any, path: str = "") -> list[Problem]:
+    """The names and texts of ``document`` the database cannot store (a NUL character, a lone
+    surrogate), by path: refused with a message instead of failing in the database."""
+    if isinstance(document, str):
+        if _UNSTORABLE.search(document):
+            return [Problem(path, "contains a NUL character or an invalid (surrogate) character")]
+        return []
+    problems: list[Problem] = []
+    if isinstance(document, Mapping):
+        for key, value in document.items():
+            name = str(key)
+            if _UNSTORABLE.search(name):
+                problems.append(
+                    Problem(path, f"the name '{_printable(name)}' contains an invalid character")
+                )
+                continue
+            problems.extend(text_problems(value, join_path(path, name)))
+    elif isinstance(document, list):
+        for index, item in enumerate(document):
+            problems.extend(text_problems(item, join_path(path, index)))
+    return problems
+
+
 def validate_metadata(document: Any, schema: Any) -> list[Problem]:
     """Every problem of ``document`` against ``schema`` (a MetadataSchema or a JSON Schema
     document), sorted by path. An empty list means valid."""
@@ -353,6 +385,7 @@ def validate_metadata(document: Any, schema: Any) -> list[Problem]:
     for error in validator.iter_errors(document):
         problems.update(_problems(error, fields))
     problems.update(unit_problems(document, fields))
+    problems.update(text_problems(document))
     return sorted(problems)
 
 

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from metadata.services import with_si_for_technique
+from metadata.validation import problems_as_details, problems_summary, text_problems
 from openem.errors import Conflict, NotAllowed, ValidationFailed
 from storage import object_key
 
@@ -122,6 +123,11 @@ def dataset_create(
     _check_visibility(visibility, embargo_until)
     _check_cross_references(emdb_ids, empiar_id, publication_dois)
     if metadata:
+        unstorable = text_problems(metadata)
+        if unstorable:
+            raise ValidationFailed(
+                problems_summary(unstorable), details=problems_as_details(unstorable)
+            )
         metadata = with_si_for_technique(metadata, technique)
     dataset = Dataset.objects.create(
         title=title,

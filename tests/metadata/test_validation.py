@@ -59,6 +59,20 @@ def test_a_valid_document_has_no_problems():
     assert validate_metadata(spa_document(), builtin_document("spa")) == []
 
 
+def test_text_the_database_cannot_store_is_a_problem_at_its_path():
+    document = spa_document()
+    document["organizational"]["authors"][0]["name_org"] = "Basel\x00"
+    document["sample"] = {"overall_molecule": {"name_sample": "apo\ud800"}, "x\x00": 1}
+    problems = validate_metadata(document, builtin_document("spa"))
+    text = [p for p in problems if "invalid" in p.message or "NUL" in p.message]
+    assert _paths(text) == [
+        "organizational.authors[0].name_org",
+        "sample",
+        "sample.overall_molecule.name_sample",
+    ]
+    assert "'x\\x00'" in text[1].message  # the name is shown escaped
+
+
 def test_every_problem_is_reported_with_its_path():
     document = spa_document()
     del document["acquisition"]["pixel_size"]
