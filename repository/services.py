@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -36,6 +37,8 @@ from .models import (
 )
 from .paths import sanitise_relative_path, split_path
 
+#: An SPDX licence id (``idstring``: letters, digits, ``-`` and ``.``; ``+`` for "or later").
+SPDX_ID = re.compile(r"(LicenseRef-)?[A-Za-z0-9][A-Za-z0-9.-]*\+?")
 SPDX_COMMON = {"CC-BY-4.0", "CC0-1.0", "CC-BY-SA-4.0", "CC-BY-NC-4.0", "ODbL-1.0", "PDDL-1.0"}
 
 
@@ -118,7 +121,7 @@ def dataset_create(
         )
     if project is not None and project.facility_id != facility.pk:
         raise ValidationFailed(f"the project {project.title} is not run at {facility.name}")
-    if not licence or len(licence) > 64 or " " in licence:
+    if len(licence) > 64 or not SPDX_ID.fullmatch(licence):
         raise ValidationFailed("licence must be an SPDX identifier such as CC-BY-4.0")
     _check_visibility(visibility, embargo_until)
     _check_cross_references(emdb_ids, empiar_id, publication_dois)

@@ -62,6 +62,8 @@ def test_people_without_a_role_at_the_facility_cannot_create(world, persona):
         ({"technique": "xray"}, "technique must be one of"),
         ({"kind": "movie"}, "kind must be one of"),
         ({"licence": "my licence"}, "SPDX identifier"),
+        ({"licence": "javascript:alert(1)"}, "SPDX identifier"),
+        ({"licence": "<script>"}, "SPDX identifier"),
         ({"visibility": "secret"}, "visibility must be one of"),
         ({"visibility": "embargoed"}, "needs an embargo date"),
         (
