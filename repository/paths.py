@@ -12,6 +12,10 @@ from openem.errors import ValidationFailed
 
 MAX_PATH_LENGTH = 1024
 MAX_NAME_LENGTH = 255
+#: Device names Windows will not create a file for, with any extension (``nul.txt`` too).
+WINDOWS_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL"} | {f"{port}{n}" for port in ("COM", "LPT") for n in range(1, 10)}
+)
 
 
 def sanitise_relative_path(raw: str) -> str:
@@ -19,12 +23,14 @@ def sanitise_relative_path(raw: str) -> str:
 
     Backslashes become slashes and ``./`` segments go; absolute paths, ``..``, control
     characters, empty names and over-long paths are refused rather than silently rewritten,
-    so that two different uploaded names can never collapse into one.
+    so that two different uploaded names can never collapse into one. Names Windows cannot
+    hold (a trailing dot or space, a device name such as ``CON`` or ``nul.txt``) are refused
+    too: a dataset's files must download onto the microscope PCs' system as well.
     """
     if not isinstance(raw, str) or not raw.strip():
         raise ValidationFailed("the file path is empty")
     path = unicodedata.normalize("NFC", raw.replace("\\", "/"))
-    if any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in path):
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Zl", "Zp"} for ch in path):
         raise ValidationFailed(f"the file path {raw!r} contains control characters")
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
         raise ValidationFailed(
@@ -42,6 +48,10 @@ def sanitise_relative_path(raw: str) -> str:
             )
         if part != part.strip():
             raise ValidationFailed(f"the name {part!r} starts or ends with a space")
+        if part.endswith("."):
+            raise ValidationFailed(f"the name {part!r} ends with a dot (Windows drops it)")
+        if part.split(".")[0].upper() in WINDOWS_RESERVED:
+            raise ValidationFailed(f"the name {part!r} is a device name reserved on Windows")
     clean = "/".join(parts)
     if len(clean) > MAX_PATH_LENGTH:
         raise ValidationFailed(f"the file path is longer than {MAX_PATH_LENGTH} characters")

@@ -172,6 +172,12 @@ def test_paths_are_normalised(raw, clean):
         ("./.", "names no file"),
         ("a/" + "x" * 256, "longer than 255 bytes"),
         (" lead/a", "starts or ends with a space"),
+        ("a/movie.mrc.", "ends with a dot"),
+        ("Images./a.mrc", "ends with a dot"),
+        ("CON", "reserved on Windows"),
+        ("Images/nul.txt", "reserved on Windows"),
+        ("lpt9.tif", "reserved on Windows"),
+        ("a/movie\udcff.mrc", "control characters"),
     ],
 )
 def test_dangerous_paths_are_refused(raw, message):
