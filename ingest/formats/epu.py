@@ -135,6 +135,8 @@ def parse_xml(data: bytes) -> Element:
         raise FormatError("refused: the XML refers to an external resource") from None
     except ParseError as exc:
         raise FormatError(f"malformed XML: {exc}") from None
+    except (LookupError, ValueError) as exc:  # expat: an encoding it has no codec for
+        raise FormatError(f"the XML declares an encoding that cannot be read ({exc})") from None
     return root
 
 
