@@ -110,16 +110,27 @@ class DatasetQuery:
         """Parse a query string leniently: what cannot be understood is dropped and named in
         the returned messages, so a hand-edited URL still gives a page, never an error."""
         problems: list[str] = []
-        getlist = data.getlist if isinstance(data, QueryDict) else _mapping_getlist(data)
-        q = " ".join(str(data.get("q") or "").split())
+        raw_getlist = data.getlist if isinstance(data, QueryDict) else _mapping_getlist(data)
+        nul = "\x00"  # PostgreSQL refuses NUL in a query: left out, not a server error
+        if any(nul in str(v) for key in data for v in raw_getlist(key)):
+            problems.append("NUL characters in the search were left out.")
+
+        def getlist(name: str) -> list[str]:
+            return [str(v).replace(nul, "") for v in raw_getlist(name) if v is not None]
+
+        def get(name: str) -> str:
+            values = getlist(name)
+            return values[-1] if values else ""
+
+        q = " ".join(get("q").split())
         if len(q) > MAX_QUERY_LENGTH:
             problems.append(f"The search text was cut to {MAX_QUERY_LENGTH} characters.")
             q = q[:MAX_QUERY_LENGTH]
-        sort = str(data.get("sort") or "")
+        sort = get("sort")
         if sort and sort not in dict(Sort.CHOICES):
             problems.append(f"Unknown sort order {sort[:30]!r}; showing the default order.")
             sort = ""
-        page = _positive_int(data.get("page"), default=1)
+        page = _positive_int(get("page") or None, default=1)
         if page > MAX_PAGE:
             problems.append(
                 f"Only the first {MAX_PAGE} pages can be shown; narrow the search with "
@@ -135,8 +146,8 @@ class DatasetQuery:
             filters[name] = values
         ranges = []
         for spec in RANGES:
-            low = _number(data.get(f"{spec.key}_min"), spec, "minimum", problems)
-            high = _number(data.get(f"{spec.key}_max"), spec, "maximum", problems)
+            low = _number(get(f"{spec.key}_min") or None, spec, "minimum", problems)
+            high = _number(get(f"{spec.key}_max") or None, spec, "maximum", problems)
             if low is not None and high is not None and low > high:
                 problems.append(f"{spec.label}: the minimum is above the maximum; swapped them.")
                 low, high = high, low
