@@ -11,12 +11,14 @@ import pytest
 
 from ingest.formats.base import FileFormat
 from ingest.formats.epu import MAX_DEPTH, MAX_XML_BYTES, extract, image_kind
-from tests.support.formats import BILLION_LAUGHS, EXTERNAL_DTD, EXTERNAL_ENTITY
+from tests.support.formats import (
+    BILLION_LAUGHS,
+    EXTERNAL_DTD,
+    EXTERNAL_ENTITY,
+    epu_xml,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-XSD = "http://www.w3.org/2001/XMLSchema"
-ARRAYS = "http://schemas.microsoft.com/2003/10/Serialization/Arrays"
-FEI_TYPES = "http://schemas.datacontract.org/2004/07/Fei.Types"
 
 
 class MemorySource:
@@ -30,76 +32,6 @@ class MemorySource:
     def read_at(self, offset: int, length: int) -> bytes:
         self.reads += 1
         return self.data[offset : offset + length]
-
-
-def custom_entry(key: str, value: str, xsd_type: str = "double") -> str:
-    return (
-        f'<a:KeyValueOfstringanyType><a:Key>{key}</a:Key><a:Value i:type="b:{xsd_type}" '
-        f'xmlns:b="{XSD}">{value}</a:Value></a:KeyValueOfstringanyType>'
-    )
-
-
-def epu_xml(
-    *,
-    voltage: str = "300000",
-    defocus: str = "-2.5E-06",
-    dose: str = "4E+21",
-    pixel: str = "1.06E-10",
-    when: str = "2024-09-01T06:01:10.0039293+02:00",
-    beam_shift: tuple[str, str] = ("0.125", "-0.5"),
-    extra_custom: str = "",
-) -> bytes:
-    """A small EPU per-movie XML with the real file's namespaces and DataContract layout."""
-    custom = (
-        custom_entry("Dose", dose)
-        + custom_entry("DoseOnCamera", "3.5")
-        + custom_entry("Aperture[C2].Name", "50", "string")
-        + custom_entry("Aperture[OBJ].Name", "None", "string")
-        + custom_entry("PhasePlateUsed", "true", "boolean")
-        + custom_entry("DetectorCommercialName", "Falcon 4i", "string")
-        + custom_entry("AppliedDefocus", "-2E-06")
-        + extra_custom
-    )
-    return f"""<?xml version="1.0" encoding="utf-8"?>
-<MicroscopeImage xmlns="http://schemas.datacontract.org/2004/07/Fei.SharedObjects"
-    xmlns:i="http://www.w3.org/2001/XMLSchema-instance">
-  <name>Empty</name>
-  <CustomData xmlns:a="{ARRAYS}">{custom}</CustomData>
-  <IntensityScale i:nil="true"/>
-  <SpatialScale><pixelSize>
-    <x><numericValue>{pixel}</numericValue></x><y><numericValue>{pixel}</numericValue></y>
-  </pixelSize></SpatialScale>
-  <microscopeData>
-    <acquisition>
-      <acquisitionDateTime>{when}</acquisitionDateTime>
-      <camera>
-        <Binning xmlns:a="http://schemas.datacontract.org/2004/07/System.Drawing">
-          <a:x>2</a:x><a:y>2</a:y></Binning>
-        <ExposureTime>1.5</ExposureTime>
-        <Name>BM-Falcon</Name>
-        <ReadoutArea xmlns:a="http://schemas.datacontract.org/2004/07/System.Drawing">
-          <a:height>4092</a:height><a:width>5760</a:width></ReadoutArea>
-      </camera>
-    </acquisition>
-    <core><ApplicationSoftware>EPU</ApplicationSoftware>
-      <ApplicationSoftwareVersion>3.8.1</ApplicationSoftwareVersion></core>
-    <gun><AccelerationVoltage>{voltage}</AccelerationVoltage>
-      <Sourcetype>FieldEmission</Sourcetype></gun>
-    <instrument><InstrumentModel>Krios G4</InstrumentModel></instrument>
-    <optics>
-      <BeamShift xmlns:a="{FEI_TYPES}"><a:_x>{beam_shift[0]}</a:_x><a:_y>{beam_shift[1]}</a:_y>
-      </BeamShift>
-      <BeamTilt xmlns:a="{FEI_TYPES}"><a:_x>0.25</a:_x><a:_y>-0.75</a:_y></BeamTilt>
-      <ColumnOperatingTemSubMode>BrightField</ColumnOperatingTemSubMode>
-      <Defocus>{defocus}</Defocus>
-      <EnergyFilter><EnergySelectionSlitInserted>false</EnergySelectionSlitInserted>
-        <EnergySelectionSlitWidth>20</EnergySelectionSlitWidth></EnergyFilter>
-      <IlluminationMode>Parallel</IlluminationMode>
-      <ImageShift xmlns:a="{FEI_TYPES}"><a:_x>1</a:_x><a:_y>2</a:_y></ImageShift>
-      <TemMagnification><NominalMagnification>130000</NominalMagnification></TemMagnification>
-    </optics>
-  </microscopeData>
-</MicroscopeImage>""".encode()
 
 
 def samples_dir() -> Path:

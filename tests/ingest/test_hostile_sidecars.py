@@ -19,9 +19,9 @@ from django.urls import reverse
 from demo import seed as demo
 from ingest.services import Outcome, datafile_process
 from repository.models import DataFile, FileState
-from tests.ingest.test_epu import custom_entry, epu_xml
-from tests.ingest.test_pipeline import new_dataset, new_session, store
 from tests.security.hostile import CORPUS, assert_page_safe, shown
+from tests.support.formats import custom_entry, epu_xml
+from tests.support.pipeline import new_dataset, new_session, store
 
 #: The corpus values a sidecar can carry as text (a line of an mdoc, a text node of XML).
 SIDECAR_VALUES = [
