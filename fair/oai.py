@@ -209,9 +209,16 @@ def handle(pairs: Sequence[tuple[str, str]], *, base_url: str | None = None) -> 
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
+#: Characters XML 1.0 does not allow (lxml refuses them: a 500 before this check).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _arguments(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
     seen: dict[str, str] = {}
     for name, value in pairs:
+        if _NOT_XML.search(name) or _NOT_XML.search(value):
+            # the response repeats the arguments: XML cannot carry these characters at all
+            raise OaiError("badArgument", "An argument contains characters XML cannot carry.")
         if name in seen:
             raise OaiError("badArgument", f"The argument {name} is repeated.")
         seen[name] = value
