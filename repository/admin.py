@@ -1,6 +1,13 @@
+import json
+from typing import Any
+
+from django import forms
 from django.contrib import admin
+from django.db import models
 from django.utils.html import format_html
 from django.utils.text import Truncator
+
+from metadata.validation import text_problems
 
 from .models import (
     AuditEvent,
@@ -34,8 +41,39 @@ class FacilityAdmin(admin.ModelAdmin):
     inlines = [FacilityMembershipInline]
 
 
+class _DetectorsField(forms.JSONField):
+    """Shows a refused value again as typed, escaped where it holds a lone surrogate (which
+    has no UTF-8 form: the page would fail to encode)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        shown = super().prepare_value(value)
+        try:
+            str(shown).encode()
+        except UnicodeEncodeError:
+            return json.dumps(value, cls=self.encoder)  # ASCII, surrogates as \\ud800
+        return shown
+
+
+class InstrumentForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = Instrument
+        fields = "__all__"  # noqa: DJ007 - the admin edits every field
+
+    def clean_detectors(self) -> Any:
+        """JSON typed in may carry ``\\u0000`` or a lone surrogate, which PostgreSQL cannot
+        store: a message here rather than a database error (a 500)."""
+        detectors = self.cleaned_data["detectors"]
+        if text_problems(detectors):
+            raise forms.ValidationError(
+                "A detector name contains a NUL character or an invalid (surrogate) character."
+            )
+        return detectors
+
+
 @admin.register(Instrument)
 class InstrumentAdmin(admin.ModelAdmin):
+    form = InstrumentForm
+    formfield_overrides = {models.JSONField: {"form_class": _DetectorsField}}
     list_display = ["name", "facility", "manufacturer", "model", "serial_number"]
     list_filter = ["facility", "manufacturer"]
     search_fields = ["name", "model", "serial_number"]
