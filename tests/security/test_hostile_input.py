@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from defusedxml import ElementTree as DefusedElementTree
 from django.test import Client
 from django.urls import reverse
 
@@ -581,7 +582,22 @@ ADMIN_FIELDS = {
 
 
 def _admin_surfaces() -> list[Surface]:
-    surfaces = []
+    surfaces = [
+        Surface(  # a JSON field typed into the admin: a list of detector names
+            id="admin.instrument.detectors",
+            send=_admin_add(
+                "instrument",
+                lambda ctx, value: {
+                    **_instrument_form("name")(ctx, "Hostile scope"),
+                    "detectors": json.dumps([value]),
+                },
+            ),
+            state=_rows(Instrument, "detectors"),
+            pages=_landing_at(instrument=True),
+            stored=lambda ctx, response: str(Instrument.objects.order_by("-pk")[0].detectors[0]),
+            kind="form",
+        )
+    ]
     for model_name, (model, form, names, columns) in ADMIN_FIELDS.items():
         for name in names:
             surfaces.append(
@@ -916,3 +932,20 @@ def test_invalid_utf8_in_a_json_body_is_a_400(ctx: Ctx) -> None:
     assert response.status_code == 400
     assert "JSON" in error_of(response)["message"]
     assert _files(ctx) == before
+
+
+OAI_PARAMS = ("verb", "metadataPrefix", "identifier", "set", "from", "resumptionToken")
+
+
+@pytest.mark.parametrize("hostile", CORPUS, ids=str)
+@pytest.mark.parametrize("param", OAI_PARAMS)
+def test_oai_pmh_answers_hostile_arguments_with_an_oai_error(
+    ctx: Ctx, param: str, hostile: Hostile
+) -> None:
+    """Harvesters send anything: the answer is OAI-PMH XML (an <error> for a bad argument)."""
+    args = {"verb": "ListRecords", "metadataPrefix": "oai_dc", param: hostile.value}
+    response = ctx.browser["anonymous"].get("/oai" + query(**args))
+    assert response.status_code == 200, response.status_code
+    assert response["Content-Type"].startswith("text/xml")
+    root = DefusedElementTree.fromstring(response.content)
+    assert root.tag.endswith("OAI-PMH")
