@@ -146,6 +146,20 @@ class Services:
         self.redis.stop()
 
 
+#: Set by a test harness in its own process (the browser tests' Playwright needs it), never
+#: part of a deployment: `check --deploy` refuses it (async.E001).
+NOT_IN_A_DEPLOYMENT = ("DJANGO_ALLOW_ASYNC_UNSAFE",)
+
+
+def deployment_env() -> dict[str, str]:
+    """This process's environment for the portal's processes, without what a test run set."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PYTEST") and k not in NOT_IN_A_DEPLOYMENT
+    }
+
+
 def production_env(port: int) -> dict[str, str]:
     """README "Production settings", for a site at https://127.0.0.1:<port> behind a proxy
     that sets X-Forwarded-Proto and appends the client's address to X-Forwarded-For."""
@@ -350,7 +364,7 @@ def seed(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 def _child_env(application_name: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env = deployment_env()
     env["DJANGO_SETTINGS_MODULE"] = "openem.settings"
     separator = "&" if "?" in env["DATABASE_URL"] else "?"
     env["DATABASE_URL"] = f"{env['DATABASE_URL']}{separator}application_name={application_name}"
@@ -551,7 +565,7 @@ def family_cpu_seconds(root: int) -> float:
 
 def run_locust(args: argparse.Namespace, services: Services, plan_path: Path) -> Path:
     prefix = services.workdir / "locust"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env = deployment_env()
     env["OPENEM_LOAD_PLAN"] = str(plan_path)
     env["OPENEM_LOAD_PAUSE"] = str(args.pause)
     log = services.workdir / "locust.log"
@@ -646,7 +660,7 @@ def wait_ingested(dataset_pid: str, expected: int, timeout: float) -> dict[str, 
 
 
 def check_deploy(env_overrides: dict[str, str]) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env = deployment_env()
     env.update(env_overrides)
     result = subprocess.run(  # noqa: S603
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

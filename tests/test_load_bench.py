@@ -29,6 +29,9 @@ def test_a_short_load_run_has_no_errors_and_hits_every_endpoint(tmp_path: Path) 
     database = f"openem_load_{uuid.uuid4().hex[:8]}"  # its own: runs side by side never meet
     env: dict[str, Any] = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env["OPENEM_BENCH_RESULTS"] = str(tmp_path)  # the real run's figures stay
+    # As after the browser tests in the same run (their Playwright needs it): the bench must
+    # keep it out of the portal's processes and its `check --deploy`.
+    env["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         result = subprocess.run(  # noqa: S603
             [
@@ -72,3 +75,15 @@ def _drop(server_url: str, name: str) -> None:
     with admin.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.close()
+
+
+def test_the_portal_processes_never_inherit_a_test_harness_setting(monkeypatch) -> None:
+    """The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE for their session; a later load run's
+    gunicorn, worker and `check --deploy` must not inherit it (check --deploy: async.E001)."""
+    from bench import load
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "x")
+    env = load.deployment_env()
+    assert "DJANGO_ALLOW_ASYNC_UNSAFE" not in env and "PYTEST_CURRENT_TEST" not in env
+    assert env["PATH"] == os.environ["PATH"]

@@ -99,6 +99,25 @@ def reconciler_pass() -> None:
     abort_stale_multipart_uploads(orphaned_after=dt.timedelta(0))
 
 
+def _unsettled_count(dataset: Any) -> int:
+    return DataFile.objects.filter(
+        dataset=dataset, state__in=(FileState.REGISTERED, FileState.STORED, FileState.PROCESSING)
+    ).count()
+
+
+def _wait_while_progressing(dataset: Any, *, idle: float = 60.0, limit: float = 300.0) -> None:
+    """Wait until settled, for as long as files keep settling: a worker on a loaded CI machine
+    may take minutes for what takes seconds alone, while a stuck one settles nothing for
+    ``idle`` seconds (and no run waits past ``limit``)."""
+    end = time.monotonic() + limit
+    left, quiet_until = _unsettled_count(dataset), time.monotonic() + idle
+    while not settled(dataset) and time.monotonic() < min(end, quiet_until):
+        time.sleep(0.5)
+        now_left = _unsettled_count(dataset)
+        if now_left < left:
+            left, quiet_until = now_left, time.monotonic() + idle
+
+
 def settle_after_fault(dataset: Any, worker: Any, *, quiet: float = 45.0) -> None:
     """Wait for the ingest to settle on its own (retries); if it does not, the reconciler's
     next pass, then wait again. Fails with the worker's log if it still does not settle."""
@@ -107,9 +126,7 @@ def settle_after_fault(dataset: Any, worker: Any, *, quiet: float = 45.0) -> Non
         time.sleep(0.2)
     if not settled(dataset):
         reconciler_pass()
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not settled(dataset):
-            time.sleep(0.2)
+        _wait_while_progressing(dataset)
     if not settled(dataset):
         states = dict(DataFile.objects.filter(dataset=dataset).values_list("path", "state"))
         raise AssertionError(
