@@ -54,6 +54,13 @@ HEARTBEAT_SECONDS = 60.0
 SILENT_JOB = dt.timedelta(minutes=30)
 
 
+def _storable(text: str, what: str) -> str:
+    """A curator's note as the database can store it (PostgreSQL refuses NUL in text)."""
+    if "\x00" in text:
+        raise ValidationFailed(f"the {what} contains a NUL character")
+    return text
+
+
 def _require_curator(actor: Any, dataset: Dataset) -> None:
     if not access.can_publish(actor, dataset):
         raise NotAllowed(
@@ -295,6 +302,7 @@ def deposition_reconcile_package_jobs(*, older_than: dt.timedelta = SILENT_JOB) 
 def deposition_mark_submitted(*, actor: Any, deposition: Deposition, note: str = "") -> Deposition:
     """The curator has transferred the package and submitted it to the archive."""
     _require_curator(actor, deposition.dataset)
+    note = _storable(note, "note")
     _move(
         deposition,
         (DepositionState.PACKAGED,),
@@ -358,7 +366,7 @@ def deposition_reject(*, actor: Any, deposition: Deposition, reason: str) -> Dep
     """The archive turned the submission down; the reason is kept, the deposition can be
     checked and packaged again."""
     _require_curator(actor, deposition.dataset)
-    reason = " ".join(reason.split())
+    reason = " ".join(_storable(reason, "reason").split())
     if not reason:
         raise ValidationFailed("say why the archive rejected the deposition")
     _move(
