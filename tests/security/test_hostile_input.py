@@ -22,9 +22,11 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Invitation
+from deposition.models import Deposition, DepositionState, DepositionTarget
 from repository import services, tokens
 from repository.models import (
     ApiToken,
+    AuditEvent,
     DataFile,
     Dataset,
     DatasetStatus,
@@ -153,6 +155,8 @@ class Surface:
     kind: str = "api"  # api (JSON errors) or form (an HTML form shown again with its error)
     #: a refusal may store the post's other, valid values (the metadata form does, by design)
     partial: bool = False
+    #: rows the field needs, made before the state is taken
+    setup: Callable[[Ctx], None] | None = None
 
     def __str__(self) -> str:
         return self.id
@@ -672,6 +676,73 @@ FILE_SURFACES = [
     )
 ]
 
+# Deposition steps a curator records by hand (the archive's answer).
+
+
+def _deposition_in(state: str) -> Callable[[Ctx], None]:
+    def setup(ctx: Ctx) -> None:
+        Dataset.objects.filter(pk=ctx.dataset.pk).update(status=DatasetStatus.READY)
+        deposition = Deposition.objects.create(
+            dataset=ctx.dataset, target=DepositionTarget.EMPIAR, state=state
+        )
+        ctx.extra["deposition"] = deposition.pk
+
+    return setup
+
+
+def _deposition_action(action: str, field_name: str) -> Callable[[Ctx, str], Any]:
+    def send(ctx: Ctx, value: str) -> Any:
+        url = reverse(
+            "deposition-action",
+            kwargs={"pid": ctx.dataset.pid, "target": "empiar", "action": action},
+        )
+        return ctx.post_form("curator", url, {field_name: value})
+
+    return send
+
+
+def _deposition_state(ctx: Ctx) -> Any:
+    return (
+        list(
+            Deposition.objects.order_by("pk").values_list(
+                "pk", "state", "accession", "rejected_reason"
+            )
+        ),
+        list(Dataset.objects.filter(pk=ctx.dataset.pk).values_list("empiar_id", "emdb_ids")),
+    )
+
+
+def _deposition_pages(ctx: Ctx, response: Any) -> list[tuple[str, str]]:
+    return [
+        (
+            "curator",
+            reverse("deposition-prepare", kwargs={"pid": ctx.dataset.pid, "target": "empiar"}),
+        ),
+        ("curator", ctx.dataset.get_absolute_url()),
+    ]
+
+
+DEPOSITION_SURFACES = [
+    Surface(
+        id=f"form.deposition.{action}.{field_name}",
+        send=_deposition_action(action, field_name),
+        setup=_deposition_in(state),
+        state=lambda ctx: (_deposition_state(ctx), list(AuditEvent.objects.values_list("pk"))),
+        pages=_deposition_pages,
+        stored=lambda ctx, response, column=column: (
+            str(getattr(Deposition.objects.get(pk=ctx.extra["deposition"]), column))
+            if column
+            else None
+        ),
+        kind="form",
+    )
+    for action, field_name, state, column in (
+        ("submitted", "note", DepositionState.PACKAGED, ""),
+        ("reject", "reason", DepositionState.SUBMITTED, "rejected_reason"),
+        ("accession", "accession", DepositionState.SUBMITTED, "accession"),
+    )
+]
+
 SURFACES: list[Surface] = [
     *_api_create_surfaces(),
     *_upload_form_surfaces(),
@@ -681,6 +752,7 @@ SURFACES: list[Surface] = [
     *VERSION_SURFACES,
     *_admin_surfaces(),
     *FILE_SURFACES,
+    *DEPOSITION_SURFACES,
 ]
 
 
@@ -709,7 +781,7 @@ def _check_refusal(ctx: Ctx, surface: Surface, response: Any) -> None:
 def _persona(surface: Surface) -> str:
     if surface.id.startswith("admin."):
         return "admin"
-    if "people" in surface.id or "invitations" in surface.id or "versions" in surface.id:
+    if any(word in surface.id for word in ("people", "invitations", "versions", "deposition")):
         return "curator"
     return "staff"
 
@@ -728,6 +800,8 @@ def _check_json(url: str, response: Any) -> None:
 
 
 def _run(ctx: Ctx, surface: Surface, hostile: Hostile) -> None:
+    if surface.setup is not None:
+        surface.setup(ctx)
     before = surface.state(ctx)
     response = surface.send(ctx, hostile.value)
     assert response.status_code < 500, (surface.id, response.status_code)
