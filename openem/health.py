@@ -33,17 +33,24 @@ def _broker() -> tuple[Any, str]:
     return app, str(app.conf.broker_url or "")
 
 
-def _redis() -> dict[str, Any]:
+def queue_depths() -> dict[str, int] | None:
+    """Messages waiting in each Celery queue (Redis), or None when tasks run in-process."""
     app, url = _broker()
     if app.conf.task_always_eager or not url.startswith(("redis://", "rediss://")):
-        return {"detail": "not used: tasks run in-process"}
+        return None
     import redis
 
     client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-    client.ping()
     prefix = (app.conf.broker_transport_options or {}).get("global_keyprefix", "")
     depths: dict[str, Any] = {name: client.llen(f"{prefix}{name}") for name in QUEUES}
-    return {"queues": {name: int(depth) for name, depth in depths.items()}}
+    return {name: int(depth) for name, depth in depths.items()}
+
+
+def _redis() -> dict[str, Any]:
+    depths = queue_depths()  # a failed connection raises: the check fails, saying why
+    if depths is None:
+        return {"detail": "not used: tasks run in-process"}
+    return {"queues": depths}
 
 
 def _storage() -> dict[str, Any]:

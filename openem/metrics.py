@@ -31,21 +31,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from openem.health import QUEUES, _broker
+from openem.health import queue_depths
 
 RATE_WINDOW = dt.timedelta(minutes=5)
-
-
-def queue_depths() -> dict[str, int] | None:
-    """Messages waiting per queue, or None when tasks run in-process (no broker)."""
-    app, url = _broker()
-    if app.conf.task_always_eager or not url.startswith(("redis://", "rediss://")):
-        return None
-    import redis
-
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-    prefix = (app.conf.broker_transport_options or {}).get("global_keyprefix", "")
-    return {name: int(client.llen(f"{prefix}{name}")) for name in QUEUES}  # type: ignore[arg-type]
 
 
 class PipelineCollector(Collector):
