@@ -142,6 +142,24 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+class OwnServices:
+    """A bench run's own Redis and SeaweedFS on free loopback ports (never the shared ones),
+    and a bucket name of its own."""
+
+    def __init__(self, workdir: Path, name: str):
+        from bench.redisserver import RedisServer
+        from bench.seaweedfs import SeaweedFS
+
+        self.workdir = workdir
+        self.redis = RedisServer(workdir / "redis").start()
+        self.weed = SeaweedFS(data_dir=workdir / "seaweedfs").start()
+        self.bucket = f"bench-{name}-{uuid.uuid4().hex[:8]}"
+
+    def stop(self) -> None:
+        self.weed.stop()
+        self.redis.stop()
+
+
 @dataclass
 class S3Server:
     """The S3 server of a test or benchmark run (SeaweedFS, ``bench.seaweedfs``) and the bucket

@@ -32,12 +32,11 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, fresh_postgres_database
+from bench.common import ROOT, OwnServices, fresh_postgres_database
 
 NAME = "faults"
 BENCH_DATABASE = "openem_bench_faults"
@@ -70,24 +69,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # --- Environment (before Django is set up) -------------------------------------------------------
 
 
-class Services:
+class Services(OwnServices):
     """This run's own Redis, SeaweedFS and fault proxy."""
 
     def __init__(self, workdir: Path):
         from bench.faultproxy import FaultProxy
-        from bench.redisserver import RedisServer
-        from bench.seaweedfs import SeaweedFS
 
-        self.workdir = workdir
-        self.redis = RedisServer(workdir / "redis").start()
-        self.weed = SeaweedFS(data_dir=workdir / "seaweedfs").start()
+        super().__init__(workdir, "faults")
         self.proxy = FaultProxy(self.weed.endpoint_url).start()
-        self.bucket = f"bench-faults-{uuid.uuid4().hex[:8]}"
 
     def stop(self) -> None:
         self.proxy.stop()
-        self.weed.stop()
-        self.redis.stop()
+        super().stop()
 
 
 def prepare_environment(args: argparse.Namespace) -> None:

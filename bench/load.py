@@ -53,6 +53,7 @@ from typing import Any
 
 from bench.common import (
     ROOT,
+    OwnServices,
     free_port,
     fresh_postgres_database,
     process_cpu_seconds,
@@ -124,26 +125,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # --- Environment (before Django is set up) -------------------------------------------------------
 
 
-class Services:
+class Services(OwnServices):
     """This run's own Redis and SeaweedFS, and the gunicorn port."""
 
     def __init__(self, workdir: Path):
-        from bench.redisserver import RedisServer
-        from bench.seaweedfs import SeaweedFS
-
-        self.workdir = workdir
-        self.redis = RedisServer(workdir / "redis").start()
-        self.weed = SeaweedFS(data_dir=workdir / "seaweedfs").start()
-        self.bucket = f"bench-load-{uuid.uuid4().hex[:8]}"
+        super().__init__(workdir, "load")
         self.port = free_port()
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.weed.stop()
-        self.redis.stop()
 
 
 #: Set by a test harness in its own process (the browser tests' Playwright needs it), never
