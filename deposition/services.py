@@ -27,6 +27,7 @@ from deposition import packaging
 from deposition.documents import BuiltDocument, build_document
 from deposition.empiar.client import EmpiarApiError, EmpiarClient, EmpiarResult
 from deposition.models import Deposition, DepositionState, DepositionTarget, PackageJob
+from metadata.validation import text_problems
 from openem.errors import Conflict, NotAllowed, ValidationFailed
 from repository import access
 from repository.audit import audit_record
@@ -55,9 +56,9 @@ SILENT_JOB = dt.timedelta(minutes=30)
 
 
 def _storable(text: str, what: str) -> str:
-    """A curator's note as the database can store it (PostgreSQL refuses NUL in text)."""
-    if "\x00" in text:
-        raise ValidationFailed(f"the {what} contains a NUL character")
+    """A curator's note as the database can store it (the rule of ``text_problems``)."""
+    if text_problems(text):
+        raise ValidationFailed(f"the {what} contains a NUL character or an invalid character")
     return text
 
 
