@@ -26,6 +26,20 @@ from .lookups import AUTHENTICATED, get_session_file
 _CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
+#: The parameters of a chunk, sent by PUT or POST.
+CHUNK_PARAMETERS: list[Any] = [
+    SESSION_ID,
+    FILE_ID,
+    s.ChunkQuerySerializer,
+    OpenApiParameter(
+        "Content-Range",
+        str,
+        OpenApiParameter.HEADER,
+        description="`bytes <first>-<last>/<size>`, e.g. `bytes 0-67108863/134217728`.",
+    ),
+]
+
+
 class RawBytesParser(parsers.BaseParser):
     """The body is the chunk itself; the view streams it to storage (never parsed in memory)."""
 
@@ -131,17 +145,7 @@ class ContentView(ApiView[DataFile]):
         operation_id="uploads_content_put",
         summary="Send a chunk of a file",
         description=docs.UPLOADS_CONTENT_PUT,
-        parameters=[
-            SESSION_ID,
-            FILE_ID,
-            s.ChunkQuerySerializer,
-            OpenApiParameter(
-                "Content-Range",
-                str,
-                OpenApiParameter.HEADER,
-                description="`bytes <first>-<last>/<size>`, e.g. `bytes 0-67108863/134217728`.",
-            ),
-        ],
+        parameters=CHUNK_PARAMETERS,
         request=CHUNK_REQUEST,
         responses={200: s.ChunkOffsetSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
         examples=docs.UPLOADS_CONTENT_PUT_EXAMPLES,
@@ -153,17 +157,7 @@ class ContentView(ApiView[DataFile]):
         operation_id="uploads_content_post",
         summary="Send a chunk of a file (POST)",
         description=docs.UPLOADS_CONTENT_POST,
-        parameters=[
-            SESSION_ID,
-            FILE_ID,
-            s.ChunkQuerySerializer,
-            OpenApiParameter(
-                "Content-Range",
-                str,
-                OpenApiParameter.HEADER,
-                description="`bytes <first>-<last>/<size>`, e.g. `bytes 0-67108863/134217728`.",
-            ),
-        ],
+        parameters=CHUNK_PARAMETERS,
         request=CHUNK_REQUEST,
         responses={200: s.ChunkOffsetSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
         examples=docs.UPLOADS_CONTENT_POST_EXAMPLES,
